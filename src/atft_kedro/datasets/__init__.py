@@ -1,0 +1,18 @@
+"""Custom Kedro datasets: atomic Parquet tables, day-major feature files, JSON documents."""
+
+from atft_kedro.datasets.atomic import atomic_path, atomic_write_bytes
+from atft_kedro.datasets.json_document import JSONDocumentDataset
+from atft_kedro.datasets.parquet import (
+    DayMajorParquet,
+    DayMajorParquetDataset,
+    PolarsParquetDataset,
+)
+
+__all__ = [
+    "DayMajorParquet",
+    "DayMajorParquetDataset",
+    "JSONDocumentDataset",
+    "PolarsParquetDataset",
+    "atomic_path",
+    "atomic_write_bytes",
+]
