@@ -1,0 +1,180 @@
+"""Reference predictors on the same splits and features as the model.
+
+Each returns a `predictions` table (Date, Code, model, fold, phase=null, pred_{h}d, target_{h}d)
+for the fold's test dates, fitted on its train dates only. Cross-sectional learners see one day's
+row of model inputs (no sequence):
+
+* ``ridge``: scikit-learn Ridge on robust-scaled inputs (train median / 1.4826·MAD, clipped to ±5,
+  missing → 0), label = the target's per-day rank mapped to [−0.5, 0.5] (scale-free across days).
+* ``hgb``: HistGradientBoostingRegressor on the raw inputs (native NaN handling), same label.
+* ``momentum``: the 20-day return feature ``ret_20d`` (close t / close t−20 − 1).
+* ``reversal``: minus the 5-day return feature ``ret_5d``.
+* ``oracle``: the planted expected return ``alpha_{h}d`` (synthetic market only): the ceiling.
+  Evaluation only; it never reaches a feature.
+
+Training rows beyond ``max_train_rows`` are subsampled uniformly with the seed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+import numpy as np
+import polars as pl
+from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.linear_model import Ridge
+from threadpoolctl import threadpool_limits
+
+from atft_kedro.evaluation.predictions import pred_col, require_columns, target_col
+
+BASELINES = ("ridge", "hgb", "momentum", "reversal", "oracle")
+HGB_DEFAULTS = {
+    "max_iter": 200,
+    "learning_rate": 0.05,
+    "max_leaf_nodes": 31,
+    "min_samples_leaf": 100,
+    "l2_regularization": 1.0,
+    "early_stopping": False,
+}
+
+
+def fold_dates(splits: dict, fold: int, block: str) -> tuple[date, date]:
+    """Inclusive (first, last) trading date of ``block`` ('train'|'val'|'test') in a fold."""
+    for spec in splits["folds"]:
+        if spec["fold"] == fold:
+            first, last = spec[block]
+            return date.fromisoformat(str(first)), date.fromisoformat(str(last))
+    have = [spec["fold"] for spec in splits["folds"]]
+    raise ValueError(f"splits: no fold {fold} (have folds {have})")
+
+
+def _rows(features: pl.DataFrame, span: tuple[date, date]) -> pl.DataFrame:
+    return features.filter(pl.col("Date").is_between(*span, closed="both"))
+
+
+def cross_sectional_rank_label(target: str) -> pl.Expr:
+    """Per-day rank of ``target`` mapped to [−0.5, 0.5] (average ranks; null where target missing)."""
+    y = pl.when(pl.col(target).is_finite()).then(pl.col(target))
+    rank = y.rank("average").over("Date")
+    n = y.count().over("Date")
+    return pl.when(n > 1).then((rank - 1) / (n - 1) - 0.5)
+
+
+def _fit_predict_learner(
+    name: str,
+    train: pl.DataFrame,
+    test: pl.DataFrame,
+    target: str,
+    feature_cols: Sequence[str],
+    rng: np.random.Generator,
+    max_train_rows: int,
+    ridge_alpha: float,
+    hgb_params: dict | None,
+) -> np.ndarray:
+    train = train.with_columns(_label=cross_sectional_rank_label(target)).filter(
+        pl.col("_label").is_not_null()
+    )
+    if train.height == 0:
+        raise ValueError(f"baseline {name}: no training rows with a finite {target}")
+    if train.height > max_train_rows:
+        keep = np.sort(rng.choice(train.height, size=max_train_rows, replace=False))
+        train = train[keep]
+    x_train = train.select(feature_cols).to_numpy().astype(np.float64)
+    x_test = test.select(feature_cols).to_numpy().astype(np.float64)
+    y = train["_label"].to_numpy()
+    if name == "ridge":
+        median = np.nanmedian(x_train, axis=0)
+        mad = 1.4826 * np.nanmedian(np.abs(x_train - median), axis=0)
+        median, mad = np.nan_to_num(median), np.where(np.isfinite(mad) & (mad > 0), mad, 1.0)
+
+        def scale(x: np.ndarray) -> np.ndarray:
+            return np.nan_to_num(np.clip((x - median) / mad, -5.0, 5.0), nan=0.0)
+
+        model = Ridge(alpha=ridge_alpha).fit(scale(x_train), y)
+        return model.predict(scale(x_test))
+    params = HGB_DEFAULTS | (hgb_params or {})
+    seed = int(rng.integers(2**31 - 1))
+    model = HistGradientBoostingRegressor(random_state=seed, **params).fit(x_train, y)
+    return model.predict(x_test)
+
+
+def fit_predict_baseline(
+    name: str,
+    features: pl.DataFrame,
+    splits: dict,
+    fold: int,
+    horizons: Sequence[int],
+    feature_cols: Sequence[str],
+    seed: int = 0,
+    *,
+    oracle_alpha: pl.DataFrame | None = None,
+    max_train_rows: int = 300_000,
+    ridge_alpha: float = 10.0,
+    hgb_params: dict | None = None,
+    momentum_col: str = "ret_20d",
+    reversal_col: str = "ret_5d",
+    n_threads: int | None = None,
+) -> pl.DataFrame:
+    """Fit baseline ``name`` on the fold's train dates, predict its test dates.
+
+    Returns the `predictions` contract: Date, Code, model, fold (Int32), phase (null Int32),
+    pred_{h}d (Float64), target_{h}d for each h, sorted by Date, Code. ``n_threads`` caps the
+    BLAS/OpenMP threads of the learners (OpenMP spin-waiting on a busy small machine can make a
+    HistGradientBoosting fit 100x slower).
+    """
+    if name not in BASELINES:
+        raise ValueError(f"baseline: unknown name {name!r} (choose from {BASELINES})")
+    targets = [target_col(h) for h in horizons]
+    require_columns(features, ("Date", "Code", *targets), name="features")
+    test = _rows(features, fold_dates(splits, fold, "test")).sort("Date", "Code")
+    out = test.select("Date", "Code", *targets)
+    if name in ("ridge", "hgb"):
+        require_columns(features, feature_cols, name="features")
+        train = _rows(features, fold_dates(splits, fold, "train"))
+        rng = np.random.default_rng([seed, fold])
+        with threadpool_limits(limits=n_threads):
+            preds = {
+                pred_col(h): _fit_predict_learner(
+                    name,
+                    train,
+                    test,
+                    target_col(h),
+                    feature_cols,
+                    rng,
+                    max_train_rows,
+                    ridge_alpha,
+                    hgb_params,
+                )
+                for h in horizons
+            }
+        out = out.with_columns(pl.Series(k, v, dtype=pl.Float64) for k, v in preds.items())
+    elif name in ("momentum", "reversal"):
+        col = momentum_col if name == "momentum" else reversal_col
+        require_columns(features, (col,), name="features")
+        sign = 1.0 if name == "momentum" else -1.0
+        signal = (sign * test[col].cast(pl.Float64)).fill_nan(None)
+        out = out.with_columns(signal.alias(pred_col(h)) for h in horizons)
+    else:
+        if oracle_alpha is None:
+            raise ValueError(
+                "baseline oracle: needs the oracle_alpha table (synthetic market only)"
+            )
+        alphas = [f"alpha_{h}d" for h in horizons]
+        require_columns(oracle_alpha, ("Date", "Code", *alphas), name="oracle_alpha")
+        out = out.join(
+            oracle_alpha.select(
+                "Date",
+                "Code",
+                *(
+                    pl.col(a).cast(pl.Float64).alias(pred_col(h))
+                    for a, h in zip(alphas, horizons, strict=True)
+                ),
+            ),
+            on=["Date", "Code"],
+            how="left",
+        )
+    out = out.with_columns(
+        model=pl.lit(name), fold=pl.lit(fold, dtype=pl.Int32), phase=pl.lit(None, dtype=pl.Int32)
+    )
+    return out.select("Date", "Code", "model", "fold", "phase", *map(pred_col, horizons), *targets)

@@ -1,0 +1,140 @@
+"""The `evaluation` JSON: every metric of every model, per horizon, per fold and pooled.
+
+Input: one `predictions` table per model label (``split_by_model`` makes them). Pooled means all
+test days of all folds together (each day belongs to one fold). Bootstrap seeds are derived from
+(seed, model label, horizon, fold) so a result does not depend on which other models are present.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import polars as pl
+
+from atft_kedro.evaluation.backtest import long_short_returns, performance
+from atft_kedro.evaluation.bootstrap import mean_ci, sharpe_ci
+from atft_kedro.evaluation.metrics import daily_ic, decile_returns, ic_summary
+from atft_kedro.evaluation.predictions import pred_col, require_unique_days, target_col
+
+SCHEMES = ("quantile", "jpx")
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    cost_bps: float = 10.0  # one-way cost per unit of turnover, basis points
+    quantile: float = 0.1  # long/short fraction of the cross-section (quantile scheme)
+    top_n: int = 200  # stocks per side (JPX scheme)
+    min_stocks: int = 10  # fewer valid stocks on a day → the day is skipped
+    n_boot: int = 2000  # bootstrap resamples
+    mean_block: float = 10.0  # mean block length (days); raised to h for horizon h
+    seed: int = 0
+
+
+def _rng(cfg: EvaluationConfig, label: str, h: int, fold: object) -> np.random.Generator:
+    return np.random.default_rng([cfg.seed, zlib.crc32(f"{label}|{h}|{fold}".encode())])
+
+
+def _backtest(preds: pl.DataFrame, h: int, scheme: str, cfg: EvaluationConfig):
+    daily_target = target_col(1) if h > 1 and target_col(1) in preds.columns else None
+    return long_short_returns(
+        preds, pred_col(h), target_col(h), scheme=scheme, quantile=cfg.quantile, top_n=cfg.top_n,
+        cost_bps=cfg.cost_bps, horizon=h, daily_target_col=daily_target, min_stocks=cfg.min_stocks,
+    )  # fmt: skip
+
+
+def evaluate_block(
+    preds: pl.DataFrame, h: int, cfg: EvaluationConfig, rng: np.random.Generator
+) -> dict:
+    """All metrics of one model at horizon h on one set of days."""
+    daily = daily_ic(preds, pred_col(h), target_col(h), cfg.min_stocks)
+    block_len = max(cfg.mean_block, float(h))
+    out = ic_summary(daily)
+    for col in ("ic", "rank_ic"):
+        out[f"{col}_mean_ci95"] = mean_ci(
+            daily.table[col].to_numpy(), block_len, cfg.n_boot, rng=rng
+        )
+    deciles = decile_returns(preds, pred_col(h), target_col(h))
+    out["deciles"] = deciles["mean_return"].to_list()
+    out["backtest"] = {}
+    for scheme in SCHEMES:
+        bt = _backtest(preds, h, scheme, cfg)
+        net = bt.daily["net"].to_numpy()
+        out["backtest"][scheme] = performance(bt) | {
+            "method": bt.method,
+            "periods_per_year": bt.periods_per_year,
+            "net_sharpe_ci95": sharpe_ci(net, bt.periods_per_year, block_len, cfg.n_boot, rng=rng),
+        }
+    return out
+
+
+def evaluate(
+    predictions_by_model: Mapping[str, pl.DataFrame],
+    horizons: Sequence[int],
+    cfg: EvaluationConfig | None = None,
+) -> dict:
+    """``{"config", "models": {label: {"h1": {"pooled": block, "folds": {"0": block}}}}}``.
+
+    JSON-ready: tuples become lists and non-finite numbers become null.
+    """
+    cfg = cfg or EvaluationConfig()
+    models: dict[str, dict] = {}
+    for label, preds in predictions_by_model.items():
+        require_unique_days(preds, name=f"predictions[{label}]")
+        per_h = {}
+        for h in horizons:
+            folds = {
+                str(fold): evaluate_block(part, h, cfg, _rng(cfg, label, h, fold))
+                for (fold,), part in preds.sort("fold").group_by(["fold"], maintain_order=True)
+            }
+            pooled = evaluate_block(preds, h, cfg, _rng(cfg, label, h, "pooled"))
+            per_h[f"h{h}"] = {"pooled": pooled, "folds": folds}
+        models[label] = per_h
+    return json_safe({"config": asdict(cfg) | {"horizons": list(horizons)}, "models": models})
+
+
+def daily_series(
+    predictions_by_model: Mapping[str, pl.DataFrame],
+    horizons: Sequence[int],
+    cfg: EvaluationConfig | None = None,
+) -> pl.DataFrame:
+    """Long table for plots: model, horizon, Date, ic, rank_ic, {scheme}_{gross,net,turnover}.
+
+    One row per prediction date (IC null on skipped days; returns on the backtest's dates).
+    """
+    cfg = cfg or EvaluationConfig()
+    frames = []
+    for label, preds in predictions_by_model.items():
+        for h in horizons:
+            frame = preds.select(pl.col("Date").unique().sort())
+            frame = frame.join(
+                daily_ic(preds, pred_col(h), target_col(h), cfg.min_stocks).table.drop("n"),
+                on="Date",
+                how="left",
+            )
+            for scheme in SCHEMES:
+                bt = _backtest(preds, h, scheme, cfg).daily.select(
+                    "Date",
+                    *(pl.col(c).alias(f"{scheme}_{c}") for c in ("gross", "net", "turnover")),
+                )
+                frame = frame.join(bt, on="Date", how="left")
+            frames.append(
+                frame.select(pl.lit(label).alias("model"), pl.lit(h).alias("horizon"), pl.all())
+            )
+    return pl.concat(frames, how="vertical") if frames else pl.DataFrame()
+
+
+def json_safe(obj: object) -> object:
+    """Recursively: tuples → lists, numpy scalars → Python, NaN/±inf → None."""
+    if isinstance(obj, Mapping):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj

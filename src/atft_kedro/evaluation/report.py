@@ -1,0 +1,250 @@
+"""One self-contained HTML report: verdict, summary table with CI95, definitions, data, figures.
+
+Figures are embedded as base64 PNG, so the file can be mailed or opened offline. Every table cell
+goes through ``format_cell``: a missing or non-finite value prints as "—", never "nan".
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from collections.abc import Mapping, Sequence
+
+import jinja2
+import polars as pl
+from matplotlib.figure import Figure
+
+from atft_kedro.evaluation.baselines import BASELINES
+
+MISSING = "—"
+
+DEFINITIONS = {
+    "IC": "Per trading day, the Pearson correlation across stocks between the prediction and the "
+    "realised h-day return (close t → close t+h). Reported: the mean over days.",
+    "RankIC": "Per trading day, the Spearman correlation across stocks (Pearson correlation of "
+    "average ranks; ties share their mean rank). Reported: the mean over days. Days with fewer "
+    "than min_stocks valid stocks or zero spread are skipped and counted.",
+    "ICIR": "mean / standard deviation of the daily RankIC (per day, not annualised).",
+    "t-stat": "mean / (std / √n_days); assumes independent days, so it is optimistic for h > 1 "
+    "(overlapping targets). Trust the bootstrap CI95 instead.",
+    "Hit rate": "Share of days with RankIC > 0.",
+    "Long-short (quantile)": "Each day, equal weights in the top and bottom 10% of stocks by "
+    "prediction; the long side sums to +0.5 and the short side to −0.5 (unit gross exposure). "
+    "Daily return = Σ weight × next-day return.",
+    "Long-short (JPX)": "The JPX Tokyo Stock Exchange Prediction (Kaggle 2022) weighting: top and "
+    "bottom 200 stocks by rank, weights falling linearly from 2 to 1, normalised to ±0.5 per side.",
+    "Horizon h > 1": "Overlapping sleeves: each day 1/h of capital is rebalanced into the h-day "
+    "prediction's portfolio and held h days, earning daily returns (non-overlapping every-h-day "
+    "rebalancing when no 1-day target is available).",
+    "Turnover": "Σ |w(t) − w(t−1)| over stocks of the target weights, per day (entering from cash "
+    "on the first day counts).",
+    "Cost / net": "cost = cost_bps × 10⁻⁴ × turnover, charged each day; net = gross − cost.",
+    "Sharpe": "Of the daily long-short return series over time (not across stocks): "
+    "mean / std × √252, risk-free rate 0 (the book is dollar-neutral).",
+    "Max drawdown": "Largest peak-to-trough fall of the compounded net wealth Π(1 + r).",
+    "CI95": "Stationary block bootstrap over days (Politis–Romano, mean block max(10, h) days, "
+    "percentile interval). Two models differ credibly when their intervals do not overlap.",
+    "Oracle": "On the synthetic market, the planted expected return used as a prediction: the "
+    "ceiling any model could reach. It never enters a feature.",
+}
+
+
+def format_cell(value: object, digits: int = 4) -> str:
+    """Text of one table cell: numbers rounded, intervals as [lo, hi], missing/non-finite → "—"."""
+    if value is None:
+        return MISSING
+    if isinstance(value, list | tuple):
+        if len(value) == 2:
+            return f"[{format_cell(value[0], digits)}, {format_cell(value[1], digits)}]"
+        return ", ".join(format_cell(v, digits) for v in value)
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.{digits}f}" if math.isfinite(value) else MISSING
+    text = str(value)
+    return MISSING if text.lower() in ("nan", "inf", "-inf", "none", "null", "") else text
+
+
+def _with_ci(value: object, ci: object, digits: int = 4) -> str:
+    return f"{format_cell(value, digits)} {format_cell(ci, digits)}"
+
+
+def summary_rows(evaluation: Mapping, horizon: int = 1) -> list[dict[str, str]]:
+    """One row per model from the `evaluation` JSON (pooled test days), formatted for display."""
+    rows = []
+    for label, per_h in evaluation["models"].items():
+        block = per_h.get(f"h{horizon}", {}).get("pooled")
+        if block is None:
+            continue
+        q, jpx = block["backtest"]["quantile"], block["backtest"]["jpx"]
+        rows.append(
+            {
+                "model": label,
+                "RankIC [CI95]": _with_ci(block["rank_ic"]["mean"], block["rank_ic_mean_ci95"]),
+                "ICIR": format_cell(block["rank_ic"]["icir"], 3),
+                "IC": format_cell(block["ic"]["mean"]),
+                "hit rate": format_cell(block["rank_ic"]["hit_rate"], 3),
+                "net Sharpe [CI95]": _with_ci(q["net"]["sharpe"], q["net_sharpe_ci95"], 2),
+                "gross Sharpe": format_cell(q["gross"]["sharpe"], 2),
+                "JPX net Sharpe [CI95]": _with_ci(jpx["net"]["sharpe"], jpx["net_sharpe_ci95"], 2),
+                "net ann. return": format_cell(q["net"]["annual_return"], 3),
+                "max DD": format_cell(q["net"]["max_drawdown"], 3),
+                "turnover/day": format_cell(q["net"]["avg_turnover"], 3),
+                "days (skipped)": f"{format_cell(block['rank_ic']['n_days'])} "
+                f"({format_cell(block['rank_ic']['n_skipped'])})",
+            }
+        )
+    return rows
+
+
+def _ci_text(block: Mapping) -> str:
+    return f"{format_cell(block['rank_ic']['mean'])} {format_cell(block['rank_ic_mean_ci95'])}"
+
+
+def verdict(evaluation: Mapping, model: str | None = None, horizon: int = 1) -> str:
+    """ "model RankIC X [CI] vs best baseline Y [CI]; oracle Z" on pooled test days at horizon h.
+
+    ``model`` defaults to the last non-baseline label (the final phase when phases are in order).
+    """
+    key = f"h{horizon}"
+    blocks = {k: v[key]["pooled"] for k, v in evaluation["models"].items() if key in v}
+    candidates = [k for k in blocks if k not in BASELINES]
+    model = model or (candidates[-1] if candidates else None)
+    if model is None or model not in blocks:
+        return f"No model predictions at h={horizon}."
+    mine = blocks[model]
+    text = f"h={horizon}: {model} RankIC {_ci_text(mine)}"
+
+    def mean(b: Mapping) -> float:
+        m = b["rank_ic"]["mean"]
+        return m if m is not None else -math.inf
+
+    baselines = {k: v for k, v in blocks.items() if k in BASELINES and k != "oracle"}
+    if baselines:
+        best = max(baselines, key=lambda k: mean(baselines[k]))
+        other = baselines[best]
+        lo, hi = mine["rank_ic_mean_ci95"], other["rank_ic_mean_ci95"]
+        if None in (*lo, *hi):
+            relation = "CI95 undefined"
+        elif lo[0] > hi[1]:
+            relation = "better, CI95s do not overlap"
+        elif hi[0] > lo[1]:
+            relation = "worse, CI95s do not overlap"
+        else:
+            relation = "CI95s overlap: not distinguishable"
+        text += f" vs best baseline {best} {_ci_text(other)} ({relation})"
+    if "oracle" in blocks:
+        oracle = blocks["oracle"]["rank_ic"]["mean"]
+        text += f"; oracle {format_cell(oracle)}"
+        if oracle and mine["rank_ic"]["mean"] is not None and oracle > 0:
+            text += f" (model reaches {100 * mine['rank_ic']['mean'] / oracle:.0f}% of it)"
+    return text + "."
+
+
+def describe_data(
+    features: pl.DataFrame, splits: Mapping, feature_cols: Sequence[str]
+) -> tuple[dict[str, str], list[dict[str, str]]]:
+    """Data description: (key facts, one row per fold with its date ranges)."""
+    dates = features["Date"]
+    facts = {
+        "trading days": f"{dates.n_unique()} ({dates.min()} … {dates.max()})",
+        "stocks (codes)": f"{features['Code'].n_unique()} distinct, "
+        f"{features.group_by('Date').len()['len'].mean():.0f} per day on average",
+        "model inputs": f"{len(feature_cols)} columns (features then validity masks)",
+        "splits": f"{splits.get('n_splits', len(splits['folds']))} walk-forward folds; purge "
+        f"{splits.get('purge_days', MISSING)} + embargo {splits.get('embargo_days', MISSING)} "
+        f"trading days between train → val → test (seq_len {splits.get('seq_len', MISSING)}, "
+        f"max horizon {splits.get('max_horizon', MISSING)})",
+    }
+    folds = [
+        {
+            "fold": str(spec["fold"]),
+            **{block: " … ".join(map(str, spec[block])) for block in ("train", "val", "test")},
+        }
+        for spec in splits["folds"]
+    ]
+    return facts, folds
+
+
+def figure_to_base64(fig: Figure, dpi: int = 100) -> str:
+    """PNG bytes of a figure, base64-encoded (ASCII)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+_TEMPLATE = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).from_string(
+    """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title>
+<style>
+body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222;line-height:1.4}
+.verdict{font-size:1.15em;background:#eef5ff;border-left:5px solid #2a6fdb;padding:.8em 1em}
+table{border-collapse:collapse;margin:1em 0;font-size:.85em}
+th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}
+th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
+dt{font-weight:600;margin-top:.5em}figure{margin:1.5em 0}img{max-width:100%}
+figcaption{font-size:.9em;color:#555}
+</style></head><body>
+<h1>{{ title }}</h1>
+<p class="verdict">{{ verdict }}</p>
+{% if generated %}<p><small>generated {{ generated }}</small></p>{% endif %}
+{% for name, rows in tables.items() %}
+<h2>{{ name }}</h2>
+{% if rows %}<table><tr>{% for col in rows[0] %}<th>{{ col }}</th>{% endfor %}</tr>
+{% for row in rows %}<tr>{% for col in rows[0] %}<td>{{ row[col] }}</td>{% endfor %}</tr>
+{% endfor %}</table>{% else %}<p>—</p>{% endif %}
+{% endfor %}
+<h2>Data</h2>
+<table>{% for key, value in facts.items() %}<tr><th>{{ key }}</th><td>{{ value }}</td></tr>
+{% endfor %}</table>
+{% if folds %}<table><tr>{% for col in folds[0] %}<th>{{ col }}</th>{% endfor %}</tr>
+{% for row in folds %}<tr>{% for col in folds[0] %}<td>{{ row[col] }}</td>{% endfor %}</tr>
+{% endfor %}</table>{% endif %}
+<h2>Figures</h2>
+{% for caption, png in figures %}
+<figure><img alt="{{ caption }}" src="data:image/png;base64,{{ png }}">
+<figcaption>{{ caption }}</figcaption></figure>
+{% endfor %}
+<h2>Definitions</h2>
+<dl>{% for term, text in definitions.items() %}<dt>{{ term }}</dt><dd>{{ text }}</dd>
+{% endfor %}</dl>
+</body></html>
+"""
+)
+
+
+def render_report(
+    tables: Mapping[str, Sequence[Mapping[str, object]]],
+    figures: Mapping[str, Figure],
+    data_description: tuple[Mapping[str, object], Sequence[Mapping[str, object]]] | None = None,
+    verdict_line: str = "",
+    title: str = "ATFT-GAT-FAN evaluation",
+    definitions: Mapping[str, str] = DEFINITIONS,
+    generated: str = "",
+) -> str:
+    """Render the report as one HTML string.
+
+    ``tables``: name → rows (dicts with the same keys; values are formatted with ``format_cell``);
+    ``figures``: caption → Figure (embedded as PNG); ``data_description``: (facts, fold rows) as
+    from ``describe_data``; ``generated``: a timestamp line (left out when empty, so the same
+    inputs give the same bytes).
+    """
+    facts, folds = data_description or ({}, [])
+
+    def cells(rows: Sequence[Mapping[str, object]]) -> list[dict[str, str]]:
+        columns = list(dict.fromkeys(k for row in rows for k in row))  # union, first-seen order
+        return [{str(c): format_cell(row.get(c)) for c in columns} for row in rows]
+
+    return _TEMPLATE.render(
+        title=title,
+        verdict=verdict_line or MISSING,
+        generated=generated,
+        tables={name: cells(rows) for name, rows in tables.items()},
+        facts={k: format_cell(v) for k, v in facts.items()},
+        folds=cells(folds),
+        figures=[(caption, figure_to_base64(fig)) for caption, fig in figures.items()],
+        definitions=definitions,
+    )
