@@ -1,0 +1,1 @@
+"""Splits, the online robust scaler and day-batch datasets (DESIGN section 6)."""

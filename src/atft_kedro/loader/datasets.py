@@ -1,0 +1,43 @@
+"""Choosing a day-batch dataset and wrapping it in a DataLoader (``loader.implementation``)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from torch.utils.data import DataLoader
+
+from atft_kedro.loader.in_memory import InMemoryDayDataset
+from atft_kedro.loader.streaming import StreamingDayDataset
+
+DayDataset = StreamingDayDataset | InMemoryDayDataset
+
+
+def make_day_dataset(
+    implementation: Literal["streaming", "in_memory"] = "streaming", **kwargs: Any
+) -> DayDataset:
+    """``StreamingDayDataset`` or ``InMemoryDayDataset`` with the same keyword arguments.
+
+    ``block_days`` only applies to streaming and is ignored by the in-memory dataset.
+    """
+    if implementation == "streaming":
+        return StreamingDayDataset(**kwargs)
+    if implementation == "in_memory":
+        kwargs.pop("block_days", None)
+        return InMemoryDayDataset(**kwargs)
+    raise ValueError(f"loader.implementation: {implementation!r}, want 'streaming' or 'in_memory'")
+
+
+def day_loader(dataset: DayDataset, num_workers: int = 0) -> DataLoader:
+    """A DataLoader yielding one day batch at a time, in the dataset's order for its epoch.
+
+    Call ``dataset.set_epoch(e)`` and then this (or iterate a fresh DataLoader) each epoch; workers
+    are not persistent, so every epoch sees the current epoch number.
+    """
+    sampler = dataset.order() if isinstance(dataset, InMemoryDayDataset) else None
+    return DataLoader(
+        dataset,
+        batch_size=None,
+        sampler=sampler,
+        num_workers=num_workers,
+        persistent_workers=False,
+    )

@@ -1,0 +1,130 @@
+"""A day's stock graph as edges between batch positions.
+
+``graph_edges`` (docs/contracts.md) holds one row per directed edge per Date, sorted by Date.
+``DayGraphReader`` finds the row groups covering a date from their Date statistics and reads only
+those (keeping the last few decoded row groups), so a batch never reads the whole file.
+``edges_to_positions`` maps the codes of an edge list onto the positions of a batch's codes; edges
+with an endpoint not in the batch are dropped. Codes are handled as ``code_keys`` (int64).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from atft_kedro.loader.day_table import code_keys
+
+EDGE_COLUMNS = ("Date", "src_code", "dst_code", "corr", "same_market", "same_sector33")
+EDGE_ATTRIBUTES = ("corr", "same_market", "same_sector33")
+
+
+@dataclass(frozen=True)
+class DayEdges:
+    """Directed edges of one day: src / dst code keys [E] int64, attr [E, 3] float32."""
+
+    src: np.ndarray
+    dst: np.ndarray
+    attr: np.ndarray
+
+
+EMPTY_EDGES = DayEdges(np.empty(0, np.int64), np.empty(0, np.int64), np.empty((0, 3), np.float32))
+
+
+def edges_to_positions(edges: DayEdges, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Edges as positions in the batch's sorted code ``keys`` → (edge_index [2, E'], attr [E', 3]).
+
+    Edges whose source or destination is not in the batch are dropped.
+    """
+    if edges.src.size == 0 or keys.size == 0:
+        return np.empty((2, 0), np.int64), np.empty((0, 3), np.float32)
+    src = np.clip(np.searchsorted(keys, edges.src), 0, keys.size - 1)
+    dst = np.clip(np.searchsorted(keys, edges.dst), 0, keys.size - 1)
+    keep = (keys[src] == edges.src) & (keys[dst] == edges.dst)
+    return np.stack([src[keep], dst[keep]]).astype(np.int64), edges.attr[keep]
+
+
+def decode_edges(table: pa.Table) -> tuple[np.ndarray, DayEdges]:
+    """Day numbers [E] and edges of a graph_edges table."""
+    days = table.column("Date").cast(pa.date32()).cast(pa.int32()).to_numpy().astype(np.int64)
+    attr = np.empty((table.num_rows, 3), dtype=np.float32)
+    for j, name in enumerate(EDGE_ATTRIBUTES):
+        attr[:, j] = table.column(name).cast(pa.float32()).to_numpy(zero_copy_only=False)
+    src = code_keys(table.column("src_code").to_numpy(zero_copy_only=False))
+    dst = code_keys(table.column("dst_code").to_numpy(zero_copy_only=False))
+    return days, DayEdges(src, dst, attr)
+
+
+class DayGraphReader:
+    """Per-date edge lookup in a Date-sorted graph_edges Parquet file.
+
+    Only row-group metadata is read at construction; ``edges(day)`` reads the row groups whose Date
+    range covers ``day`` and caches the last ``cache_groups`` of them. Picklable (the file is opened
+    lazily in the process that reads).
+    """
+
+    def __init__(self, path: str | Path, cache_groups: int = 2) -> None:
+        self.path = str(path)
+        self.cache_groups = cache_groups
+        parquet = pq.ParquetFile(self.path)
+        missing = [c for c in EDGE_COLUMNS if c not in parquet.schema_arrow.names]
+        if missing:
+            raise KeyError(f"graph_edges ({self.path}): missing column(s) {missing}")
+        field = parquet.schema_arrow.get_field_index("Date")
+        lo, hi = [], []
+        for group in range(parquet.num_row_groups):
+            stats = parquet.metadata.row_group(group).column(field).statistics
+            if stats is not None and stats.has_min_max:
+                first, last = np.datetime64(stats.min, "D"), np.datetime64(stats.max, "D")
+            else:
+                days = parquet.read_row_group(group, columns=["Date"], use_threads=False).column(
+                    "Date"
+                )
+                days = days.cast(pa.date32()).to_numpy()
+                first, last = days.min(), days.max()
+            lo.append(int(first.astype(np.int64)))
+            hi.append(int(last.astype(np.int64)))
+        self.group_lo = np.asarray(lo, dtype=np.int64)
+        self.group_hi = np.asarray(hi, dtype=np.int64)
+        self._parquet: pq.ParquetFile | None = None
+        self._cache: OrderedDict[int, tuple[np.ndarray, DayEdges]] = OrderedDict()
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_parquet"], state["_cache"] = None, OrderedDict()
+        return state
+
+    def edges(self, day: int) -> DayEdges:
+        groups = np.flatnonzero((self.group_lo <= day) & (self.group_hi >= day))
+        parts = []
+        for group in groups:
+            days, edges = self._group(int(group))
+            lo, hi = np.searchsorted(days, day), np.searchsorted(days, day, side="right")
+            if hi > lo:
+                parts.append(DayEdges(edges.src[lo:hi], edges.dst[lo:hi], edges.attr[lo:hi]))
+        if not parts:
+            return EMPTY_EDGES
+        if len(parts) == 1:
+            return parts[0]
+        return DayEdges(
+            *(np.concatenate([getattr(p, f) for p in parts]) for f in ("src", "dst", "attr"))
+        )
+
+    def _group(self, group: int) -> tuple[np.ndarray, DayEdges]:
+        if group in self._cache:
+            self._cache.move_to_end(group)
+            return self._cache[group]
+        if self._parquet is None:
+            self._parquet = pq.ParquetFile(self.path)
+        table = self._parquet.read_row_group(group, columns=list(EDGE_COLUMNS), use_threads=False)
+        days, edges = decode_edges(table)
+        if days.size > 1 and np.any(np.diff(days) < 0):
+            raise ValueError(f"graph_edges ({self.path}): row group {group} is not sorted by Date")
+        self._cache[group] = (days, edges)
+        while len(self._cache) > self.cache_groups:
+            self._cache.popitem(last=False)
+        return days, edges
