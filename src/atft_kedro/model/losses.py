@@ -1,0 +1,168 @@
+"""Training objective for one day batch: pinball + ListNet rank + long-short Sharpe + FAN/SAN aux.
+
+All terms ignore stocks whose target is masked (`y_mask` False; the NaN target is replaced before any
+arithmetic, so it cannot leak into values or gradients). A term with weight 0 is not computed.
+Horizon terms are combined as `Σ_h w_h L_h / Σ_h w_h`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from atft_kedro.model.config import DEFAULT_QUANTILES, LossConfig
+
+
+def pinball_loss(
+    quantiles: torch.Tensor, y: torch.Tensor, valid: torch.Tensor, taus: torch.Tensor
+) -> torch.Tensor:
+    """Mean over valid stocks and levels of `max(τ e, (τ − 1) e)`, e = y − q.
+
+    quantiles [N, Q], y [N], valid [N] bool, taus [Q] → scalar (0 if no stock is valid).
+    """
+    e = torch.where(valid, y, torch.zeros_like(y)).unsqueeze(-1) - quantiles  # [N, Q]
+    loss = torch.maximum(taus * e, (taus - 1.0) * e) * valid.unsqueeze(-1)
+    return loss.sum() / (valid.sum() * quantiles.shape[-1]).clamp_min(1)
+
+
+def _zscore(v: torch.Tensor, valid: torch.Tensor, eps: float) -> torch.Tensor:
+    w = valid.to(v.dtype)
+    n = w.sum().clamp_min(1.0)
+    mean = (v * w).sum() / n
+    std = torch.sqrt((((v - mean) * w) ** 2).sum() / n + eps)
+    return (v - mean) / std
+
+
+def listnet_loss(
+    scores: torch.Tensor,
+    y: torch.Tensor,
+    valid: torch.Tensor,
+    temperature: float = 1.0,
+    eps: float = 1e-8,
+) -> torch.Tensor:
+    """ListNet top-one cross-entropy (Cao et al., 2007) between softmax(z(y)/T) and softmax(z(s)/T).
+
+    Scores and targets are z-scored over the valid stocks first, so the loss depends on the
+    cross-sectional ordering and spread, not on the return scale. scores, y [N], valid [N] → scalar
+    (0 with fewer than two valid stocks).
+    """
+    if int(valid.sum()) < 2:
+        return scores.sum() * 0.0
+    y = torch.where(valid, y, torch.zeros_like(y))
+    neg = torch.finfo(scores.dtype).min
+    target = _zscore(y, valid, eps).div(temperature).masked_fill(~valid, neg).softmax(0)
+    log_p = _zscore(scores, valid, eps).div(temperature).masked_fill(~valid, neg).log_softmax(0)
+    return -(target * torch.where(valid, log_p, torch.zeros_like(log_p))).sum()
+
+
+def long_short_return(scores: torch.Tensor, y: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Return of the dollar-neutral portfolio `w = (s − mean s) / Σ|s − mean s|` over valid stocks
+    (long 0.5, short 0.5 gross): `Σ w y`. scores, y [N], valid [N] → scalar."""
+    w = valid.to(scores.dtype)
+    demeaned = (scores - (scores * w).sum() / w.sum().clamp_min(1.0)) * w
+    weights = demeaned / demeaned.abs().sum().clamp_min(1e-12)
+    return (weights * torch.where(valid, y, torch.zeros_like(y))).sum()
+
+
+class ATFTLoss(nn.Module):
+    """`loss(output, batch) -> (total, parts)`; parts maps each computed term (and "total") to a float.
+
+    The Sharpe term is `−μ̂ / sqrt(ŝ + ε)` where μ̂, ŝ are bias-corrected EMAs across days of the
+    long-short return r and of r²; the previous days' moments are constants (buffers), today's r
+    carries the gradient. The moments advance only when `update_state` (default: training mode with
+    gradients enabled), so validation does not move them; `reset_state()` clears them.
+    """
+
+    def __init__(self, cfg: LossConfig, quantiles: tuple[float, ...] = DEFAULT_QUANTILES) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.register_buffer("taus", torch.tensor(quantiles, dtype=torch.float32))
+        self.register_buffer("sharpe_mean", torch.zeros((), dtype=torch.float64))
+        self.register_buffer("sharpe_second", torch.zeros((), dtype=torch.float64))
+        self.register_buffer("sharpe_days", torch.zeros((), dtype=torch.long))
+
+    def reset_state(self) -> None:
+        self.sharpe_mean.zero_()
+        self.sharpe_second.zero_()
+        self.sharpe_days.zero_()
+
+    def _horizon_weights(self, horizons: list[int]) -> dict[int, float]:
+        given = self.cfg.horizon_weights
+        if given is None:
+            return {h: 1.0 for h in horizons}
+        missing = [h for h in horizons if h not in given]
+        if missing:
+            raise ValueError(f"LossConfig.horizon_weights has no weight for horizon(s) {missing}")
+        return {h: given[h] for h in horizons}
+
+    def forward(
+        self, output: dict[str, Any], batch: dict[str, Any], update_state: bool | None = None
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        cfg = self.cfg
+        quantiles: dict[int, torch.Tensor] = output["quantiles"]
+        horizons = list(quantiles)
+        weights = self._horizon_weights(horizons)
+        weight_sum = sum(weights.values()) or 1.0
+        anchor = next(iter(quantiles.values()))
+        total = anchor.new_zeros(())
+        parts: dict[str, float] = {}
+
+        def add(name: str, weight: float, value: torch.Tensor) -> None:
+            nonlocal total
+            total = total + weight * value
+            parts[name] = float(value.detach())
+
+        if cfg.pinball_weight:
+            taus = self.taus.to(anchor.dtype)
+            if taus.numel() != anchor.shape[-1]:
+                raise ValueError(
+                    f"ATFTLoss has {taus.numel()} quantile levels, the output has {anchor.shape[-1]}"
+                )
+            value = sum(
+                weights[h] * pinball_loss(quantiles[h], batch["y"][h], batch["y_mask"][h], taus)
+                for h in horizons
+            )
+            add("pinball", cfg.pinball_weight, value / weight_sum)
+        if cfg.rank_weight:
+            value = sum(
+                weights[h]
+                * listnet_loss(
+                    output["point"][h],
+                    batch["y"][h],
+                    batch["y_mask"][h],
+                    cfg.rank_temperature,
+                    cfg.eps,
+                )
+                for h in horizons
+            )
+            add("rank", cfg.rank_weight, value / weight_sum)
+        if cfg.sharpe_weight:
+            h = cfg.sharpe_horizon if cfg.sharpe_horizon is not None else min(horizons)
+            if h not in quantiles:
+                raise ValueError(
+                    f"LossConfig.sharpe_horizon={h} is not among the output horizons {horizons}"
+                )
+            r = long_short_return(output["point"][h], batch["y"][h], batch["y_mask"][h])
+            add("sharpe", cfg.sharpe_weight, self._sharpe(r, update_state))
+        if cfg.aux_weight:
+            add("aux", cfg.aux_weight, output["aux_loss"])
+        parts["total"] = float(total.detach())
+        return total, parts
+
+    def _sharpe(self, r: torch.Tensor, update_state: bool | None) -> torch.Tensor:
+        beta, days = self.cfg.sharpe_ema_decay, int(self.sharpe_days) + 1
+        correction = 1.0 - beta**days
+        mean = (beta * self.sharpe_mean.to(r.dtype) + (1 - beta) * r) / correction
+        second = (beta * self.sharpe_second.to(r.dtype) + (1 - beta) * r * r) / correction
+        if (
+            update_state
+            if update_state is not None
+            else (self.training and torch.is_grad_enabled())
+        ):
+            with torch.no_grad():
+                self.sharpe_mean.mul_(beta).add_((1 - beta) * r.detach().double())
+                self.sharpe_second.mul_(beta).add_((1 - beta) * r.detach().double() ** 2)
+                self.sharpe_days.add_(1)
+        return -mean / torch.sqrt(second + self.cfg.eps)
