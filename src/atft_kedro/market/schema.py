@@ -382,3 +382,11 @@ def to_canonical(table: str, df: pl.DataFrame) -> pl.DataFrame:
         if bad.any():
             _raise_uncastable(table, col, raw, bad)
     return cast
+
+
+_EMPTY_DTYPES = {"date": pl.Date, "float": pl.Float64, "code": pl.Utf8, "str": pl.Utf8, "time": pl.Utf8}
+
+
+def empty_table(table: str) -> pl.DataFrame:
+    """A zero-row canonical table: how an absent optional table is stored in the catalog."""
+    return pl.DataFrame(schema={c.name: _EMPTY_DTYPES[c.kind] for c in TABLES[table].columns})

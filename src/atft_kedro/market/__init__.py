@@ -1,0 +1,1 @@
+"""Raw market data sources: synthetic market, J-Quants files and API, schema, calendar."""
