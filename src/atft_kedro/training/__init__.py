@@ -1,0 +1,1 @@
+"""Phased training of ATFT-GAT-FAN: seeding, phase plans, checkpoints, the loop, inference."""

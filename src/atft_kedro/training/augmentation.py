@@ -1,0 +1,45 @@
+"""Input augmentation for phase 4: feature noise and frequency dropout on the window [N, L, F].
+
+Both act only on days where the stock has a row (`mask`), so padded days stay exactly 0, and both
+draw from torch's global generator (seeded and restored with the rest of the training state).
+
+* feature noise: `x + σ·ε`, ε ~ N(0, 1), σ in the units of the scaled inputs (robust z-scores);
+* frequency dropout: the rFFT of each stock's series along time, each bin except the mean (bin 0)
+  zeroed with probability p independently per stock and feature, then the inverse rFFT. It perturbs
+  the shape of the history (trend, cycles) while keeping its level.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from atft_kedro.training.phases import AugmentationConfig
+
+
+def feature_noise(x: torch.Tensor, mask: torch.Tensor, std: float) -> torch.Tensor:
+    """x [N, L, F] + Gaussian noise of standard deviation `std` on valid days (mask [N, L])."""
+    return x + std * torch.randn_like(x) * mask.unsqueeze(-1).to(x.dtype)
+
+
+def frequency_dropout(x: torch.Tensor, mask: torch.Tensor, prob: float) -> torch.Tensor:
+    """Zero each non-constant rFFT bin of x [N, L, F] along L with probability `prob`."""
+    length = x.shape[1]
+    spectrum = torch.fft.rfft(x.float(), dim=1)  # [N, L//2 + 1, F] complex
+    keep = torch.rand(spectrum.shape, device=x.device) >= prob
+    keep[:, 0] = True  # the mean of the window is left alone
+    out = torch.fft.irfft(spectrum * keep, n=length, dim=1).to(x.dtype)
+    return out * mask.unsqueeze(-1).to(x.dtype)
+
+
+def augment_batch(batch: dict[str, Any], cfg: AugmentationConfig) -> dict[str, Any]:
+    """A shallow copy of the day batch with augmented `x` (the batch itself is not modified)."""
+    if not cfg.enabled:
+        return batch
+    x, mask = batch["x"], batch["mask"]
+    if cfg.frequency_dropout_prob > 0:
+        x = frequency_dropout(x, mask, cfg.frequency_dropout_prob)
+    if cfg.feature_noise_std > 0:
+        x = feature_noise(x, mask, cfg.feature_noise_std)
+    return {**batch, "x": x}

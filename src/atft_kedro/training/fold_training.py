@@ -1,0 +1,265 @@
+"""Phases in order on one walk-forward fold: where each phase starts, and its metrics record.
+
+Phase 0 starts from a seeded random initialisation. Phase n > 0 starts from phase n−1's `best`
+checkpoint of the same fold (weights only; fresh optimiser, scheduler and early stopping), unless a
+`resume_checkpoint` is given:
+
+* a `last` checkpoint of a phase in the plan (it holds the optimiser state): that phase of that fold
+  continues exactly where it stopped, and the plan's earlier phases are skipped for that fold;
+* any other checkpoint: its weights start the plan's first phase, on every fold.
+
+Every phase reseeds from (seed, fold, phase), so `phase=all` and one phase at a time give the same
+numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow.parquet as pq
+import torch
+
+from atft_kedro.loader.datasets import DayDataset, make_day_dataset
+from atft_kedro.loader.scaler import OnlineRobustScaler
+from atft_kedro.model import ATFTGATFAN, ATFTLoss, LossConfig, ModelConfig
+from atft_kedro.training.checkpoints import CheckpointStore, load_checkpoint
+from atft_kedro.training.phases import PhaseConfig, apply_phase
+from atft_kedro.training.seeding import seed_everything
+from atft_kedro.training.trainer import LoopConfig, train_phase
+
+SWITCH_KEYS = ("use_fan", "use_san", "use_gat")
+NON_FEATURE_COLUMNS = ("Date", "Code", "market", "sector33", "sector17")
+
+
+class MissingCheckpointError(FileNotFoundError):
+    """The checkpoint a phase starts from has not been trained yet."""
+
+
+def input_columns(columns: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(feature columns, validity-mask columns) of a features table, in table order.
+
+    Follows docs/contracts.md: identifiers, then features, then `is_*_valid`, then `target_*`.
+    The model's inputs are the features followed by the masks.
+    """
+    masks = [c for c in columns if c.startswith("is_") and c.endswith("_valid")]
+    features = [
+        c
+        for c in columns
+        if c not in NON_FEATURE_COLUMNS and c not in masks and not c.startswith("target_")
+    ]
+    if not features:
+        raise ValueError(f"features: no feature columns among {list(columns)}")
+    return features, masks
+
+
+def dates_between(calendar: Sequence[dt.date], bounds: Sequence[str | dt.date]) -> list[dt.date]:
+    """Trading days of `calendar` within the inclusive range `[start, end]` of a split."""
+    lo, hi = (np.datetime64(b, "D") for b in bounds)
+    days = np.asarray(calendar, dtype="datetime64[D]")
+    return days[(days >= lo) & (days <= hi)].astype(dt.date).tolist()
+
+
+def phase_seed(seed: int, fold: int, phase: int) -> int:
+    """A 31-bit seed derived from (seed, fold, phase)."""
+    return int(np.random.SeedSequence([int(seed), int(fold), int(phase)]).generate_state(1)[0] >> 1)
+
+
+def model_config(
+    model_params: dict[str, Any], n_features: int, horizons: Sequence[int]
+) -> ModelConfig:
+    """ModelConfig from `training.model`, with F from the data and the global horizons."""
+    return ModelConfig.from_dict(
+        {**model_params, "n_features": n_features, "horizons": list(horizons)}
+    )
+
+
+def architecture(cfg: dict[str, Any]) -> dict[str, Any]:
+    """A model config dict without the phase switches (what must match to load weights)."""
+    return {k: v for k, v in cfg.items() if k not in SWITCH_KEYS}
+
+
+def load_weights(model: ATFTGATFAN, state: dict[str, Any], source: str | Path) -> None:
+    """Load a checkpoint's weights after checking its architecture matches the model's."""
+    want = architecture(ModelConfig.from_dict(state["model_config"]).__dict__)
+    have = architecture(model.cfg.__dict__)
+    differ = [k for k in have if have[k] != want.get(k)]
+    if differ:
+        k = differ[0]
+        raise ValueError(
+            f"checkpoint {source} was trained with {k}={want.get(k)!r}, the parameters say "
+            f"{k}={have[k]!r}: retrain the earlier phases or restore training.model"
+        )
+    model.load_state_dict(state["model_state"])
+
+
+def trading_calendar(features_path: str | Path) -> list[dt.date]:
+    """The distinct dates of the features table, ascending (reads the Date column only)."""
+    return (
+        pl.scan_parquet(features_path)
+        .select(pl.col("Date").unique().sort())
+        .collect()["Date"]
+        .to_list()
+    )
+
+
+def fit_fold_scaler(
+    features_path: str | Path,
+    fold_split: dict[str, Any],
+    calendar: Sequence[dt.date],
+    scaler_params: dict[str, Any],
+    seed: int,
+) -> OnlineRobustScaler:
+    """OnlineRobustScaler of the feature columns (not the masks), fitted on the fold's TRAIN dates."""
+    features, _ = input_columns(pq.read_schema(features_path).names)
+    scaler = OnlineRobustScaler(
+        features,
+        clip=float(scaler_params.get("clip", 5.0)),
+        reservoir_size=int(scaler_params.get("reservoir_size", 100_000)),
+        seed=int(seed),
+    )
+    return scaler.fit_from_parquet(features_path, dates_between(calendar, fold_split["train"]))
+
+
+@dataclass
+class FoldData:
+    """The datasets of one fold: training days (shuffled per epoch) and validation days."""
+
+    fold: int
+    train: DayDataset
+    val: DayDataset
+    n_features: int
+
+
+def fold_data(
+    features_path: str | Path,
+    graph_edges_path: str | Path | None,
+    fold_split: dict[str, Any],
+    calendar: Sequence[dt.date],
+    scaler: OnlineRobustScaler,
+    *,
+    horizons: Sequence[int],
+    seq_len: int,
+    loader: dict[str, Any],
+    seed: int,
+) -> FoldData:
+    """Day-batch datasets of a fold's training and validation dates (stocks with a target only).
+
+    The training order is shuffled by (seed, fold, epoch); validation is chronological.
+    """
+    features, masks = input_columns(pq.read_schema(features_path).names)
+    fold = int(fold_split["fold"])
+    common: dict[str, Any] = {
+        "features_path": features_path,
+        "columns": [*features, *masks],
+        "horizons": list(horizons),
+        "seq_len": int(seq_len),
+        "scaler": scaler,
+        "graph_edges_path": graph_edges_path,
+        "require_target": True,
+        "seed": int(np.random.SeedSequence([int(seed), fold]).generate_state(1)[0] >> 1),
+    }
+    if loader.get("implementation", "streaming") == "streaming":
+        common["block_days"] = int(loader.get("block_days", 32))
+    implementation = loader.get("implementation", "streaming")
+    train_dates = dates_between(calendar, fold_split["train"])
+    val_dates = dates_between(calendar, fold_split["val"])
+    if not train_dates or not val_dates:
+        raise ValueError(
+            f"splits fold {fold}: {len(train_dates)} training and {len(val_dates)} validation "
+            f"trading days in the features table (train {fold_split['train']}, val {fold_split['val']})"
+        )
+    return FoldData(
+        fold=fold,
+        train=make_day_dataset(implementation, dates=train_dates, shuffle=True, **common),
+        val=make_day_dataset(implementation, dates=val_dates, shuffle=False, **common),
+        n_features=len(features) + len(masks),
+    )
+
+
+def train_fold(
+    data: FoldData,
+    plan: list[PhaseConfig],
+    loop: LoopConfig,
+    model_params: dict[str, Any],
+    store: CheckpointStore,
+    *,
+    seed: int,
+    horizons: Sequence[int],
+    threads: int | None = None,
+    resume_checkpoint: str | Path | None = None,
+    params: dict[str, Any] | None = None,
+    on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Run the phases of `plan` on one fold; {"fold{f}_phase{p}": metrics record} per phase."""
+    fold = data.fold
+    resume = load_checkpoint(resume_checkpoint) if resume_checkpoint else None
+    continues = (
+        resume is not None
+        and "optimizer_state" in resume
+        and int(resume["fold"]) == fold
+        and int(resume["phase"]) in [p.phase for p in plan]
+    )
+    if continues:
+        plan = [p for p in plan if p.phase >= int(resume["phase"])]
+    records: dict[str, dict[str, Any]] = {}
+    for index, phase in enumerate(plan):
+        seed_everything(phase_seed(seed, fold, phase.phase), threads)
+        model = ATFTGATFAN(model_config(model_params, data.n_features, horizons))
+        resume_state, started_from = None, "random initialisation (seeded)"
+        if continues and index == 0:
+            resume_state, started_from = resume, f"{resume_checkpoint} (resumed)"
+        elif resume is not None and index == 0 and not continues:
+            load_weights(model, resume, resume_checkpoint)
+            started_from = str(resume_checkpoint)
+        elif phase.phase > 0:
+            previous = store.path_for(fold, phase.phase - 1, "best")
+            if not previous.exists():
+                raise MissingCheckpointError(
+                    f"phase {phase.phase} starts from phase {phase.phase - 1}'s best checkpoint "
+                    f"({previous}), which does not exist: run `kedro run --pipeline training "
+                    f"--params phase={phase.phase - 1}` first"
+                )
+            load_weights(model, load_checkpoint(previous), previous)
+            started_from = str(previous)
+        learns = apply_phase(model, phase)
+        loss_fn = ATFTLoss(LossConfig.from_dict(phase.loss), model.cfg.quantiles)
+        result = train_phase(
+            model,
+            loss_fn,
+            phase,
+            loop,
+            data.train,
+            data.val,
+            lambda kind, state, p=phase.phase: store.save(fold, p, kind, state),
+            fold=fold,
+            params={**(params or {}), "started_from": started_from},
+            resume_state=resume_state,
+            on_epoch_end=on_epoch_end,
+        )
+        records[f"fold{fold}_phase{phase.phase}"] = {
+            "fold": fold,
+            "phase": phase.phase,
+            "name": phase.name,
+            "started_from": started_from,
+            "modules": phase.switches,
+            "trainable": sorted(k for k, v in learns.items() if v),
+            "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+            "early_stop_horizon": loop.early_stop_horizon,
+            "best_epoch": result.best_epoch,
+            "best_val_rank_ic": result.best_value,
+            "stopped_early": result.stopped_early,
+            "checkpoint": str(store.path_for(fold, phase.phase, "best")),
+            "phase_config": dataclasses.asdict(phase),
+            "epochs": result.history,
+        }
+        del model
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    return records

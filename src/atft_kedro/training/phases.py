@@ -1,0 +1,187 @@
+"""Training phases 0–4 (DESIGN section 9): which modules run, which learn, and how.
+
+| phase | modules                      | what changes                                  |
+|-------|------------------------------|-----------------------------------------------|
+| 0     | VSN + temporal encoder + heads | strong reference                            |
+| 1     | + FAN + SAN                  | input non-stationarity                        |
+| 2     | + GAT                        | cross-section                                 |
+| 3     | all; rank/Sharpe weights up  | objective alignment                           |
+| 4     | all; augmentation + SWA/EMA  | robustness                                    |
+
+A phase is a `PhaseConfig` built from one block of `training.phases` in
+`conf/base/parameters_training.yml`. `apply_phase(model, cfg)` switches the model's optional
+modules (FAN, SAN, GAT) on or off for the forward pass and freezes every sub-module that is not
+trainable in this phase (`requires_grad = False`); modules switched off are always frozen.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from torch import nn
+
+PHASES: tuple[int, ...] = (0, 1, 2, 3, 4)
+SWITCHES: dict[str, str] = {"fan": "use_fan", "san": "use_san", "gat": "use_gat"}
+"""Optional sub-module name → the ModelConfig flag that puts it in the forward pass."""
+
+
+@dataclass
+class AugmentationConfig:
+    """Input augmentation during training (phase 4); 0 switches a transform off."""
+
+    feature_noise_std: float = 0.0  # Gaussian noise on scaled inputs, robust-z units
+    frequency_dropout_prob: float = 0.0  # chance that each rFFT bin (but the mean) is zeroed
+
+    def __post_init__(self) -> None:
+        if self.feature_noise_std < 0 or not 0 <= self.frequency_dropout_prob < 1:
+            raise ValueError(
+                "augmentation: feature_noise_std must be >= 0 and frequency_dropout_prob in [0, 1), "
+                f"got {self.feature_noise_std}, {self.frequency_dropout_prob}"
+            )
+
+    @property
+    def enabled(self) -> bool:
+        return self.feature_noise_std > 0 or self.frequency_dropout_prob > 0
+
+
+@dataclass
+class AveragingConfig:
+    """Weight averaging (phase 4): SWA (equal weights) or EMA of the weights after each step."""
+
+    kind: Literal["none", "swa", "ema"] = "none"
+    ema_decay: float = 0.999  # per optimiser step
+    start_epoch: int = 0  # first epoch (0-based) whose steps enter the average
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("none", "swa", "ema"):
+            raise ValueError(f"averaging.kind must be none, swa or ema, got {self.kind!r}")
+
+    @property
+    def enabled(self) -> bool:
+        return self.kind != "none"
+
+
+@dataclass
+class PhaseConfig:
+    """Everything that differs between phases. `loss` holds LossConfig fields."""
+
+    phase: int
+    name: str = ""
+    use_fan: bool = False
+    use_san: bool = False
+    use_gat: bool = False
+    trainable: tuple[str, ...] = ("all",)  # sub-module names, or "all" (every active module)
+    epochs: int = 1
+    lr: float = 1e-3  # peak learning rate after warm-up
+    lr_multipliers: dict[str, float] = field(default_factory=dict)  # sub-module → × lr
+    patience: int = 3  # epochs without a better val RankIC before stopping
+    loss: dict[str, Any] = field(default_factory=dict)
+    augmentation: AugmentationConfig = field(default_factory=AugmentationConfig)
+    averaging: AveragingConfig = field(default_factory=AveragingConfig)
+
+    def __post_init__(self) -> None:
+        if self.phase not in PHASES:
+            raise ValueError(f"phase must be one of {PHASES}, got {self.phase}")
+        if isinstance(self.trainable, str):
+            self.trainable = (self.trainable,)
+        self.trainable = tuple(self.trainable)
+        if self.epochs < 1 or self.lr <= 0 or self.patience < 1:
+            raise ValueError(
+                f"phase {self.phase}: epochs and patience must be >= 1 and lr > 0, "
+                f"got epochs={self.epochs}, patience={self.patience}, lr={self.lr}"
+            )
+
+    @property
+    def switches(self) -> dict[str, bool]:
+        return {"use_fan": self.use_fan, "use_san": self.use_san, "use_gat": self.use_gat}
+
+    @classmethod
+    def from_dict(cls, phase: int, values: dict[str, Any]) -> PhaseConfig:
+        values = dict(values)
+        known = {f.name for f in dataclasses.fields(cls)} - {"phase"}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(
+                f"training.phases.{phase}: unknown key(s) {unknown}; known keys are {sorted(known)}"
+            )
+        values["augmentation"] = AugmentationConfig(**(values.get("augmentation") or {}))
+        values["averaging"] = AveragingConfig(**(values.get("averaging") or {}))
+        values["lr_multipliers"] = dict(values.get("lr_multipliers") or {})
+        values["loss"] = dict(values.get("loss") or {})
+        return cls(phase=phase, **values)
+
+
+def parse_phase(phase: int | str) -> list[int]:
+    """`"all"` → [0, 1, 2, 3, 4]; `3` or `"3"` → [3]; anything else is a one-line error."""
+    text = str(phase).strip().lower()
+    if text == "all":
+        return list(PHASES)
+    if text.isdigit() and int(text) in PHASES:
+        return [int(text)]
+    raise ValueError(f"phase must be 0, 1, 2, 3, 4 or all, got {phase!r} (e.g. --params phase=3)")
+
+
+def phase_plan(training: dict[str, Any], phase: int | str) -> list[PhaseConfig]:
+    """The phases to run, in order, from the `training.phases` parameter block."""
+    blocks = {str(k): v for k, v in (training.get("phases") or {}).items()}
+    plan = []
+    for p in parse_phase(phase):
+        if str(p) not in blocks:
+            raise KeyError(f"training.phases has no block for phase {p} (have {sorted(blocks)})")
+        plan.append(PhaseConfig.from_dict(p, blocks[str(p)]))
+    return plan
+
+
+def apply_phase(model: nn.Module, cfg: PhaseConfig) -> dict[str, bool]:
+    """Switch FAN/SAN/GAT for the forward pass and freeze what does not learn in this phase.
+
+    Returns {sub-module name: trainable}. A module switched off is frozen whatever `trainable` says.
+    """
+    model.set_modules(**cfg.switches)
+    children = dict(model.named_children())
+    wanted = set(children) if "all" in cfg.trainable else set(cfg.trainable)
+    unknown = sorted(wanted - set(children))
+    if unknown:
+        raise ValueError(
+            f"phase {cfg.phase}: trainable names {unknown} are not sub-modules of the model "
+            f"(have {sorted(children)})"
+        )
+    off = {name for name, flag in SWITCHES.items() if not cfg.switches[flag]}
+    learns = {}
+    for name, module in children.items():
+        learns[name] = name in wanted and name not in off
+        for p in module.parameters():
+            p.requires_grad_(learns[name])
+    return learns
+
+
+def parameter_groups(
+    model: nn.Module, lr: float, multipliers: dict[str, float], weight_decay: float
+) -> list[dict[str, Any]]:
+    """AdamW groups: one per trainable sub-module (lr × its multiplier); biases and norms undecayed."""
+    children = dict(model.named_children())
+    unknown = sorted(set(multipliers) - set(children))
+    if unknown:
+        raise ValueError(
+            f"lr_multipliers names {unknown} are not sub-modules (have {sorted(children)})"
+        )
+    groups = []
+    for name, module in children.items():
+        params = [p for p in module.parameters() if p.requires_grad]
+        if not params:
+            continue
+        scale = float(multipliers.get(name, 1.0))
+        decay = [p for p in params if p.ndim >= 2]
+        plain = [p for p in params if p.ndim < 2]
+        for subset, wd in ((decay, weight_decay), (plain, 0.0)):
+            if subset:
+                groups.append(
+                    {"params": subset, "lr": lr * scale, "weight_decay": wd, "name": name}
+                )
+    if not groups:
+        raise ValueError(
+            "no trainable parameters in this phase: check `trainable` and the switches"
+        )
+    return groups

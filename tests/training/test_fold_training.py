@@ -1,0 +1,147 @@
+"""Phase chaining, resume equivalence, determinism and the non-finite guard on the tiny market."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from atft_kedro.model import ATFTLoss
+from atft_kedro.training import fold_training
+from atft_kedro.training.checkpoints import CheckpointStore
+from atft_kedro.training.fold_training import (
+    MissingCheckpointError,
+    fit_fold_scaler,
+    fold_data,
+    trading_calendar,
+    train_fold,
+)
+from atft_kedro.training.phases import phase_plan
+from atft_kedro.training.trainer import LoopConfig, NonFiniteLossError
+from tests.training.tiny_market import HORIZONS, SEQ_LEN, tiny_training_params
+
+TIMING = {"seconds", "train_seconds", "samples_per_s", "peak_rss_mib"}
+
+
+def make_data(market, params, seed=0):
+    fold = market["splits"]["folds"][0]
+    calendar = trading_calendar(market["features"])
+    scaler = fit_fold_scaler(market["features"], fold, calendar, params["scaler"], seed)
+    return fold_data(
+        market["features"], market["graph_edges"], fold, calendar, scaler,
+        horizons=HORIZONS, seq_len=SEQ_LEN, loader=params["loader"], seed=seed,
+    )  # fmt: skip
+
+
+def run(market, params, store, phase, seed=0, **kwargs):
+    return train_fold(
+        make_data(market, params, seed), phase_plan(params, phase), LoopConfig.from_params(params),
+        params["model"], store, seed=seed, horizons=HORIZONS, threads=1, **kwargs,
+    )  # fmt: skip
+
+
+def model_metrics(record):
+    return [{k: v for k, v in epoch.items() if k not in TIMING} for epoch in record["epochs"]]
+
+
+def test_phase_n_starts_from_phase_n_minus_1_best(tiny_market, tmp_path, monkeypatch):
+    params = tiny_training_params()
+    store = CheckpointStore(tmp_path / "ckpt")
+    run(tiny_market, params, store, 0)
+    seen = {}
+    real = fold_training.train_phase
+
+    def spy(model, *args, **kwargs):
+        seen["state"] = {k: v.clone() for k, v in model.state_dict().items()}
+        return real(model, *args, **kwargs)
+
+    monkeypatch.setattr(fold_training, "train_phase", spy)
+    records = run(tiny_market, params, store, 1)
+    best0 = store.load(0, 0, "best")["model_state"]
+    assert seen["state"].keys() == best0.keys()
+    assert all(torch.equal(seen["state"][k], best0[k]) for k in best0)
+    assert records["fold0_phase1"]["started_from"] == str(store.path_for(0, 0, "best"))
+    after = store.load(0, 1, "last")["model_state"]
+    assert any(not torch.equal(after[k], best0[k]) for k in best0 if k.startswith("heads."))
+
+
+def test_missing_previous_checkpoint_is_a_one_line_error(tiny_market, tmp_path):
+    store = CheckpointStore(tmp_path / "ckpt")
+    with pytest.raises(MissingCheckpointError) as info:
+        run(tiny_market, tiny_training_params(), store, 3)
+    message = str(info.value)
+    assert "\n" not in message
+    assert str(store.path_for(0, 2, "best")) in message
+    assert "run `kedro run --pipeline training --params phase=2` first" in message
+
+
+def resume_params():
+    """Phase 0 with everything that carries state: dropout, augmentation, EMA weights, Sharpe EMA."""
+    params = tiny_training_params(epochs=3)
+    params["phases"]["0"] |= {
+        "patience": 10,
+        "loss": {"rank_weight": 0.3, "sharpe_weight": 0.1},
+        "augmentation": {"feature_noise_std": 0.1, "frequency_dropout_prob": 0.2},
+        "averaging": {"kind": "ema", "ema_decay": 0.9},
+    }
+    return params
+
+
+def test_resume_from_last_equals_an_uninterrupted_run(tiny_market, tmp_path):
+    params = resume_params()
+    full_store = CheckpointStore(tmp_path / "full")
+    full = run(tiny_market, params, full_store, 0)["fold0_phase0"]
+
+    def interrupt(metrics):
+        if metrics["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    cut_store = CheckpointStore(tmp_path / "cut")
+    with pytest.raises(KeyboardInterrupt):
+        run(tiny_market, params, cut_store, 0, on_epoch_end=interrupt)
+    assert cut_store.load(0, 0, "last")["epoch"] == 2
+    resumed = run(
+        tiny_market, params, cut_store, 0, resume_checkpoint=cut_store.path_for(0, 0, "last")
+    )["fold0_phase0"]
+    assert len(resumed["epochs"]) == 3
+    assert model_metrics(resumed) == model_metrics(full)
+    for kind in ("last", "best"):
+        a, b = full_store.load(0, 0, kind), cut_store.load(0, 0, kind)
+        assert all(torch.equal(a["model_state"][k], b["model_state"][k]) for k in a["model_state"])
+    a, b = full_store.load(0, 0, "last"), cut_store.load(0, 0, "last")
+    assert torch.equal(a["averaged_state"]["n_averaged"], b["averaged_state"]["n_averaged"])
+
+
+def test_two_runs_with_the_same_seed_give_identical_metrics(tiny_market, tmp_path):
+    params = tiny_training_params(epochs=1)
+    one = run(tiny_market, params, CheckpointStore(tmp_path / "a"), "all")
+    two = run(tiny_market, params, CheckpointStore(tmp_path / "b"), "all")
+    assert one.keys() == two.keys() == {f"fold0_phase{p}" for p in range(5)}
+    for key in one:
+        assert model_metrics(one[key]) == model_metrics(two[key])
+    other = run(tiny_market, params, CheckpointStore(tmp_path / "c"), 0, seed=1)
+    assert model_metrics(other["fold0_phase0"]) != model_metrics(one["fold0_phase0"])
+
+
+class PoisonedLoss(ATFTLoss):
+    """Returns NaN on the listed calls (1-based), the real loss otherwise."""
+
+    poisoned: tuple[int, ...] = (3,)
+
+    def forward(self, output, batch, update_state=None):
+        self.calls = getattr(self, "calls", 0) + 1
+        total, parts = super().forward(output, batch, update_state)
+        if self.training and self.calls in self.poisoned:
+            total = total * float("nan")
+        return total, parts
+
+
+def test_non_finite_loss_is_skipped_and_counted(tiny_market, tmp_path, monkeypatch):
+    monkeypatch.setattr(fold_training, "ATFTLoss", PoisonedLoss)
+    params = tiny_training_params()
+    record = run(tiny_market, params, CheckpointStore(tmp_path / "a"), 0)["fold0_phase0"]
+    epoch = record["epochs"][0]
+    assert epoch["nonfinite_skips"] == 1
+    assert epoch["train_days"] == make_data(tiny_market, params).train.__len__() - 1
+    params["max_nonfinite_share"] = 0.0
+    with pytest.raises(NonFiniteLossError, match="1 of .* day batches had a non-finite loss"):
+        run(tiny_market, params, CheckpointStore(tmp_path / "b"), 0)
