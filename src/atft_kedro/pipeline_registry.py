@@ -1,13 +1,22 @@
-"""Project pipelines: every folder under ``pipelines/`` is registered by name."""
+"""Project pipelines.
+
+``kedro run`` runs ``__default__``: data_processing → graph → training → reporting, end to end.
+``predict`` (latest-date signals) and ``hpo`` (hyper-parameter search) run only when named.
+"""
 
 from __future__ import annotations
 
-from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
+
+from atft_kedro.pipelines import data_processing, graph, training
 
 
 def register_pipelines() -> dict[str, Pipeline]:
-    """Register the project's pipelines; ``__default__`` runs them all end to end."""
-    pipelines = find_pipelines(raise_errors=True)
-    pipelines["__default__"] = sum(pipelines.values())
+    """Register the project's pipelines by name."""
+    pipelines = {
+        "data_processing": data_processing.create_pipeline(),
+        "graph": graph.create_pipeline(),
+        "training": training.create_pipeline(),
+    }
+    pipelines["__default__"] = sum(pipelines.values(), Pipeline([]))
     return pipelines

@@ -6,4 +6,6 @@ CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
+    # An environment (e.g. `--env tiny`) overrides single nested keys instead of whole blocks.
+    "merge_strategy": {"parameters": "soft"},
 }

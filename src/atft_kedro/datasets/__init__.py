@@ -1,6 +1,5 @@
 """Custom Kedro datasets: atomic Parquet tables, day-major feature files, JSON documents."""
 
-from atft_kedro.datasets.atomic import atomic_path, atomic_write_bytes
 from atft_kedro.datasets.json_document import JSONDocumentDataset
 from atft_kedro.datasets.parquet import (
     DayMajorParquet,
@@ -13,6 +12,4 @@ __all__ = [
     "DayMajorParquetDataset",
     "JSONDocumentDataset",
     "PolarsParquetDataset",
-    "atomic_path",
-    "atomic_write_bytes",
 ]

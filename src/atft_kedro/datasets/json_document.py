@@ -8,7 +8,7 @@ from typing import Any
 
 from kedro.io import AbstractDataset, DatasetError
 
-from atft_kedro.datasets.atomic import atomic_write_bytes
+from atft_kedro.atomic import atomic_write_bytes
 
 
 class JSONDocumentDataset(AbstractDataset[Any, Any]):

@@ -16,7 +16,8 @@ import polars as pl
 import pyarrow.parquet as pq
 from kedro.io import AbstractDataset, DatasetError
 
-from atft_kedro.datasets.atomic import atomic_path
+from atft_kedro.atomic import atomic_path
+from atft_kedro.features.day_major import write_day_major_parquet
 
 
 class PolarsParquetDataset(AbstractDataset[pl.DataFrame, pl.DataFrame]):
@@ -66,25 +67,6 @@ class DayMajorParquet:
         return pq.ParquetFile(self.path).num_row_groups
 
 
-def write_day_major(
-    df: pl.DataFrame, path: Path, days_per_row_group: int, compression: str
-) -> None:
-    """Write ``df`` sorted by (Date, Code) with ``days_per_row_group`` whole days per row group."""
-    df = df.sort(["Date", "Code"])
-    block = df.get_column("Date").rle_id() // days_per_row_group
-    sizes = block.value_counts(sort=False).sort(block.name).get_column("count").to_list()
-    with atomic_path(path) as tmp:
-        if not sizes:  # an empty table is still a valid file with the schema
-            pq.write_table(df.to_arrow(), tmp)
-            return
-        offset = 0
-        with pq.ParquetWriter(tmp, df.to_arrow().schema, compression=compression) as writer:
-            for size in sizes:
-                chunk = df.slice(offset, size).to_arrow()
-                writer.write_table(chunk, row_group_size=size)
-                offset += size
-
-
 class DayMajorParquetDataset(AbstractDataset[pl.DataFrame, DayMajorParquet]):
     """Save a (Date, Code) table as day-major Parquet; load a ``DayMajorParquet`` handle."""
 
@@ -110,7 +92,7 @@ class DayMajorParquetDataset(AbstractDataset[pl.DataFrame, DayMajorParquet]):
         return DayMajorParquet(self._filepath)
 
     def save(self, data: pl.DataFrame) -> None:
-        write_day_major(data, self._filepath, self._days_per_row_group, self._compression)
+        write_day_major_parquet(data, self._filepath, self._days_per_row_group, self._compression)
 
     def _exists(self) -> bool:
         return self._filepath.exists()

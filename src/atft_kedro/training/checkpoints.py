@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from atft_kedro.datasets.atomic import atomic_path
+from atft_kedro.atomic import atomic_path
 
 KINDS = ("best", "last")
 

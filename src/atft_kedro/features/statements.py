@@ -1,0 +1,98 @@
+"""Financial-statement features: the latest disclosure of each code that is effective on the date.
+
+A disclosure made before the market close (``DisclosedTime < market_close``) is effective on its
+own trading day (the close at t already reflects it); one made at or after the close, or with no
+time, is effective from the next trading day. ``prev_year`` is the latest disclosure of the same
+code and period type (1Q/2Q/3Q/FY) made 300 to 430 days earlier.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import polars as pl
+
+STATEMENT_COLUMNS = [
+    "stmt_yoy_sales",
+    "stmt_yoy_op",
+    "stmt_yoy_profit",
+    "stmt_op_margin",
+    "stmt_net_margin",
+    "stmt_progress_sales",
+    "stmt_progress_op",
+    "stmt_roe",
+    "stmt_roa",
+]
+_ANNUALISE = {"1Q": 4.0, "2Q": 2.0, "3Q": 4.0 / 3.0, "FY": 1.0}
+_YOY_MIN, _YOY_MAX = timedelta(days=300), timedelta(days=430)
+
+
+def effective_dates(
+    statements: pl.DataFrame, calendar: pl.DataFrame, market_close: str = "15:00"
+) -> pl.DataFrame:
+    """Add ``Date``: the trading date from which each disclosure is known (null past the calendar)."""
+    close = market_close if market_close.count(":") == 2 else f"{market_close}:00"
+    before_close = pl.col("DisclosedTime").is_not_null() & (pl.col("DisclosedTime") < close)
+    keyed = statements.with_columns(
+        _key=pl.when(before_close)
+        .then(pl.col("DisclosedDate"))
+        .otherwise(pl.col("DisclosedDate") + timedelta(days=1))
+    ).sort("_key")
+    trading = calendar.select(pl.col("Date").alias("_eff")).with_columns(Date=pl.col("_eff"))
+    joined = keyed.join_asof(trading, left_on="_key", right_on="_eff", strategy="forward")
+    return joined.drop("_key", "_eff")
+
+
+def statement_frame(
+    statements: pl.DataFrame, calendar: pl.DataFrame, market_close: str = "15:00"
+) -> pl.DataFrame:
+    """(Code, Date = effective date, stmt_* features) with one row per code and effective date."""
+    num = [
+        "NetSales", "OperatingProfit", "Profit", "TotalAssets", "Equity",
+        "ForecastNetSales", "ForecastOperatingProfit",
+    ]  # fmt: skip
+    s = statements.with_columns(
+        pl.col("DisclosedDate").cast(pl.Date),
+        pl.col("DisclosedTime").cast(pl.Utf8),
+        pl.col("Code").cast(pl.Utf8),
+        pl.col(num).cast(pl.Float64),
+    ).sort("Code", "TypeOfCurrentPeriod", "DisclosedDate")
+    prev = s.select(
+        "Code",
+        "TypeOfCurrentPeriod",
+        pl.col("DisclosedDate").alias("_prev_date"),
+        pl.col("NetSales").alias("_prev_sales"),
+        pl.col("OperatingProfit").alias("_prev_op"),
+        pl.col("Profit").alias("_prev_profit"),
+    )
+    s = s.with_columns(_lookup=pl.col("DisclosedDate") - _YOY_MIN).join_asof(
+        prev,
+        left_on="_lookup",
+        right_on="_prev_date",
+        by=["Code", "TypeOfCurrentPeriod"],
+        strategy="backward",
+        check_sortedness=False,
+    )
+    recent = pl.col("_prev_date") >= pl.col("DisclosedDate") - _YOY_MAX
+    yearly = pl.col("TypeOfCurrentPeriod").replace_strict(_ANNUALISE, default=None)
+
+    def growth(now: str, before: str) -> pl.Expr:
+        return pl.when(recent).then(pl.col(now) / pl.col(before).abs() - 1.0)
+
+    s = s.with_columns(
+        stmt_yoy_sales=growth("NetSales", "_prev_sales"),
+        stmt_yoy_op=growth("OperatingProfit", "_prev_op"),
+        stmt_yoy_profit=growth("Profit", "_prev_profit"),
+        stmt_op_margin=pl.col("OperatingProfit") / pl.col("NetSales"),
+        stmt_net_margin=pl.col("Profit") / pl.col("NetSales"),
+        stmt_progress_sales=pl.col("NetSales") / pl.col("ForecastNetSales"),
+        stmt_progress_op=pl.col("OperatingProfit") / pl.col("ForecastOperatingProfit"),
+        stmt_roe=pl.col("Profit") / pl.col("Equity") * yearly,
+        stmt_roa=pl.col("Profit") / pl.col("TotalAssets") * yearly,
+    )
+    s = effective_dates(s, calendar, market_close).filter(pl.col("Date").is_not_null())
+    return (
+        s.sort("Code", "Date", "DisclosedDate", "DisclosedTime", nulls_last=False)
+        .unique(["Code", "Date"], keep="last", maintain_order=True)
+        .select("Code", "Date", *STATEMENT_COLUMNS)
+    )

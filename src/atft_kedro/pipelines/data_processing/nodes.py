@@ -1,0 +1,117 @@
+"""Nodes of the data_processing pipeline: thin adapters from the catalog to the domain packages."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import polars as pl
+
+from atft_kedro.features.build import build_features
+from atft_kedro.loader.splits import purged_walk_forward
+from atft_kedro.market.jquants_api import fetch_jquants, resolve_api_key
+from atft_kedro.market.jquants_files import read_jquants_dir
+from atft_kedro.market.panel import build_panel
+from atft_kedro.market.schema import OPTIONAL_TABLES, empty_table
+from atft_kedro.market.synthetic import generate_market
+
+logger = logging.getLogger(__name__)
+
+_ORACLE_SCHEMA = {"Date": pl.Date, "Code": pl.Utf8}
+_SOURCES = ("synthetic", "jquants_files", "jquants_api")
+
+
+def ingest_market_node(market: dict[str, Any], seed: int) -> tuple[pl.DataFrame, ...]:
+    """Canonical, validated raw tables from the configured source.
+
+    Args:
+        market: ``params:market`` (``source``: synthetic | jquants_files | jquants_api, plus the
+            source's own block).
+        seed: the global seed (drives the synthetic market).
+
+    Returns:
+        daily_quotes, listed_info, topix, trades_spec, statements, oracle_alpha. An absent optional
+        table is returned empty (zero rows, canonical columns); ``oracle_alpha`` is empty for real data.
+    """
+    source = market["source"]
+    if source == "synthetic":
+        synthetic = market.get("synthetic", {})
+        tables = generate_market(
+            market["preset"], seed=seed, **(synthetic.get("overrides") or {})
+        )
+    elif source == "jquants_files":
+        tables = read_jquants_dir(market["jquants_files"]["path"])
+    elif source == "jquants_api":
+        api = market["jquants_api"]
+        tables = fetch_jquants(
+            api["cache_dir"],
+            api["start"],
+            api["end"],
+            api_key=resolve_api_key(credentials_path=api["credentials_path"]),
+            min_interval_s=api.get("min_interval_s", 1.0),
+        )
+    else:
+        raise ValueError(f"market.source: unknown source {source!r}; choose from {list(_SOURCES)}")
+
+    for name in OPTIONAL_TABLES:
+        if tables.get(name) is None:
+            logger.warning("%s: table absent; its feature family will be NaN with mask 0", name)
+            tables[name] = empty_table(name)
+    oracle = tables.get("oracle_alpha")
+    if oracle is None:
+        oracle = pl.DataFrame(schema=_ORACLE_SCHEMA)
+    return (
+        tables["daily_quotes"],
+        tables["listed_info"],
+        tables["topix"],
+        tables["trades_spec"],
+        tables["statements"],
+        oracle,
+    )
+
+
+def build_panel_node(daily_quotes: pl.DataFrame, listed_info: pl.DataFrame) -> pl.DataFrame:
+    """The point-in-time adjusted panel (one row per traded Date, Code; sector as of that date)."""
+    return build_panel(daily_quotes, listed_info)
+
+
+def _present(table: pl.DataFrame) -> pl.DataFrame | None:
+    return table if table.height else None
+
+
+def build_features_node(
+    panel: pl.DataFrame,
+    topix: pl.DataFrame,
+    trades_spec: pl.DataFrame,
+    statements: pl.DataFrame,
+    horizons: list[int],
+    features: dict[str, Any],
+) -> pl.DataFrame:
+    """Features, validity masks and targets per (Date, Code), cross-sectionally normalised per Date."""
+    return build_features(
+        panel,
+        _present(topix),
+        _present(trades_spec),
+        _present(statements),
+        horizons=tuple(horizons),
+        cs_method=features["cs_method"],
+        clip=features["clip"],
+        market_close=features["market_close"],
+    )
+
+
+def make_splits_node(
+    panel: pl.DataFrame, splits: dict[str, Any], seq_len: int, horizons: list[int]
+) -> dict:
+    """Purged walk-forward folds over the trading dates of ``panel`` (JSON document)."""
+    return purged_walk_forward(
+        panel.get_column("Date").unique().to_list(),
+        n_splits=splits["n_splits"],
+        seq_len=seq_len,
+        max_horizon=max(horizons),
+        embargo_days=splits["embargo_days"],
+        val_days=splits["val_days"],
+        test_days=splits["test_days"],
+        mode=splits["mode"],
+        train_days=splits.get("train_days"),
+    )

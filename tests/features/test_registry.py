@@ -1,0 +1,36 @@
+from atft_kedro.features import build_features, registry
+
+
+def test_registry_names_are_unique_and_enough():
+    names = registry.feature_names()
+    assert len(names) == len(set(names))
+    assert len(names) >= 78
+
+
+def test_every_spec_is_documented():
+    for spec in registry.FEATURES:
+        assert spec.formula.strip(), spec.name
+        assert spec.family in registry.FAMILIES
+        assert spec.warmup >= 0
+        assert not spec.name.startswith("target_")
+        assert "oracle" not in spec.name and not spec.name.startswith("alpha_")
+
+
+def test_market_wide_families_are_not_cs_normalised():
+    for spec in registry.FEATURES:
+        if spec.family in ("market", "flows"):
+            assert not spec.cs_normalised, spec.name
+        else:
+            assert spec.cs_normalised, spec.name
+
+
+def test_model_inputs_are_features_then_masks():
+    assert registry.model_input_names() == registry.feature_names() + registry.mask_names()
+    assert all(m.startswith("is_") and m.endswith("_valid") for m in registry.mask_names())
+
+
+def test_build_columns_follow_registry_order(tables):
+    df = build_features(**tables, horizons=(1, 5))
+    keys = ["Date", "Code", "market", "sector33", "sector17"]
+    expected = keys + registry.model_input_names() + ["target_1d", "target_5d"]
+    assert df.columns == expected
