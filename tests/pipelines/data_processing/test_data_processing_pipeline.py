@@ -44,7 +44,9 @@ def outputs():
 def test_features_follow_the_contract(outputs):
     features, panel = outputs["features"], outputs["panel"]
     assert features.select("Date", "Code").equals(panel.select("Date", "Code"))
-    body = [c for c in features.columns if c not in ("Date", "Code", "market", "sector33", "sector17")]
+    body = [
+        c for c in features.columns if c not in ("Date", "Code", "market", "sector33", "sector17")
+    ]
     targets = [f"target_{h}d" for h in PARAMS["horizons"]]
     assert body == feature_names() + mask_names() + targets
     assert all(features.schema[c] == pl.Float32 for c in feature_names() + targets)
@@ -58,7 +60,8 @@ def test_oracle_is_ground_truth_only(outputs):
     # No feature is a copy (or a rescaling) of the planted alpha.
     joined = features.join(oracle, on=["Date", "Code"], how="inner")
     corr = joined.select(
-        pl.corr(pl.col(f).fill_nan(None), pl.col("alpha_1d")).abs().alias(f) for f in feature_names()
+        pl.corr(pl.col(f).fill_nan(None), pl.col("alpha_1d")).abs().alias(f)
+        for f in feature_names()
     ).row(0)
     assert max(c for c in corr if c is not None) < 0.9
 

@@ -36,9 +36,7 @@ def ingest_market_node(market: dict[str, Any], seed: int) -> tuple[pl.DataFrame,
     source = market["source"]
     if source == "synthetic":
         synthetic = market.get("synthetic", {})
-        tables = generate_market(
-            market["preset"], seed=seed, **(synthetic.get("overrides") or {})
-        )
+        tables = generate_market(market["preset"], seed=seed, **(synthetic.get("overrides") or {}))
     elif source == "jquants_files":
         tables = read_jquants_dir(market["jquants_files"]["path"])
     elif source == "jquants_api":
