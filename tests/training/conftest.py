@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from atft_kedro.datasets.parquet import write_day_major
+from atft_kedro.features.day_major import write_day_major_parquet as write_day_major
 from tests.training.tiny_market import N_DAYS, full_graph, tiny_features, tiny_splits, trading_days
 
 

@@ -1,0 +1,114 @@
+"""DDP on CPU: two gloo ranks vs the single-process twin with the same days per step."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from atft_kedro.model import ATFTGATFAN, ATFTLoss, LossConfig
+from atft_kedro.training.distributed import (
+    Rank,
+    all_shards,
+    gather_digests,
+    shard_days,
+    train_phase_accumulated,
+    train_phase_ddp,
+    weights_digest,
+)
+from atft_kedro.training.fold_training import (
+    fit_fold_scaler,
+    fold_data,
+    model_config,
+    trading_calendar,
+)
+from atft_kedro.training.phases import apply_phase, phase_plan
+from atft_kedro.training.seeding import seed_everything
+from atft_kedro.training.trainer import LoopConfig
+from tests.training.tiny_market import HORIZONS, SEQ_LEN, tiny_training_params
+
+WORLD = 2
+TOLERANCE = 1e-5  # float32 all-reduce vs in-process accumulation: summation order only
+
+
+def test_shards_are_disjoint_equal_and_cover_the_permutation():
+    n, seed = 11, 3
+    shards = [shard_days(n, Rank(r, 3), seed, epoch=1) for r in range(3)]
+    days = [d for s in shards for (d,) in s]
+    assert len(set(days)) == len(days) == 9  # disjoint, ⌊11/3⌋ = 3 per rank
+    assert {len(s) for s in shards} == {3}
+    assert shard_days(n, Rank(0, 3), seed, 2) != shard_days(n, Rank(0, 3), seed, 1)
+    assert all_shards(n, 3, seed, 1)[0] == [shards[r][0][0] for r in range(3)]
+
+
+def _setup(market):
+    params = tiny_training_params(epochs=2)
+    params["model"] |= {"dropout": 0.0}
+    params["model"]["gat"] |= {"attn_dropout": 0.0, "edge_dropout": 0.0}
+    fold = market["splits"]["folds"][0]
+    calendar = trading_calendar(market["features"])
+    scaler = fit_fold_scaler(market["features"], fold, calendar, params["scaler"], 0)
+    data = fold_data(
+        market["features"], market["graph_edges"], fold, calendar, scaler,
+        horizons=HORIZONS, seq_len=SEQ_LEN, loader=params["loader"], seed=0,
+    )  # fmt: skip
+    (phase,) = phase_plan(params, 2)  # FAN + SAN + GAT: every module runs
+    seed_everything(7, threads=1)
+    model = ATFTGATFAN(model_config(params["model"], data.n_features, HORIZONS))
+    apply_phase(model, phase)
+    loss_fn = ATFTLoss(LossConfig.from_dict(phase.loss), model.cfg.quantiles)
+    return data, phase, LoopConfig.from_params(params), model, loss_fn
+
+
+def _rank_main(rank: int, port: int, market: dict, out: str) -> None:
+    dist.init_process_group(
+        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD
+    )
+    try:
+        data, phase, loop, model, loss_fn = _setup(market)
+        saved = []
+        result = train_phase_ddp(
+            model, loss_fn, phase, loop, data.train, data.val, Rank(rank, WORLD),
+            torch.device("cpu"), seed=0, save=lambda kind, state: saved.append(kind),
+        )  # fmt: skip
+        digests = gather_digests(model)
+        torch.save(
+            {"history": result.history, "digests": digests, "saved": saved},
+            f"{out}.rank{rank}",
+        )
+    finally:
+        dist.destroy_process_group()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_ranks_match_single_process_with_same_batches(tiny_market, tmp_path):
+    out = str(tmp_path / "ddp")
+    mp.spawn(_rank_main, args=(_free_port(), tiny_market, out), nprocs=WORLD, join=True)
+    ranks = [torch.load(f"{out}.rank{r}", weights_only=False) for r in range(WORLD)]
+
+    # every rank ends with identical weights; only rank 0 saved checkpoints
+    digests = ranks[0]["digests"]
+    assert torch.equal(digests[0], digests[1])
+    assert ranks[0]["saved"] and "last" in ranks[0]["saved"] and ranks[1]["saved"] == []
+
+    data, phase, loop, model, loss_fn = _setup(tiny_market)
+    start = weights_digest(model)
+    twin = train_phase_accumulated(model, loss_fn, phase, loop, data.train, data.val, WORLD, seed=0)
+    assert not torch.allclose(start, digests[0])  # training changed the weights
+    torch.testing.assert_close(digests[0], weights_digest(model), atol=TOLERANCE, rtol=0)
+    for ddp_epoch, twin_epoch in zip(ranks[0]["history"], twin.history, strict=True):
+        for key in ("val_loss", "val_rank_ic_1d", "val_ic_5d"):
+            assert ddp_epoch[key] == pytest.approx(twin_epoch[key], abs=TOLERANCE)
+    val = [
+        [{k: v for k, v in e.items() if k.startswith("val")} for e in r["history"]] for r in ranks
+    ]
+    assert val[0] == val[1]  # validation is identical on every rank
