@@ -1,0 +1,85 @@
+"""Daily log returns of the panel as a dense date × code matrix.
+
+The trading calendar is the panel's own set of distinct dates. The return of a code on trading
+day t is ``log(close_t / close_{t-1})`` where t-1 is the previous *trading day*, not the code's
+previous row: a code with no row or no trade (null close) on either day has no return on t, so
+a gap never turns into a multi-day return that would inflate its variance.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+REQUIRED_COLUMNS = ("Date", "Code", "close", "market", "sector33")
+EDGE_ATTRIBUTES = ("market", "sector33")
+
+
+@dataclass(frozen=True)
+class ReturnPanel:
+    """The panel's returns on a dense grid of T trading dates × N codes.
+
+    dates        list of T dates, ascending (the trading calendar)
+    codes        list of N codes, ascending
+    log_returns  float64 [T, N], NaN where no return exists
+    present      bool [T, N], True where the panel has a row for (date, code)
+    categories   {"market" | "sector33": int32 [T, N]} point-in-time category index, -1 if null
+    """
+
+    dates: list[dt.date]
+    codes: list[str]
+    log_returns: np.ndarray
+    present: np.ndarray
+    categories: dict[str, np.ndarray]
+
+
+def _validate(panel: pl.DataFrame) -> None:
+    missing = [c for c in REQUIRED_COLUMNS if c not in panel.columns]
+    if missing:
+        raise ValueError(f"panel: missing column(s) {missing}; has {panel.columns}")
+    bad = panel.filter(pl.col("close") <= 0)
+    if bad.height:
+        row = bad.row(0, named=True)
+        raise ValueError(
+            f"panel: column 'close' has {bad.height} non-positive values "
+            f"(first: Code {row['Code']} on {row['Date']})"
+        )
+    dupes = panel.filter(pl.struct("Date", "Code").is_duplicated())
+    if dupes.height:
+        row = dupes.row(0, named=True)
+        raise ValueError(
+            f"panel: {dupes.height} duplicated (Date, Code) rows "
+            f"(first: Code {row['Code']} on {row['Date']})"
+        )
+
+
+def daily_log_returns(panel: pl.DataFrame) -> ReturnPanel:
+    """Pivot the panel (Date, Code, close, market, sector33) into a :class:`ReturnPanel`."""
+    _validate(panel)
+    indexed = panel.select(
+        (pl.col("Date").rank("dense") - 1).cast(pl.Int64).alias("t"),
+        (pl.col("Code").rank("dense") - 1).cast(pl.Int64).alias("n"),
+        pl.col("close").cast(pl.Float64).fill_nan(None),
+        *[(pl.col(c).rank("dense") - 1).fill_null(-1).cast(pl.Int32) for c in EDGE_ATTRIBUTES],
+    )
+    dates = panel["Date"].unique().sort().to_list()
+    codes = panel["Code"].unique().sort().to_list()
+    t, n = indexed["t"].to_numpy(), indexed["n"].to_numpy()
+
+    close = np.full((len(dates), len(codes)), np.nan)
+    close[t, n] = indexed["close"].to_numpy(allow_copy=True)
+    present = np.zeros(close.shape, dtype=bool)
+    present[t, n] = True
+    categories = {}
+    for column in EDGE_ATTRIBUTES:
+        grid = np.full(close.shape, -1, dtype=np.int32)
+        grid[t, n] = indexed[column].to_numpy()
+        categories[column] = grid
+
+    log_returns = np.full(close.shape, np.nan)
+    with np.errstate(invalid="ignore"):
+        log_returns[1:] = np.log(close[1:]) - np.log(close[:-1])
+    return ReturnPanel(dates, codes, log_returns, present, categories)

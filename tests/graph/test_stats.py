@@ -1,0 +1,75 @@
+import importlib.util
+import itertools
+
+import networkx as nx
+import numpy as np
+import polars as pl
+import pytest
+from networkx.algorithms.community import modularity
+
+from atft_kedro.graph.build import GraphConfig, build_graphs
+from atft_kedro.graph.nx_views import day_graph
+from atft_kedro.graph.stats import graph_stats
+
+
+@pytest.fixture
+def graphs(rng, make_panel, factor_returns):
+    returns, sectors = factor_returns(rng, 40, [6, 6, 4, 4], loading=0.6)
+    sectors[-2:] = [None, None]  # unknown sector: matches nobody, a singleton community
+    returns[:, 1] = rng.normal(0, 0.02, 40)  # probably isolated
+    markets = ["0111", "0112"] * 10
+    config = GraphConfig(lookback=15, min_obs=12, k=2, threshold=0.45, min_codes=3, progress=False)
+    return build_graphs(make_panel(returns, sectors, markets), config)
+
+
+def test_stats_agree_with_networkx(graphs):
+    stats = graph_stats(graphs.edges, graphs.nodes)
+    assert stats["Date"].to_list() == graphs.nodes["Date"].unique().sort().to_list()
+    assert stats["isolated_nodes"].max() > 0 and stats["components"].max() > 1
+    for row in stats.iter_rows(named=True):
+        g = day_graph(graphs.edges, graphs.nodes, row["Date"])
+        degrees = [d for _, d in g.degree()]
+        assert row["nodes"] == g.number_of_nodes()
+        assert row["edges"] == g.number_of_edges()
+        assert row["mean_degree"] == pytest.approx(np.mean(degrees))
+        assert row["median_degree"] == pytest.approx(np.median(degrees))
+        assert row["isolated_nodes"] == nx.number_of_isolates(g)
+        assert row["components"] == nx.number_connected_components(g)
+
+        sector = nx.get_node_attributes(g, "sector33")
+        same = [sector[u] is not None and sector[u] == sector[v] for u, v in g.edges]
+        pairs = itertools.combinations(g.nodes, 2)
+        random_share = np.mean([sector[u] is not None and sector[u] == sector[v] for u, v in pairs])
+        market = nx.get_node_attributes(g, "market")
+        assert row["same_sector33_random"] == pytest.approx(random_share)
+        assert row["built_on"] == row["Date"]
+        if g.number_of_edges() == 0:
+            assert row["sector33_modularity"] is None
+            continue
+        assert row["same_sector33_share"] == pytest.approx(np.mean(same))
+        assert row["same_sector33_ratio"] == pytest.approx(np.mean(same) / random_share)
+        assert row["same_market_share"] == pytest.approx(
+            np.mean([market[u] == market[v] for u, v in g.edges])
+        )
+        communities = {}
+        for node, s in sector.items():
+            communities.setdefault(s if s is not None else f"alone{node}", set()).add(node)
+        assert row["sector33_modularity"] == pytest.approx(modularity(g, communities.values()))
+
+
+@pytest.mark.slow
+def test_planted_sector_structure_on_the_synthetic_market():
+    """On the `small` synthetic preset, same-sector edges are >= 3x what random pairs give."""
+    if importlib.util.find_spec("atft_kedro.market.synthetic") is None:
+        pytest.skip("atft_kedro.market.synthetic is not available yet")
+    from atft_kedro.market.panel import build_panel
+    from atft_kedro.market.synthetic import generate_market
+
+    market = generate_market("small", seed=42)
+    panel = build_panel(market["daily_quotes"], market["listed_info"])
+    graphs = build_graphs(panel, GraphConfig(progress=False))
+    stats = graph_stats(graphs.edges, graphs.nodes).filter(pl.col("edges") > 0)
+    assert stats.height > 0
+    share = graphs.edges["same_sector33"].mean()
+    random_share = stats["same_sector33_random"].mean()
+    assert share >= 3 * random_share, f"same-sector share {share:.3f}, random {random_share:.3f}"
