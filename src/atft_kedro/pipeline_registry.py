@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from kedro.pipeline import Pipeline
 
-from atft_kedro.pipelines import data_processing, graph, training
+from atft_kedro.pipelines import data_processing, graph, hpo, training
 
 
 def register_pipelines() -> dict[str, Pipeline]:
@@ -19,4 +19,5 @@ def register_pipelines() -> dict[str, Pipeline]:
         "training": training.create_pipeline(),
     }
     pipelines["__default__"] = sum(pipelines.values(), Pipeline([]))
+    pipelines["hpo"] = hpo.create_pipeline()
     return pipelines
