@@ -50,3 +50,23 @@ def test_market_features_are_left_raw():
         b.select(registry.family_features("market"))
     )
     assert not a["ret_20d"].equals(b["ret_20d"])
+
+
+def test_grouped_zscore_equals_window_zscore():
+    from atft_kedro.features.cross_section import cs_normalise
+
+    rng = np.random.default_rng(4)
+    dates = np.sort(rng.integers(0, 30, 600))
+    x = rng.normal(0, 1, 600) * (1 + dates)  # the spread differs by date
+    x[rng.random(600) < 0.2] = np.nan
+    x[dates == 7] = 3.0  # a date without spread gets no score
+    df = pl.DataFrame({"Date": dates, "x": x.astype(np.float32), "y": x[::-1].astype(np.float32)})
+    ours = cs_normalise(df.clone(), ["x", "y"], "zscore", clip=2.0)
+    ref = df.with_columns(pl.col("x", "y").fill_nan(None)).with_columns(
+        e.cast(pl.Float32).fill_null(float("nan"))
+        for e in cs_normalise_exprs(["x", "y"], "zscore", 2.0)
+    )
+    for c in ("x", "y"):
+        np.testing.assert_allclose(ours[c].to_numpy(), ref[c].to_numpy(), rtol=1e-6, equal_nan=True)
+    assert ours.filter(pl.col("Date") == 7)["x"].is_nan().all()
+    assert ours["x"].max() == pytest.approx(2.0) and ours["x"].is_not_nan().sum() > 300

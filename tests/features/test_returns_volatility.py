@@ -76,3 +76,78 @@ def test_zero_volume_day_keeps_last_close():
     )
     c = series(panel, panel["Code"][0], "close")
     assert nxt["ret_1d"][0] == pytest.approx(c[11] / c[9] - 1, rel=1e-5)
+
+
+def _ragged_frame() -> pl.DataFrame:
+    """Codes of different lengths, one starting mid-calendar, one of 2 rows, gaps and jumps."""
+    rng = np.random.default_rng(3)
+    parts = []
+    for code, start, n, level in [("1000", 0, 70, 5e5), ("2000", 25, 45, 20.0), ("3000", 3, 2, 1.0),
+                                  ("4000", 0, 70, 3e3)]:  # fmt: skip
+        close = level * np.exp(np.cumsum(rng.normal(0, 0.03, n)))
+        if code == "2000":
+            close[rng.random(n) < 0.1] = np.nan  # missing bars inside a code
+        parts.append(
+            pl.DataFrame(
+                {"Code": code, "t": np.arange(start, start + n), "close": close},
+                schema_overrides={"close": pl.Float64},
+            )
+        )
+    return pl.concat(parts).with_columns(pl.col("close").fill_nan(None)).sort("Code", "t")
+
+
+def test_whole_column_windows_equal_per_code_windows():
+    from atft_kedro.features.returns_volatility import (
+        code_rows,
+        lag,
+        lead,
+        rolling_max,
+        rolling_min,
+        rolling_std,
+        sma,
+    )  # fmt: skip
+
+    frame = code_rows(_ragged_frame().lazy()).collect()
+    x = pl.col("close")
+    ours = frame.select(
+        *[lag(x, k).alias(f"lag{k}") for k in (1, 5, 30)],
+        *[lead(x, k).alias(f"lead{k}") for k in (1, 20)],
+        *[sma(x, w).alias(f"sma{w}") for w in (2, 5, 20, 60)],
+        *[rolling_std(x, w).alias(f"std{w}") for w in (5, 20)],
+        rolling_max(x, 14).alias("max14"),
+        rolling_min(x, 14).alias("min14"),
+    )
+    per_code = frame.select(
+        *[x.shift(k).over("Code").alias(f"lag{k}") for k in (1, 5, 30)],
+        *[x.shift(-k).over("Code").alias(f"lead{k}") for k in (1, 20)],
+        *[x.rolling_mean(w, min_samples=w).over("Code").alias(f"sma{w}") for w in (2, 5, 20, 60)],
+        *[x.rolling_std(w, min_samples=w).over("Code").alias(f"std{w}") for w in (5, 20)],
+        x.rolling_max(14, min_samples=14).over("Code").alias("max14"),
+        x.rolling_min(14, min_samples=14).over("Code").alias("min14"),
+    )
+    for name in ours.columns:
+        a, b = ours[name], per_code[name]
+        assert a.is_null().equals(b.is_null()), name
+        assert b.drop_nulls().len() > 0, name  # the comparison is not vacuous
+        np.testing.assert_allclose(a.to_numpy(), b.to_numpy(), rtol=1e-12, err_msg=name)
+    assert frame.filter(pl.col("Code") == "2000")["_row"].to_list() == list(range(45))
+
+
+def test_forward_filled_close_never_crosses_codes():
+    from atft_kedro.features.returns_volatility import prepare_bars
+
+    frame = _ragged_frame().with_columns(
+        open=pl.col("close"), high=pl.col("close"), low=pl.col("close"),
+        volume=pl.lit(1.0), turnover=pl.lit(1.0),
+    )  # fmt: skip
+    first = frame.group_by("Code").agg(pl.col("t").min())
+    frame = frame.with_columns(  # each code opens with a missing close
+        close=pl.when(pl.col("t").is_in(first["t"].implode())).then(None).otherwise(pl.col("close"))
+    )
+    ours = prepare_bars(frame.lazy()).collect()
+    expected = frame.select(
+        pl.when(pl.col("close") > 0).then(pl.col("close")).forward_fill().over("Code")
+    )
+    assert ours["c"].is_null().equals(expected.to_series().is_null())
+    assert ours.group_by("Code").agg(pl.col("c").first().is_null())["c"].all()
+    np.testing.assert_allclose(ours["c"].to_numpy(), expected.to_series().to_numpy(), rtol=0)

@@ -1,6 +1,6 @@
 """Feature engineering: the registry of model inputs, targets, and cross-sectional normalisation."""
 
-from atft_kedro.features.build import build_features
+from atft_kedro.features.build import build_features, panel_features
 from atft_kedro.features.day_major import check_day_major_parquet, write_day_major_parquet
 from atft_kedro.features.registry import (
     FEATURES,
@@ -18,5 +18,6 @@ __all__ = [
     "feature_names",
     "mask_names",
     "model_input_names",
+    "panel_features",
     "write_day_major_parquet",
 ]

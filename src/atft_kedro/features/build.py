@@ -1,21 +1,32 @@
 """Assemble the ``features`` table: every registry family, masks and targets for each panel row.
 
-Stages: validate the panel; per-Code time-series families on (Code, Date)-sorted rows; date-level
-market and sector series joined back; flows and statements joined as of the date; per-Date
-cross-sectional normalisation; validity masks; targets; output sorted by (Date, Code).
+Stages: validate the panel (day-major, unique keys); one integer sort gives the (Code, Date)
+order; universe-wide market and sector series; then chunks of whole codes, each with its
+date-level columns looked up by day index (market, sector, flows) or as of the date
+(statements), its per-code time-series families computed on whole columns, and its outputs kept
+as Float32 (NaN = missing); the chunks scattered back to (Date, Code) order column by column;
+per-Date cross-sectional normalisation; validity masks.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 
 from atft_kedro.features import registry
-from atft_kedro.features.cross_section import cs_normalise_exprs
+from atft_kedro.features.cross_section import CS_METHODS, cs_normalise
 from atft_kedro.features.flows import FLOW_COLUMNS, SECTION_OF_MARKET, flow_frame
 from atft_kedro.features.market import market_frame, market_index, stock_market_exprs
-from atft_kedro.features.returns_volatility import prepare_bars, returns_exprs, volatility_exprs
+from atft_kedro.features.returns_volatility import (
+    merge_stages,
+    prepare_bars,
+    returns_exprs,
+    volatility_exprs,
+)
 from atft_kedro.features.sector import relative_to_sector_exprs, sector_frame
 from atft_kedro.features.statements import STATEMENT_COLUMNS, statement_frame
 from atft_kedro.features.targets import target_exprs
@@ -48,7 +59,8 @@ def _check_columns(table: str, df: pl.DataFrame, required: list[str]) -> None:
 
 
 def validate_panel(panel: pl.DataFrame) -> pl.DataFrame:
-    """Check the panel's columns and keys; return it cast to the contract's dtypes."""
+    """Check the panel's columns and keys; return it cast to the contract's dtypes, sorted by
+    (Date, Code) (a no-op when it already is)."""
     _check_columns("panel", panel, list(PANEL_COLUMNS))
     panel = panel.with_columns(pl.col(c).cast(t) for c, t in PANEL_COLUMNS.items())
     nulls = panel.filter(pl.col("Date").is_null() | pl.col("Code").is_null())
@@ -56,7 +68,13 @@ def validate_panel(panel: pl.DataFrame) -> pl.DataFrame:
         raise ValueError(
             f"panel: null Date or Code in {nulls.height} row(s), first: {nulls.row(0)}"
         )
-    dup = panel.filter(pl.struct("Date", "Code").is_duplicated())
+    date, code = pl.col("Date"), pl.col("Code")
+    same_day = date == date.shift(1)
+    in_order = ((date > date.shift(1)) | (same_day & (code > code.shift(1)))).fill_null(True)
+    if not panel.select(in_order.all()).item():
+        panel = panel.sort("Date", "Code")
+    # Sorted by (Date, Code), a repeated key sits on the row right after its first occurrence.
+    dup = panel.filter(same_day & (code == code.shift(1)))
     if dup.height:
         first = dup.row(0, named=True)
         raise ValueError(
@@ -66,15 +84,41 @@ def validate_panel(panel: pl.DataFrame) -> pl.DataFrame:
     return panel
 
 
+def _code_major_order(
+    panel: pl.DataFrame, codes: pl.Series
+) -> tuple[pl.Series, np.ndarray, pl.Series]:
+    """Row order of the day-major ``panel`` sorted by (Code, Date), each code's end in that order,
+    and each row's trading-day index.
+
+    Sorting one integer key (code rank x days + day index) is much cheaper than sorting strings.
+    """
+    code_idx = pl.col("Code").replace_strict(codes, range(len(codes)), return_dtype=pl.Int64)
+    day_idx = (pl.col("Date") != pl.col("Date").shift(1)).fill_null(False).cum_sum()
+    keys = panel.select(code=code_idx, day=day_idx.cast(pl.Int64))
+    n_days = int(keys["day"].max() or 0) + 1
+    order = keys.select((pl.col("code") * n_days + pl.col("day")).arg_sort())["code"]
+    ends = np.cumsum(np.bincount(keys["code"].to_numpy(), minlength=len(codes)))
+    return order, ends, keys["day"].cast(pl.Int32)
+
+
+def _chunk_edges(code_ends: np.ndarray, chunk_rows: int) -> list[tuple[int, int]]:
+    """Row ranges of the code-major order, cut only at code boundaries, about ``chunk_rows`` each."""
+    n = int(code_ends[-1]) if len(code_ends) else 0
+    targets = np.arange(chunk_rows, n, max(1, chunk_rows))
+    cuts = code_ends[np.minimum(np.searchsorted(code_ends, targets), len(code_ends) - 1)]
+    edges = np.unique(np.concatenate([[0], cuts, [n]]))
+    return list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True))
+
+
 def _sector_and_market_returns(
-    panel: pl.DataFrame, chunks: list[list[str]]
+    rows: Callable[[int, int], pl.LazyFrame], edges: list[tuple[int, int]]
 ) -> tuple[pl.LazyFrame, pl.LazyFrame]:
     """Per-date sums over the universe, chunk by chunk: (Date, r) means and sector33 sums."""
     parts = []
-    for codes in chunks:
-        rows = prepare_bars(panel.lazy().filter(pl.col("Code").is_in(codes)).sort("Code", "Date"))
+    for a, b in edges:
         parts.append(
-            rows.filter(pl.col("r").is_not_null())
+            prepare_bars(rows(a, b))
+            .filter(pl.col("r").is_not_null())
             .group_by("Date", "sector33")
             .agg(sum_r=pl.col("r").sum(), n=pl.len(), n_up=(pl.col("r") > 0).sum())
             .collect()
@@ -82,6 +126,77 @@ def _sector_and_market_returns(
     sums = pl.concat(parts).group_by("Date", "sector33").agg(pl.col("sum_r", "n", "n_up").sum())
     market_r = sums.group_by("Date").agg(r=pl.col("sum_r").sum() / pl.col("n").sum())
     return market_r.lazy(), sums.lazy()
+
+
+@dataclass(frozen=True)
+class _DayTable:
+    """A date-level table laid out densely: row ``day * len(values) + k`` holds trading day
+    ``day`` and key value ``values[k]`` (or row ``day`` without a key), so each panel row finds
+    its row by arithmetic and one gather instead of a hash join."""
+
+    grid: pl.DataFrame
+    key: str | None = None
+    values: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, table: pl.DataFrame, calendar: pl.DataFrame, key: str | None = None) -> _DayTable:
+        cells = calendar.select("Date")
+        values: tuple[str, ...] = ()
+        if key is not None:
+            values = tuple(table[key].drop_nulls().unique().sort().to_list())
+            cells = cells.join(pl.DataFrame({key: values}, schema={key: pl.Utf8}), how="cross")
+        on = ["Date"] if key is None else ["Date", key]
+        grid = cells.join(table, on=on, how="left", maintain_order="left").drop(on)
+        return cls(grid, key, values)
+
+    def rows(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """The table's row for each row of ``frame`` (which has ``_day`` and the key column)."""
+        index = pl.col("_day").cast(pl.Int64)
+        if self.key is not None:
+            k = pl.col(self.key).replace_strict(
+                self.values, range(len(self.values)), default=None, return_dtype=pl.Int64
+            )
+            index = index * len(self.values) + k
+        return self.grid.select(pl.all().gather(frame.select(index).to_series()))
+
+
+def _missing(n: int, names: list[str]) -> pl.DataFrame:
+    """``n`` rows of null Float64 columns ``names`` (a family whose table is absent)."""
+    return pl.select(pl.repeat(None, n, dtype=pl.Float64).alias(c) for c in names)
+
+
+def _context(
+    stocks: pl.DataFrame,
+    mkt: _DayTable,
+    sectors: _DayTable,
+    flows: _DayTable | None,
+    stmts: pl.DataFrame | None,
+) -> pl.DataFrame:
+    """Date-level and as-of columns for each row of ``stocks`` (code-major rows, whole codes),
+    row-aligned with it."""
+    columns = [mkt.rows(stocks), sectors.rows(stocks)]
+    if flows is not None:
+        section = pl.col("market").replace_strict(SECTION_OF_MARKET, default=None)
+        columns.append(flows.rows(stocks.with_columns(Section=section)))
+    else:
+        columns.append(_missing(stocks.height, FLOW_COLUMNS))
+    if stmts is not None:
+        first, last = stocks["Code"][0], stocks["Code"][-1]
+        known = stocks.select("Code", "Date", "_day").join_asof(
+            stmts.filter(pl.col("Code").is_between(pl.lit(first), pl.lit(last))).sort(
+                "Code", "_eff"
+            ),
+            left_on="Date",
+            right_on="_eff",
+            by="Code",
+            strategy="backward",
+            check_sortedness=False,
+        )
+        days_since = (pl.col("_day") - pl.col("_eff_idx")).cast(pl.Float64)
+        columns.append(known.select(*STATEMENT_COLUMNS, stmt_days_since=days_since))
+    else:
+        columns.append(_missing(stocks.height, [*STATEMENT_COLUMNS, "stmt_days_since"]))
+    return pl.concat(columns, how="horizontal")
 
 
 def build_features(
@@ -94,7 +209,7 @@ def build_features(
     cs_method: str = "zscore",
     clip: float = 5.0,
     market_close: str = "15:00",
-    chunk_rows: int = 500_000,
+    chunk_rows: int = 250_000,
 ) -> pl.DataFrame:
     """The ``features`` table (docs/contracts.md) for every row of ``panel``.
 
@@ -108,29 +223,39 @@ def build_features(
         clip: bound on the absolute cross-sectional score.
         market_close: ``HH:MM``; statements disclosed earlier are effective the same day.
         chunk_rows: about this many panel rows go through the per-code stage at once (bounds the
-            memory of the float64 intermediates; the result does not depend on it).
+            memory of the float64 intermediates; whole codes per chunk, so the result does not
+            depend on it beyond float64 rounding).
 
     Returns:
         Date, Code, market, sector33, sector17, features (Float32, registry order, NaN where
         missing), masks (Int8), ``target_{h}d`` (Float32, NaN where unknown); sorted by Date, Code.
     """
+    if cs_method not in CS_METHODS:
+        raise ValueError(f"cs_method must be one of {CS_METHODS}, got {cs_method!r}")
     names = registry.feature_names()
     targets = registry.target_names(horizons)
-    panel = validate_panel(panel)
-    calendar = panel.select(pl.col("Date").unique().sort())
+    panel = validate_panel(panel)  # day-major from here on
+    calendar = panel.select(pl.col("Date").unique(maintain_order=True))
     calendar = calendar.with_columns(day_idx=pl.int_range(pl.len(), dtype=pl.Int32))
-    codes = panel["Code"].unique().sort().to_list()
-    per_chunk = max(1, chunk_rows // max(1, calendar.height))
-    chunks = [codes[i : i + per_chunk] for i in range(0, len(codes), per_chunk)]
-    code_idx = pl.DataFrame({"Code": codes, "_code_idx": range(len(codes))}).lazy()
+    codes = panel["Code"].unique().sort()
+    order, code_ends, day = _code_major_order(panel, codes)
+    source = panel.select(*PANEL_COLUMNS, _day=day)
+
+    def rows(a: int, b: int) -> pl.LazyFrame:
+        """Panel rows a..b of the (Code, Date) order: whole codes."""
+        return source.lazy().select(pl.all().gather(order[a:b]))  # unused columns pruned
+
+    edges = _chunk_edges(code_ends, chunk_rows)
 
     # Universe-wide series first (market index, sector returns); then each code chunk alone.
-    market_r, sector_sums = _sector_and_market_returns(panel, chunks)
-    mkt = market_frame(market_index(calendar.select("Date"), topix, market_r)).lazy()
-    sectors = sector_frame(sector_sums)
+    market_r, sector_sums = _sector_and_market_returns(rows, edges)
+    mkt = _DayTable.of(
+        market_frame(market_index(calendar.select("Date"), topix, market_r)), calendar
+    )
+    sectors = _DayTable.of(sector_frame(sector_sums).collect(), calendar, "sector33")
     flows = None
     if trades_spec is not None and trades_spec.height > 0:
-        flows = flow_frame(trades_spec, calendar.select("Date")).lazy()
+        flows = _DayTable.of(flow_frame(trades_spec, calendar.select("Date")), calendar, "Section")
     else:
         log.warning("no trades_spec table: flow features are NaN with is_flows_valid = 0")
     stmts = None
@@ -140,90 +265,103 @@ def build_features(
     else:
         log.warning("no statements table: statement features are NaN with is_statements_valid = 0")
 
-    parts = []
-    for chunk in chunks:
-        stocks = prepare_bars(panel.lazy().filter(pl.col("Code").is_in(chunk)).sort("Code", "Date"))
-        stocks = stocks.join(mkt, on="Date", how="left", maintain_order="left").join(
-            calendar.lazy(), on="Date", how="left", maintain_order="left"
-        )
-        stocks = stocks.with_columns(
-            *returns_exprs(),
-            *volatility_exprs(),
-            *ma_gap_exprs(),
-            *range_volume_exprs(),
-            *technical_exprs(),
-            *stock_market_exprs(),
-            *target_exprs(horizons),
-        )
-        stocks = stocks.join(sectors, on=["Date", "sector33"], how="left", maintain_order="left")
-        stocks = stocks.with_columns(*relative_to_sector_exprs())
-        if flows is not None:
-            section = pl.col("market").replace_strict(SECTION_OF_MARKET, default=None)
-            stocks = stocks.with_columns(Section=section).join(
-                flows, on=["Date", "Section"], how="left", maintain_order="left"
-            )
-        else:
-            stocks = stocks.with_columns(pl.lit(None, pl.Float64).alias(c) for c in FLOW_COLUMNS)
-        if stmts is not None:
-            stocks = stocks.join_asof(
-                stmts.lazy().filter(pl.col("Code").is_in(chunk)).sort("Code", "_eff"),
-                left_on="Date",
-                right_on="_eff",
-                by="Code",
-                strategy="backward",
-                check_sortedness=False,
-            ).with_columns(
-                stmt_days_since=(pl.col("day_idx") - pl.col("_eff_idx")).cast(pl.Float64)
-            )
-        else:
-            stocks = stocks.with_columns(
-                pl.lit(None, pl.Float64).alias(c) for c in [*STATEMENT_COLUMNS, "stmt_days_since"]
-            )
-        parts.append(
-            stocks.join(code_idx, on="Code", how="left", maintain_order="left")
-            .select(
-                *KEYS,
-                (pl.col("day_idx").cast(pl.Int64) * len(codes) + pl.col("_code_idx")).alias(
-                    "_order"
-                ),
-                *[_finite_or_null(c).cast(pl.Float32) for c in names],
-                "is_topix_valid",
-                *[_finite_or_null(c).cast(pl.Float32) for c in targets],
-            )
-            .collect()
-        )
-    out = _sort_day_major(pl.concat(parts, rechunk=False), "_order")
-    del parts
-
-    # Column by column, so that peak memory is the table plus a few columns.
-    for expr in cs_normalise_exprs(registry.cs_normalised_names(), cs_method, clip):
-        out = out.with_columns(expr.cast(pl.Float32))
-    out = out.with_columns(
+    stages = merge_stages(
+        returns_exprs(),
+        volatility_exprs(),
+        ma_gap_exprs(),
+        range_volume_exprs(),
+        technical_exprs(),
+        stock_market_exprs(),
+        [target_exprs(horizons)],
+    )
+    topix_valid = pl.col("is_topix_valid").fill_null(0)
+    outputs = [*[_float32(c) for c in names], topix_valid, *[_float32(c) for c in targets]]
+    day_major = _DayMajorColumns(order)
+    for a, b in edges:
+        stocks = source.gather(order[a:b])
+        context = _context(stocks, mkt, sectors, flows, stmts)
+        frame = prepare_bars(pl.concat([stocks, context], how="horizontal").lazy())
+        for stage in stages:
+            frame = frame.with_columns(stage)
+        day_major.put(a, frame.with_columns(relative_to_sector_exprs()).select(outputs).collect())
+    out = pl.concat([panel.select(KEYS), day_major.frame()], how="horizontal")
+    out = cs_normalise(out, registry.cs_normalised_names(), cs_method, clip)
+    return out.select(
+        *KEYS,
+        *names,
         *[
-            pl.all_horizontal(pl.col(registry.family_features(f)).is_not_null())
+            pl.all_horizontal(pl.col(registry.family_features(f)).is_not_nan())
             .cast(pl.Int8)
             .alias(f"is_{f}_valid")
             for f in registry.FAMILIES
         ],
-        pl.col("is_topix_valid").fill_null(0).cast(pl.Int8),
+        "is_topix_valid",
+        *targets,
     )
-    for c in [*names, *targets]:
-        out = out.with_columns(pl.col(c).fill_null(float("nan")))
-    return out.select(*KEYS, *names, *registry.mask_names(), *targets)
 
 
-def _finite_or_null(name: str) -> pl.Expr:
-    """The column with NaN and +-inf as null (polars aggregations skip nulls, not NaN)."""
-    return pl.when(pl.col(name).is_finite()).then(pl.col(name)).alias(name)
+#: Families computed from the panel alone (no date-level tables), as stage builders.
+PANEL_FAMILIES = {
+    "returns": returns_exprs,
+    "volatility": volatility_exprs,
+    "ma_gap": ma_gap_exprs,
+    "range_volume": range_volume_exprs,
+    "technicals": technical_exprs,
+}
 
 
-def _sort_day_major(df: pl.DataFrame, key: str) -> pl.DataFrame:
-    """Sort by the integer ``key`` (day-major order) one column at a time, dropping ``key``.
+def panel_features(
+    panel: pl.DataFrame, families: tuple[str, ...] | list[str], chunk_rows: int = 250_000
+) -> pl.DataFrame:
+    """Raw values of panel-only ``families`` (keys of ``PANEL_FAMILIES``), not normalised.
 
-    The table is never held twice: each column is freed once its sorted copy exists.
+    The same expressions as ``build_features``, without the date-level tables, masks or
+    normalisation (for inspection and like-for-like benchmarks). Returns Date, Code and the
+    families' features (Float32, NaN where missing) in (Code, Date) order.
     """
-    order = df.drop_in_place(key).arg_sort()
-    columns = []
-    for name in list(df.columns):
-        columns.append(df.drop_in_place(name).gather(order))
-    return pl.DataFrame(columns)
+    unknown = [f for f in families if f not in PANEL_FAMILIES]
+    if unknown:
+        raise ValueError(f"panel_features: not panel-only families {unknown}")
+    panel = validate_panel(panel)
+    order, code_ends, _ = _code_major_order(panel, panel["Code"].unique().sort())
+    stages = merge_stages(*(PANEL_FAMILIES[f]() for f in families))
+    names = [c for f in families for c in registry.family_features(f)]
+    parts = []
+    for a, b in _chunk_edges(code_ends, chunk_rows):
+        frame = prepare_bars(panel.lazy().select(pl.all().gather(order[a:b])))
+        for stage in stages:
+            frame = frame.with_columns(stage)
+        parts.append(frame.select("Date", "Code", *[_float32(c) for c in names]).collect())
+    return pl.concat(parts)
+
+
+def _float32(name: str) -> pl.Expr:
+    """The column as Float32 with NaN wherever it is missing (null, NaN or +-inf)."""
+    x = pl.col(name).cast(pl.Float32)
+    return pl.when(x.is_finite()).then(x).otherwise(pl.lit(float("nan"), pl.Float32)).alias(name)
+
+
+class _DayMajorColumns:
+    """Output columns in the panel's (Date, Code) row order, filled chunk by chunk.
+
+    Each code-major chunk is scattered straight into preallocated arrays, so the table exists once
+    (no code-major copy to reorder later). Columns hold no nulls (NaN marks missing), so the
+    scatter is a plain numpy assignment.
+    """
+
+    def __init__(self, order: pl.Series) -> None:
+        self.position = order.to_numpy().astype(np.intp)  # code-major row i -> day-major row
+        self.columns: dict[str, np.ndarray] = {}
+
+    def put(self, start: int, chunk: pl.DataFrame) -> None:
+        """Place ``chunk``, code-major rows ``start .. start + height``."""
+        rows = self.position[start : start + chunk.height]
+        for name in chunk.columns:
+            values = chunk.get_column(name).to_numpy()
+            if name not in self.columns:
+                self.columns[name] = np.empty(len(self.position), dtype=values.dtype)
+            self.columns[name][rows] = values
+
+    def frame(self) -> pl.DataFrame:
+        columns, self.columns = self.columns, {}
+        return pl.DataFrame([pl.Series(name, values) for name, values in columns.items()])

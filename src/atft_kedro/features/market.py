@@ -11,7 +11,7 @@ import logging
 
 import polars as pl
 
-from atft_kedro.features.returns_volatility import BY, lag, sma
+from atft_kedro.features.returns_volatility import BY, Stages, lag, sma
 
 log = logging.getLogger(__name__)
 
@@ -73,21 +73,31 @@ def market_frame(index: pl.DataFrame) -> pl.DataFrame:
     ).drop("M")
 
 
-def stock_market_exprs() -> list[pl.Expr]:
+def stock_market_exprs() -> Stages:
     """Family ``stock_market``: 60-row beta, correlation, alpha, relative strength, idio vol.
 
     Moments are population moments over the code's last 60 rows where both ``r`` and ``m`` exist
     (the ddof cancels in beta and correlation).
     """
     r, m, w = pl.col("r"), pl.col("m"), BETA_WINDOW
-    mean_r, mean_m = sma(r, w), sma(m, w)
-    var_r = sma(r * r, w) - mean_r * mean_r
-    var_m = sma(m * m, w) - mean_m * mean_m
-    cov = sma(r * m, w) - mean_r * mean_m
+    means = [
+        sma(r, w).alias("_mean_r"),
+        sma(m, w).alias("_mean_m"),
+        sma(r * r, w).alias("_mean_rr"),
+        sma(m * m, w).alias("_mean_mm"),
+        sma(r * m, w).alias("_mean_rm"),
+    ]
+    mean_r, mean_m = pl.col("_mean_r"), pl.col("_mean_m")
+    moments = [
+        (pl.col("_mean_rr") - mean_r * mean_r).alias("_var_r"),
+        (pl.col("_mean_mm") - mean_m * mean_m).alias("_var_m"),
+        (pl.col("_mean_rm") - mean_r * mean_m).alias("_cov"),
+    ]
+    var_r, var_m, cov = pl.col("_var_r"), pl.col("_var_m"), pl.col("_cov")
     beta = pl.when(var_m > 0).then(cov / var_m)
     ret5 = pl.col("c") / lag(pl.col("c"), 5) - 1.0
     ret20 = pl.col("c") / lag(pl.col("c"), 20) - 1.0
-    return [
+    features = [
         beta.alias("beta_60d"),
         pl.when((var_m > 0) & (var_r > 0)).then(cov / (var_r * var_m).sqrt()).alias("corr_mkt_60d"),
         (r - beta * m).alias("beta_resid_1d"),
@@ -96,6 +106,7 @@ def stock_market_exprs() -> list[pl.Expr]:
         (ret20 - pl.col("mkt_ret_20d")).alias("rel_strength_20d"),
         (var_r - beta * beta * var_m).clip(lower_bound=0.0).sqrt().alias("idio_vol_60d"),
     ]
+    return [means, moments, features]
 
 
 __all__ = ["BY", "market_frame", "market_index", "stock_market_exprs"]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from atft_kedro.features.returns_volatility import lag
+
 
 def sector_frame(sums: pl.LazyFrame) -> pl.LazyFrame:
     """(Date, sector33, sec_ret_1d, sec_mom_5d, sec_mom_20d, sec_vol_20d, sec_breadth).
@@ -38,6 +40,6 @@ def relative_to_sector_exprs() -> list[pl.Expr]:
     c = pl.col("c")
     return [
         (pl.col("r") - pl.col("sec_ret_1d")).alias("rel_to_sec_1d"),
-        (c / c.shift(5).over("Code") - 1.0 - pl.col("sec_mom_5d")).alias("rel_to_sec_5d"),
-        (c / c.shift(20).over("Code") - 1.0 - pl.col("sec_mom_20d")).alias("rel_to_sec_20d"),
+        (c / lag(c, 5) - 1.0 - pl.col("sec_mom_5d")).alias("rel_to_sec_5d"),
+        (c / lag(c, 20) - 1.0 - pl.col("sec_mom_20d")).alias("rel_to_sec_20d"),
     ]

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import polars as pl
 
+from atft_kedro.features.returns_volatility import lead
+
 
 def target_exprs(horizons: tuple[int, ...] | list[int], close: str = "close") -> list[pl.Expr]:
-    """Expressions for ``target_{h}d`` on a frame sorted by (Code, Date)."""
+    """Expressions for ``target_{h}d`` on a frame sorted by (Code, Date) with ``_code``."""
     px = pl.when(pl.col(close) > 0).then(pl.col(close))
-    return [(px.shift(-h).over("Code") / px - 1.0).alias(f"target_{h}d") for h in horizons]
+    return [(lead(px, h) / px - 1.0).alias(f"target_{h}d") for h in horizons]
