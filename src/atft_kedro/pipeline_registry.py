@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from kedro.pipeline import Pipeline
 
-from atft_kedro.pipelines import data_processing, graph, hpo, training
+from atft_kedro.pipelines import data_processing, graph, hpo, predict, reporting, training
 
 
 def register_pipelines() -> dict[str, Pipeline]:
@@ -17,7 +17,9 @@ def register_pipelines() -> dict[str, Pipeline]:
         "data_processing": data_processing.create_pipeline(),
         "graph": graph.create_pipeline(),
         "training": training.create_pipeline(),
+        "reporting": reporting.create_pipeline(),
     }
     pipelines["__default__"] = sum(pipelines.values(), Pipeline([]))
+    pipelines["predict"] = predict.create_pipeline()
     pipelines["hpo"] = hpo.create_pipeline()
     return pipelines

@@ -4,7 +4,8 @@
 and summarises, over stocks and days:
 
 * variable selection: the mean softmax weight of each model input (features then masks);
-* FAN: the mean window-mixture weight α [F, W] of each input (multi-window mode);
+* FAN: the mean mixture weight α [F, W] (or [F, 1+W] with the raw pass-through first) of each
+  input over its normalisation candidates (multi-window mode);
 * SAN: the learned slice weights π [K], and per input the effective weight of each slice
   π_k·|γ_k,f| normalised over k (how much each part of the window shapes that input);
 * GAT: attention coefficients (mean over heads and layers, self-loops left out) on edges between
@@ -39,9 +40,7 @@ def feature_groups(input_names: Sequence[str]) -> list[str]:
     ]
 
 
-def group_rows(
-    rows: np.ndarray, groups: Sequence[str]
-) -> tuple[list[str], np.ndarray]:
+def group_rows(rows: np.ndarray, groups: Sequence[str]) -> tuple[list[str], np.ndarray]:
     """Mean of ``rows [F, K]`` within each group, groups in first-seen order → (names, [G, K])."""
     rows = np.asarray(rows, dtype=float)
     names = list(dict.fromkeys(groups))
@@ -113,7 +112,11 @@ class InterpretationCollector:
             out["vsn_importance"] = dict(zip(self.input_names, vsn.tolist(), strict=True))
         if self._fan is not None and self._fan.shape[0] == len(self.input_names):
             width = self._fan.shape[1]
-            windows = list(model.cfg.fan.windows) if model is not None else list(range(width))
+            windows = [str(w) for w in model.cfg.fan.windows] if model is not None else []
+            if len(windows) == width - 1:  # FAN's pass-through candidate comes first
+                windows = ["raw", *windows]
+            if len(windows) != width:
+                windows = [str(k) for k in range(width)]
             out["fan"] = {"windows": windows, "weights": (self._fan / self._fan_days).tolist()}
         san = getattr(model, "san", None)
         if san is not None and getattr(model.cfg, "use_san", False):

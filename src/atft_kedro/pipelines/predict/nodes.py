@@ -1,0 +1,99 @@
+"""Node of the predict pipeline: the best checkpoint scores every stock of the latest date."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import torch
+
+from atft_kedro.datasets import DayMajorParquet
+from atft_kedro.loader.scaler import OnlineRobustScaler
+from atft_kedro.pipelines.reporting.nodes import (
+    MODEL_NAME,
+    day_dataset,
+    edges_file,
+    load_phase_model,
+    trained_phases,
+)
+from atft_kedro.training.checkpoints import CheckpointStore
+from atft_kedro.training.fold_training import trading_calendar
+from atft_kedro.training.inference import predict_days
+
+log = logging.getLogger(__name__)
+
+
+def latest_graph(graph_edges: pl.DataFrame | None, day) -> pl.DataFrame | None:
+    """The edges of the last graph built on or before ``day``, dated ``day``."""
+    if graph_edges is None or graph_edges.height == 0:
+        return None
+    known = graph_edges.filter(pl.col("Date") <= day)
+    if known.height == 0:
+        return None
+    return known.filter(pl.col("Date") == known["Date"].max()).with_columns(Date=pl.lit(day))
+
+
+def choose_checkpoint(
+    store: CheckpointStore, scalers: dict[str, Any], fold: int | None, phase: int | None
+) -> tuple[int, int]:
+    """(fold, phase): the configured ones, else the latest fold with a scaler and its highest
+    phase with a `best` checkpoint."""
+    folds = sorted(int(k[4:]) for k in scalers if k.startswith("fold"))
+    phases = trained_phases(store, folds)
+    if not phases:
+        raise FileNotFoundError(
+            f"predict: no `best` checkpoint under {store.path} for folds {folds}: "
+            "run `kedro run --pipeline training` first"
+        )
+    fold = max(phases) if fold is None else int(fold)
+    if fold not in phases:
+        raise ValueError(f"predict.fold: fold {fold} has no trained phase (have {sorted(phases)})")
+    phase = max(phases[fold]) if phase is None else int(phase)
+    if phase not in phases[fold]:
+        raise ValueError(
+            f"predict.phase: fold {fold} has no best checkpoint of phase {phase} "
+            f"(have {phases[fold]}): run `kedro run --pipeline training --params phase={phase}`"
+        )
+    return fold, phase
+
+
+def predict_signals_node(
+    features: DayMajorParquet,
+    graph_edges: pl.DataFrame,
+    scalers: dict[str, Any],
+    checkpoints: CheckpointStore,
+    predict: dict[str, Any],
+    seq_len: int,
+) -> pl.DataFrame:
+    """Signals for the latest date of ``features``: Date, Code, score (the median prediction at
+    ``predict.horizon``), q{q} (its quantiles), rank (1 = highest score), horizon, fold, phase."""
+    torch.set_num_threads(int(predict.get("threads") or 1))
+    fold, phase = choose_checkpoint(checkpoints, scalers, predict.get("fold"), predict.get("phase"))
+    model = load_phase_model(checkpoints, fold, phase)
+    horizon = int(predict["horizon"])
+    if horizon not in model.cfg.horizons:
+        raise ValueError(
+            f"predict.horizon: {horizon} is not a horizon of the model ({list(model.cfg.horizons)})"
+        )
+    day = trading_calendar(features.path)[-1]
+    scaler = OnlineRobustScaler.from_dict(scalers[f"fold{fold}"])
+    with tempfile.TemporaryDirectory(prefix="atft_predict_") as folder:
+        edges = edges_file(latest_graph(graph_edges, day), Path(folder))
+        data = day_dataset(features, edges, [day], scaler, list(model.cfg.horizons), seq_len)
+        preds = predict_days(model, data, model.cfg.horizons, model.cfg.quantiles,
+                             model_name=MODEL_NAME, fold=fold, phase=phase)  # fmt: skip
+    log.info("predict: %d stocks on %s from fold %d phase %d", preds.height, day, fold, phase)
+    quantiles = [pl.col(f"q{q:g}_{horizon}d").alias(f"q{q:g}") for q in model.cfg.quantiles]
+    return preds.select(
+        "Date",
+        "Code",
+        pl.col(f"pred_{horizon}d").alias("score"),
+        *quantiles,
+        pl.col(f"pred_{horizon}d").rank("ordinal", descending=True).cast(pl.Int32).alias("rank"),
+        pl.lit(horizon, pl.Int32).alias("horizon"),
+        "fold",
+        "phase",
+    ).sort("rank")

@@ -1,0 +1,74 @@
+"""reporting pipeline: predict the test folds, fit the baselines, evaluate, draw, write the report."""
+
+from kedro.pipeline import Node, Pipeline
+
+from atft_kedro.pipelines.reporting.nodes import (
+    baseline_predictions_node,
+    evaluate_node,
+    figures_node,
+    predict_test_node,
+    report_node,
+)
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            Node(
+                predict_test_node,
+                inputs=[
+                    "features",
+                    "graph_edges",
+                    "splits",
+                    "scalers",
+                    "checkpoints",
+                    "params:reporting",
+                    "params:horizons",
+                    "params:seq_len",
+                    "params:seed",
+                ],
+                outputs=["predictions", "interpretation"],
+                name="predict_test_node",
+            ),  # fmt: skip
+            Node(
+                baseline_predictions_node,
+                inputs=[
+                    "features",
+                    "splits",
+                    "oracle_alpha",
+                    "params:reporting",
+                    "params:horizons",
+                    "params:seed",
+                ],
+                outputs="baseline_predictions",
+                name="baseline_predictions_node",
+            ),  # fmt: skip
+            Node(
+                evaluate_node,
+                inputs=["predictions", "baseline_predictions", "params:reporting", "params:seed"],
+                outputs="evaluation",
+                name="evaluate_node",
+            ),
+            Node(
+                figures_node,
+                inputs=[
+                    "predictions",
+                    "baseline_predictions",
+                    "evaluation",
+                    "interpretation",
+                    "graph_stats",
+                    "training_metrics",
+                    "params:reporting",
+                    "params:seed",
+                ],
+                outputs="figures@matplotlib",
+                name="figures_node",
+            ),  # fmt: skip
+            Node(
+                report_node,
+                inputs=["evaluation", "figures@png", "features", "splits", "params:reporting"],
+                outputs="report",
+                name="report_node",
+            ),
+        ]
+    )

@@ -1,0 +1,162 @@
+"""The Kedro reporting pipeline on the tiny synthetic market: predictions, baselines, evaluation,
+figures and the HTML report, through the project's own catalog entries (paths moved to tmp)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+import torch
+import yaml
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.runner import SequentialRunner
+
+from atft_kedro.datasets import DayMajorParquetDataset
+from atft_kedro.evaluation.report import MISSING
+from atft_kedro.pipelines.reporting import create_pipeline
+from atft_kedro.pipelines.reporting.nodes import FIGURES, load_phase_model
+from atft_kedro.training.checkpoints import CheckpointStore
+from atft_kedro.training.fold_training import input_columns
+from tests.pipelines.reporting.tiny_run import HORIZONS, catalog, tiny_run
+
+CATALOG = Path(__file__).parents[3] / "conf" / "base" / "catalog_reporting.yml"
+QUANTILES = [0.1, 0.25, 0.5, 0.75, 0.9]
+
+
+def project_entries(root: Path) -> DataCatalog:
+    """The reporting outputs as declared in conf/base/catalog_reporting.yml, under ``root``."""
+    text = CATALOG.read_text().replace("data/", f"{root}/data/")
+    return DataCatalog.from_config(yaml.safe_load(text))
+
+
+@pytest.fixture(scope="module")
+def reported(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("report")
+    run = tiny_run()
+    entries = project_entries(root)
+    full = catalog(run, **{name: entries.get(name) for name in entries.keys()})
+    SequentialRunner().run(create_pipeline(), full)
+    return root / "data"
+
+
+def test_predictions_follow_the_contract_for_every_fold_and_phase(reported):
+    run = tiny_run()
+    preds = pl.read_parquet(reported / "07_model_output" / "predictions.parquet")
+    expected = ["Date", "Code", "model", "fold", "phase", *[f"pred_{h}d" for h in HORIZONS],
+                *[f"q{q:g}_{h}d" for h in HORIZONS for q in QUANTILES],
+                *[f"target_{h}d" for h in HORIZONS]]  # fmt: skip
+    assert preds.columns == expected
+    assert sorted(preds.select("fold", "phase").unique().rows()) == [
+        (f, p) for f in (0, 1) for p in (0, 1, 2)
+    ]
+    assert (
+        preds.select(pl.struct("fold", "phase", "Date", "Code").is_duplicated().any()).item()
+        is False
+    )
+    for spec in run.splits["folds"]:
+        dates = preds.filter(pl.col("fold") == spec["fold"])["Date"]
+        assert str(dates.min()) >= spec["test"][0] and str(dates.max()) <= spec["test"][1]
+    q = preds.select([f"q{q:g}_1d" for q in QUANTILES]).to_numpy()
+    assert np.all(np.diff(q, axis=1) >= 0), "quantiles must be monotone"
+
+
+def test_evaluation_has_every_model_and_the_final_phase(reported):
+    evaluation = json.loads((reported / "08_reporting" / "evaluation.json").read_text())
+    labels = list(evaluation["models"])
+    assert labels == ["atft/phase0", "atft/phase1", "atft/phase2", "ridge", "hgb", "momentum",
+                      "reversal", "oracle"]  # fmt: skip
+    assert evaluation["final_model"] == "atft/phase2"
+    oracle = evaluation["models"]["oracle"]["h1"]["pooled"]["rank_ic"]["mean"]
+    assert oracle > 0.05, "the planted alpha must rank the realised returns"
+    assert set(evaluation["models"]["ridge"]["h1"]["folds"]) == {"0", "1"}
+
+
+def test_interpretation_summaries_are_normalised(reported):
+    interp = json.loads((reported / "08_reporting" / "interpretation.json").read_text())
+    names, masks = input_columns(tiny_run().features.columns)
+    assert interp["phase"] == 2 and interp["inputs"] == [*names, *masks]
+    assert sum(interp["vsn_importance"].values()) == pytest.approx(1.0, abs=1e-4)
+    assert np.allclose(np.sum(interp["fan"]["weights"], axis=1), 1.0, atol=1e-4)
+    assert np.allclose(np.sum(interp["san"]["feature_slice_weights"], axis=1), 1.0)
+    assert sum(interp["san"]["slice_weights"]) == pytest.approx(1.0)
+    gat = interp["gat"]
+    assert gat["same_sector"]["edges"] > 0 and gat["other"]["edges"] > 0
+    assert all(0.0 <= a <= 1.0 for a in gat["other"]["sample"])
+
+
+def _cells(html: str, heading: str) -> list[str]:
+    section = html.split(f"<h2>{heading}", 1)[1].split("<h2>", 1)[0]
+    return re.findall(r"<td>(.*?)</td>", section, flags=re.S)
+
+
+def test_report_embeds_every_figure_and_only_finite_or_marked_cells(reported):
+    html = (reported / "08_reporting" / "report.html").read_text()
+    pngs = sorted(p.name for p in (reported / "08_reporting" / "figures").glob("*.png"))
+    assert pngs == sorted(FIGURES)
+    assert html.count("data:image/png;base64,") == len(pngs)
+    for caption in FIGURES.values():
+        assert f"<figcaption>{caption}</figcaption>" in html.replace("&#39;", "'")
+    for h in HORIZONS:
+        cells = _cells(html, f"Summary, h = {h}")
+        assert len(cells) == 8 * 12, "8 models x 12 columns"
+        for cell in cells:
+            if cell == MISSING or re.fullmatch(r"[a-z]+(/phase\d)?", cell):
+                continue
+            numbers = re.findall(r"-?\d+(?:\.\d+)?|nan|inf", cell.replace(MISSING, ""))
+            assert numbers, f"cell {cell!r} is neither a number nor marked missing"
+            assert all(math.isfinite(float(n)) for n in numbers), cell
+    assert "h=1: atft/phase2 RankIC" in html
+    assert "purge 14 + embargo 2" in html
+    ablation = _cells(html, "What each phase adds")
+    assert ablation[0::5] == ["atft/phase0", "atft/phase1", "atft/phase2"]
+    assert ablation[3] == MISSING and ablation[8] != MISSING, "no change for the first phase"
+
+
+def test_predictions_at_t_ignore_data_after_t(tmp_path):
+    """Perturb every feature and graph row dated after t: test predictions up to t are unchanged,
+    those after t change (so the perturbation reaches the model)."""
+    run = tiny_run()
+    first, last = map(dt.date.fromisoformat, run.splits["folds"][0]["test"])
+    table = run.features.read()
+    days = table.filter(pl.col("Date").is_between(first, last))["Date"].unique().sort()
+    t = days[len(days) // 2]
+    names, _ = input_columns(table.columns)
+    rng = np.random.default_rng(1)
+    later = table["Date"] > t
+    noisy = table.with_columns(
+        pl.when(later).then(pl.lit(rng.normal(size=table.height)) * 3).otherwise(pl.col(c))
+        .cast(pl.Float32).alias(c) for c in names
+    )  # fmt: skip
+    perturbed = DayMajorParquetDataset(str(tmp_path / "features.parquet"))
+    perturbed.save(noisy)
+    edges = run.graph_edges.with_columns(
+        pl.when(pl.col("Date") > t).then(-pl.col("corr")).otherwise(pl.col("corr")).alias("corr")
+    )
+    pipeline = create_pipeline().only_nodes("predict_test_node")
+
+    def predict(**overrides) -> pl.DataFrame:
+        out = SequentialRunner().run(pipeline, catalog(run, **overrides))
+        return out["predictions"].load().filter(pl.col("fold") == 0)
+
+    base = predict()
+    moved = predict(features=perturbed, graph_edges=MemoryDataset(edges))
+    cols = [c for c in base.columns if c.startswith(("pred_", "q"))]
+    before, after = (pl.col("Date") <= t), (pl.col("Date") > t)
+    assert base.filter(before).select(cols).equals(moved.filter(before).select(cols))
+    assert base.filter(before).height > 0
+    assert not base.filter(after).select(cols).equals(moved.filter(after).select(cols))
+
+
+def test_a_checkpoint_from_other_model_code_is_a_one_line_error(tmp_path):
+    store = CheckpointStore(tmp_path)
+    state = CheckpointStore(tiny_run().checkpoints).load(0, 1, "best")
+    state["model_state"]["fan.feature_logit_bias"] = torch.zeros(3, 99)
+    store.save(0, 1, "best", state)
+    with pytest.raises(ValueError, match=r"phase1/best.pt does not fit the current model code"):
+        load_phase_model(store, 0, 1)

@@ -1,0 +1,145 @@
+"""Everything the reporting and predict pipelines read, built once from the `tiny` synthetic market.
+
+Checkpoints are randomly initialised (seeded) tiny models saved in the training checkpoint format
+for phases 0 (no FAN/SAN/GAT), 1 (+ FAN/SAN) and 2 (+ GAT) of both folds: the pipelines' wiring
+and the no-look-ahead property do not depend on the model having learned anything.
+"""
+
+from __future__ import annotations
+
+import atexit
+import dataclasses
+import functools
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+import torch
+from kedro.io import DataCatalog, MemoryDataset
+
+from atft_kedro.datasets import DayMajorParquet, DayMajorParquetDataset
+from atft_kedro.datasets.checkpoint import CheckpointDirectoryDataset
+from atft_kedro.features.build import build_features
+from atft_kedro.graph import GraphConfig, build_graphs, graph_stats
+from atft_kedro.loader.splits import purged_walk_forward
+from atft_kedro.market.panel import build_panel
+from atft_kedro.market.synthetic import generate_market
+from atft_kedro.model import ATFTGATFAN, ModelConfig
+from atft_kedro.training.checkpoints import CheckpointStore, plain
+from atft_kedro.training.fold_training import fit_fold_scaler, input_columns, trading_calendar
+
+HORIZONS = [1, 5]
+SEQ_LEN = 10
+PHASES = {0: (False, False, False), 1: (True, True, False), 2: (True, True, True)}
+REPORTING = {
+    "horizons": [1, 5],
+    "cost_bps": 10.0,
+    "quantile": 0.2,
+    "top_n": 10,
+    "min_stocks": 5,
+    "n_boot": 100,
+    "mean_block": 5.0,
+    "baselines": ["ridge", "hgb", "momentum", "reversal"],
+    "max_train_rows": 3000,
+    "threads": 1,
+}
+MODEL = {"hidden": 8, "attn_heads": 2, "dropout": 0.1, "fan": {"windows": [2, 5], "mlp_hidden": 4},
+         "san": {"n_slices": 2}, "gat": {"heads": 2, "n_layers": 1}}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TinyRun:
+    root: Path
+    features: DayMajorParquet
+    graph_edges: pl.DataFrame
+    graph_stats: pl.DataFrame
+    oracle_alpha: pl.DataFrame
+    splits: dict
+    scalers: dict
+    checkpoints: Path
+    training_metrics: dict
+
+
+def save_checkpoints(store: CheckpointStore, n_features: int, folds: list[int]) -> None:
+    """Seeded random tiny models in the training checkpoint format, one per (fold, phase)."""
+    for fold in folds:
+        for phase, (fan, san, gat) in PHASES.items():
+            torch.manual_seed(100 * fold + phase)
+            cfg = ModelConfig.from_dict({**MODEL, "n_features": n_features, "horizons": HORIZONS,
+                                         "use_fan": fan, "use_san": san, "use_gat": gat})  # fmt: skip
+            model = ATFTGATFAN(cfg)
+            state = {"model_state": model.state_dict(), "fold": fold, "phase": phase,
+                     "model_config": plain(dataclasses.asdict(model.cfg))}  # fmt: skip
+            store.save(fold, phase, "best", state)
+
+
+def training_record(fold: int, phase: int) -> dict:
+    epochs = [{"epoch": e, "train_total": 1.0 / e, "val_loss": 1.1 / e,
+               "val_rank_ic_1d": 0.01 * e} for e in (1, 2)]  # fmt: skip
+    return {"fold": fold, "phase": phase, "early_stop_horizon": 1, "epochs": epochs}
+
+
+def build(root: Path) -> TinyRun:
+    market = generate_market("tiny", seed=0)
+    panel = build_panel(market["daily_quotes"], market["listed_info"])
+    table = build_features(panel, market["topix"], market["trades_spec"], market["statements"],
+                           horizons=tuple(HORIZONS))  # fmt: skip
+    dataset = DayMajorParquetDataset(str(root / "features.parquet"))
+    dataset.save(table)
+    features = dataset.load()
+    dates = table["Date"].unique().sort().to_list()
+    splits = purged_walk_forward(dates, n_splits=2, seq_len=SEQ_LEN, max_horizon=max(HORIZONS),
+                                 embargo_days=2, val_days=20, test_days=20)  # fmt: skip
+    graphs = build_graphs(panel, GraphConfig.from_params(
+        {"lookback": 30, "min_obs": 20, "k": 5, "threshold": 0.2, "progress": False}))  # fmt: skip
+    calendar = trading_calendar(features.path)
+    scalers = {
+        f"fold{f['fold']}": fit_fold_scaler(features.path, f, calendar, {}, seed=0).to_dict()
+        for f in splits["folds"]
+    }
+    names, masks = input_columns(features.columns)
+    folds = [f["fold"] for f in splits["folds"]]
+    save_checkpoints(CheckpointStore(root / "checkpoints"), len(names) + len(masks), folds)
+    return TinyRun(
+        root=root,
+        features=features,
+        graph_edges=graphs.edges,
+        graph_stats=graph_stats(graphs.edges, graphs.nodes),
+        oracle_alpha=market["oracle_alpha"],
+        splits=splits,
+        scalers=scalers,
+        checkpoints=root / "checkpoints",
+        training_metrics={
+            f"fold{f}_phase{p}": training_record(f, p) for f in folds for p in PHASES
+        },  # fmt: skip
+    )
+
+
+@functools.cache
+def tiny_run() -> TinyRun:
+    """Built once per test session (shared by the reporting and predict tests)."""
+    root = Path(tempfile.mkdtemp(prefix="atft_tiny_run_"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    return build(root)
+
+
+def catalog(run: TinyRun, **overrides) -> DataCatalog:
+    """In-memory catalog of the pipelines' inputs (``overrides`` replace entries by name)."""
+    entries = {
+        "features": MemoryDataset(run.features, copy_mode="assign"),
+        "graph_edges": MemoryDataset(run.graph_edges),
+        "graph_stats": MemoryDataset(run.graph_stats),
+        "oracle_alpha": MemoryDataset(run.oracle_alpha),
+        "splits": MemoryDataset(run.splits),
+        "scalers": MemoryDataset(run.scalers),
+        "checkpoints": CheckpointDirectoryDataset(str(run.checkpoints)),
+        "training_metrics": MemoryDataset(run.training_metrics),
+        "params:reporting": MemoryDataset(REPORTING),
+        "params:predict": MemoryDataset({"horizon": 1, "fold": None, "phase": None, "threads": 1}),
+        "params:horizons": MemoryDataset(HORIZONS),
+        "params:seq_len": MemoryDataset(SEQ_LEN),
+        "params:seed": MemoryDataset(0),
+    }
+    return DataCatalog(entries | overrides)
