@@ -40,3 +40,15 @@ def test_json_document_refuses_nan(tmp_path):
     with pytest.raises(DatasetError, match="JSON compliant"):
         ds.save({"a": float("nan")})
     assert ds.load() == {"a": 1.5}
+
+
+def test_text_document_round_trip_and_atomic(tmp_path):
+    from atft_kedro.datasets import TextDocumentDataset
+
+    ds = TextDocumentDataset(str(tmp_path / "r.html"))
+    ds.save("<p>日本</p>")
+    assert ds.load() == "<p>日本</p>"
+    with pytest.raises(DatasetError):
+        ds.save(None)
+    assert ds.load() == "<p>日本</p>"
+    assert [p.name for p in tmp_path.iterdir()] == ["r.html"]

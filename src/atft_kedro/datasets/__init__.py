@@ -6,10 +6,12 @@ from atft_kedro.datasets.parquet import (
     DayMajorParquetDataset,
     PolarsParquetDataset,
 )
+from atft_kedro.datasets.text_document import TextDocumentDataset
 
 __all__ = [
     "DayMajorParquet",
     "DayMajorParquetDataset",
     "JSONDocumentDataset",
     "PolarsParquetDataset",
+    "TextDocumentDataset",
 ]
