@@ -168,7 +168,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
-    from atft_kedro.pipelines.training.nodes import _edges_file, fit_scalers_node, selected_folds
+    from atft_kedro.pipelines.training.nodes import fit_scalers_node, selected_folds
+    from atft_kedro.training.inference import edges_file
 
     args = parse_args(argv)
     project = args.project_path.resolve()
@@ -201,7 +202,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
                          "seq_len": seq_len, "world_size": rank.world_size})  # fmt: skip
             records: dict[str, dict[str, Any]] = {}
             with tempfile.TemporaryDirectory(prefix="atft_ddp_graph_") as folder:
-                edges = _edges_file(catalog.load("graph_edges"), Path(folder))
+                edges = edges_file(catalog.load("graph_edges"), Path(folder))
                 for fold_split in selected_folds(splits, training):
                     key = f"fold{fold_split['fold']}"
                     data = fold_data(

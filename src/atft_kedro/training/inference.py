@@ -6,15 +6,23 @@ q{q}_{h}d, target_{h}d` (docs/contracts.md); targets keep NaN where the future i
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 import torch
 from torch import nn
 
-from atft_kedro.loader.datasets import DayDataset, day_loader
+from atft_kedro.loader.datasets import DayDataset, day_loader, make_day_dataset
+from atft_kedro.loader.scaler import OnlineRobustScaler
+from atft_kedro.model import ATFTGATFAN, ModelConfig
+from atft_kedro.training.checkpoints import CheckpointStore
+from atft_kedro.training.fold_training import input_columns
 from atft_kedro.training.validation import to_device
+
+MODEL_NAME = "atft"  # the `model` label of the network's predictions
 
 
 @torch.no_grad()
@@ -72,3 +80,63 @@ def predict_days(
     order += [f"q{q:g}_{h}d" for h in horizons for q in quantiles]
     order += [f"target_{h}d" for h in horizons]
     return frame.select(order).sort("Date", "Code")
+
+
+def edges_file(graph_edges: pl.DataFrame | str | Path | None, folder: Path) -> Path | None:
+    """A Date-sorted graph_edges Parquet path for the day loader (None: no graph).
+
+    A path (or an object with ``.path``) is used as it is; a frame is written to ``folder``.
+    """
+    if graph_edges is None:
+        return None
+    if isinstance(graph_edges, str | Path):
+        return Path(graph_edges)
+    if hasattr(graph_edges, "path"):
+        return Path(graph_edges.path)
+    if graph_edges.height == 0:
+        return None
+    path = folder / "graph_edges.parquet"
+    graph_edges.sort("Date", maintain_order=True).write_parquet(path, row_group_size=100_000)
+    return path
+
+
+def load_phase_model(store: CheckpointStore, fold: int, phase: int) -> ATFTGATFAN:
+    """The `best` model of (fold, phase), rebuilt from its stored config (weights_only load)."""
+    state = store.load(fold, phase, "best")
+    model = ATFTGATFAN(ModelConfig.from_dict(state["model_config"]))
+    try:
+        model.load_state_dict(state["model_state"])
+    except RuntimeError as error:
+        first = str(error).split("\n\t")[1] if "\n\t" in str(error) else str(error)
+        raise ValueError(
+            f"checkpoint {store.path_for(fold, phase, 'best')} does not fit the current model code "
+            f"({first.strip()}): retrain with `kedro run --pipeline training`"
+        ) from error
+    return model.eval()
+
+
+def day_dataset(
+    features_path: Path,
+    columns: Sequence[str],
+    edges: Path | None,
+    dates: list[dt.date],
+    scaler: OnlineRobustScaler,
+    horizons: list[int],
+    seq_len: int,
+) -> DayDataset:
+    """Chronological day batches of ``dates`` (every stock with a row; targets may be NaN)."""
+    names, masks = input_columns(columns)
+    return make_day_dataset(
+        "in_memory", features_path=features_path, dates=dates, columns=[*names, *masks],
+        horizons=horizons, seq_len=seq_len, scaler=scaler, graph_edges_path=edges,
+        shuffle=False, require_target=False,
+    )  # fmt: skip
+
+
+def trained_phases(store: CheckpointStore, folds: list[int]) -> dict[int, list[int]]:
+    """{fold: phases with a `best` checkpoint, ascending} for the given folds."""
+    found: dict[int, list[int]] = {f: [] for f in folds}
+    for fold, phase, kind in store.available():
+        if kind == "best" and fold in found:
+            found[fold].append(phase)
+    return {f: sorted(p) for f, p in found.items() if p}

@@ -12,16 +12,16 @@ import torch
 
 from atft_kedro.datasets import DayMajorParquet
 from atft_kedro.loader.scaler import OnlineRobustScaler
-from atft_kedro.pipelines.reporting.nodes import (
+from atft_kedro.training.checkpoints import CheckpointStore
+from atft_kedro.training.fold_training import trading_calendar
+from atft_kedro.training.inference import (
     MODEL_NAME,
     day_dataset,
     edges_file,
     load_phase_model,
+    predict_days,
     trained_phases,
 )
-from atft_kedro.training.checkpoints import CheckpointStore
-from atft_kedro.training.fold_training import trading_calendar
-from atft_kedro.training.inference import predict_days
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,9 @@ def predict_signals_node(
     scaler = OnlineRobustScaler.from_dict(scalers[f"fold{fold}"])
     with tempfile.TemporaryDirectory(prefix="atft_predict_") as folder:
         edges = edges_file(latest_graph(graph_edges, day), Path(folder))
-        data = day_dataset(features, edges, [day], scaler, list(model.cfg.horizons), seq_len)
+        data = day_dataset(
+            features.path, features.columns, edges, [day], scaler, list(model.cfg.horizons), seq_len
+        )
         preds = predict_days(model, data, model.cfg.horizons, model.cfg.quantiles,
                              model_name=MODEL_NAME, fold=fold, phase=phase)  # fmt: skip
     log.info("predict: %d stocks on %s from fold %d phase %d", preds.height, day, fold, phase)

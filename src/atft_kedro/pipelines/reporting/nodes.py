@@ -21,16 +21,21 @@ from atft_kedro.evaluation.evaluate import EvaluationConfig, daily_series, evalu
 from atft_kedro.evaluation.interpretation import InterpretationCollector, group_rows
 from atft_kedro.evaluation.predictions import model_label, split_by_model
 from atft_kedro.evaluation.report import describe_data, render_report, summary_rows, verdict
-from atft_kedro.loader.datasets import DayDataset, day_loader, make_day_dataset
+from atft_kedro.loader.datasets import day_loader
 from atft_kedro.loader.scaler import OnlineRobustScaler
-from atft_kedro.model import ATFTGATFAN, ModelConfig
 from atft_kedro.training.checkpoints import CheckpointStore
 from atft_kedro.training.fold_training import dates_between, input_columns, trading_calendar
-from atft_kedro.training.inference import predict_days
+from atft_kedro.training.inference import (
+    MODEL_NAME,
+    day_dataset,
+    edges_file,
+    load_phase_model,
+    predict_days,
+    trained_phases,
+)
 
 log = logging.getLogger(__name__)
 
-MODEL_NAME = "atft"
 
 # File name → caption of each report figure, in report order.
 FIGURES = {
@@ -53,56 +58,6 @@ GRAPH_STAT_COLUMNS = ("nodes", "mean_degree", "isolated_nodes", "components",
 
 
 # ---- model inputs -------------------------------------------------------------------------------
-
-
-def edges_file(graph_edges: pl.DataFrame | None, folder: Path) -> Path | None:
-    """Write graph_edges sorted by Date to ``folder`` for the day loader (None: no graph)."""
-    if graph_edges is None or graph_edges.height == 0:
-        return None
-    path = folder / "graph_edges.parquet"
-    graph_edges.sort("Date", maintain_order=True).write_parquet(path, row_group_size=100_000)
-    return path
-
-
-def load_phase_model(store: CheckpointStore, fold: int, phase: int) -> ATFTGATFAN:
-    """The `best` model of (fold, phase), rebuilt from its stored config (weights_only load)."""
-    state = store.load(fold, phase, "best")
-    model = ATFTGATFAN(ModelConfig.from_dict(state["model_config"]))
-    try:
-        model.load_state_dict(state["model_state"])
-    except RuntimeError as error:
-        first = str(error).split("\n\t")[1] if "\n\t" in str(error) else str(error)
-        raise ValueError(
-            f"checkpoint {store.path_for(fold, phase, 'best')} does not fit the current model code "
-            f"({first.strip()}): retrain with `kedro run --pipeline training`"
-        ) from error
-    return model.eval()
-
-
-def day_dataset(
-    features: DayMajorParquet,
-    edges: Path | None,
-    dates: list[dt.date],
-    scaler: OnlineRobustScaler,
-    horizons: list[int],
-    seq_len: int,
-) -> DayDataset:
-    """Chronological day batches of ``dates`` (every stock with a row; targets may be NaN)."""
-    names, masks = input_columns(features.columns)
-    return make_day_dataset(
-        "in_memory", features_path=features.path, dates=dates, columns=[*names, *masks],
-        horizons=horizons, seq_len=seq_len, scaler=scaler, graph_edges_path=edges,
-        shuffle=False, require_target=False,
-    )  # fmt: skip
-
-
-def trained_phases(store: CheckpointStore, folds: list[int]) -> dict[int, list[int]]:
-    """{fold: phases with a `best` checkpoint, ascending} for the given folds."""
-    found: dict[int, list[int]] = {f: [] for f in folds}
-    for fold, phase, kind in store.available():
-        if kind == "best" and fold in found:
-            found[fold].append(phase)
-    return {f: sorted(p) for f, p in found.items() if p}
 
 
 # ---- nodes --------------------------------------------------------------------------------------
@@ -145,7 +100,9 @@ def predict_test_node(
                 continue
             scaler = OnlineRobustScaler.from_dict(scalers[f"fold{fold}"])
             test = dates_between(calendar, fold_split["test"])
-            data = day_dataset(features, edges, test, scaler, horizons, seq_len)
+            data = day_dataset(
+                features.path, features.columns, edges, test, scaler, horizons, seq_len
+            )
             for phase in phases[fold]:
                 model = load_phase_model(checkpoints, fold, phase)
                 log.info("fold %d phase %d: predicting %d test days", fold, phase, len(data))

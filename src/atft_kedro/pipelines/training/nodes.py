@@ -18,6 +18,7 @@ from atft_kedro.training.fold_training import (
     trading_calendar,
     train_fold,
 )
+from atft_kedro.training.inference import edges_file
 from atft_kedro.training.phases import phase_plan
 from atft_kedro.training.trainer import LoopConfig
 
@@ -51,19 +52,6 @@ def fit_scalers_node(
     }
 
 
-def _edges_file(graph_edges: Any, folder: Path) -> Path | None:
-    """A Date-sorted graph_edges Parquet path for the loader (a frame is written to `folder`)."""
-    if graph_edges is None:
-        return None
-    if isinstance(graph_edges, str | Path):
-        return Path(graph_edges)
-    if hasattr(graph_edges, "path"):
-        return Path(graph_edges.path)
-    path = folder / "graph_edges.parquet"
-    graph_edges.sort("Date", maintain_order=True).write_parquet(path, row_group_size=100_000)
-    return path
-
-
 def train_phases_node(
     features: DayMajorParquet,
     graph_edges: pl.DataFrame,
@@ -89,7 +77,7 @@ def train_phases_node(
                  "seq_len": seq_len, "resume_checkpoint": resume_checkpoint})  # fmt: skip
     records: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="atft_graph_") as folder:
-        edges = _edges_file(graph_edges, Path(folder))
+        edges = edges_file(graph_edges, Path(folder))
         for fold_split in selected_folds(splits, training):
             key = f"fold{fold_split['fold']}"
             if key not in scalers:
