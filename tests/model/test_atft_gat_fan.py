@@ -29,7 +29,7 @@ def test_output_shapes_and_dtypes(n, per_node):
     assert out["aux_loss"].dim() == 0
     info = out["interpretation"]
     assert info["vsn_weights"].shape == (n, F)
-    assert info["fan_window_weights"].shape == (F, 3)
+    assert info["fan_window_weights"].shape == (F, 4)  # raw + windows 5, 10, 20
     assert info["san_slice_weights"].shape == (4,)
     assert info["temporal_attention"].shape == (n, 12)
     assert len(info["gat_attention"]) == 2 and info["gat_attention"][0]["alpha"].shape[1] == 2

@@ -39,3 +39,14 @@ def test_disabled_augmentation_returns_the_batch_itself():
     assert augment_batch(batch, AugmentationConfig()) is batch
     noisy = augment_batch(batch, AugmentationConfig(feature_noise_std=0.1))
     assert noisy["x"] is not x and batch["x"] is x
+
+
+def test_frequency_dropout_reaches_about_the_configured_share_of_batches():
+    x, mask = window()
+    batch = {"x": x, "mask": mask}
+    cfg = AugmentationConfig(frequency_dropout_prob=0.5, frequency_dropout_batch_prob=0.3)
+    torch.manual_seed(1)
+    changed = [not torch.equal(augment_batch(batch, cfg)["x"], x) for _ in range(400)]
+    assert 0.22 < sum(changed) / len(changed) < 0.38
+    never = AugmentationConfig(frequency_dropout_prob=0.5, frequency_dropout_batch_prob=0.0)
+    assert torch.equal(augment_batch(batch, never)["x"], x)

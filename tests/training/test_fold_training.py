@@ -77,10 +77,15 @@ def test_missing_previous_checkpoint_is_a_one_line_error(tiny_market, tmp_path):
 def resume_params():
     """Phase 0 with everything that carries state: dropout, augmentation, EMA weights, Sharpe EMA."""
     params = tiny_training_params(epochs=3)
+    params["max_train_days_per_epoch"] = 12  # a different day subset every epoch
     params["phases"]["0"] |= {
         "patience": 10,
         "loss": {"rank_weight": 0.3, "sharpe_weight": 0.1},
-        "augmentation": {"feature_noise_std": 0.1, "frequency_dropout_prob": 0.2},
+        "augmentation": {
+            "feature_noise_std": 0.1,
+            "frequency_dropout_prob": 0.2,
+            "frequency_dropout_batch_prob": 0.5,
+        },
         "averaging": {"kind": "ema", "ema_decay": 0.9},
     }
     return params

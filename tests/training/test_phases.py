@@ -23,6 +23,8 @@ PARAMETERS = Path(__file__).parents[2] / "conf" / "base" / "parameters_training.
 BASE = {"static", "vsn", "encoder", "heads"}
 EXPECTED = {0: BASE, 1: BASE | {"fan", "san"}, 2: BASE | {"fan", "san", "gat"}}
 EXPECTED |= {3: EXPECTED[2], 4: EXPECTED[2]}
+# The project defaults keep SAN off (it lowered val RankIC on the synthetic market; see the yml).
+PROJECT = {phase: modules - {"san"} for phase, modules in EXPECTED.items()}
 
 
 def test_parse_phase_all_and_single():
@@ -98,7 +100,7 @@ def test_the_project_parameters_build_every_phase_and_the_model():
     model = ATFTGATFAN(model_config(conf["training"]["model"], 10, [1, 5, 10, 20]))
     for cfg in plan:
         learns = apply_phase(model, cfg)
-        assert {k for k, v in learns.items() if v} == EXPECTED[cfg.phase]
+        assert {k for k, v in learns.items() if v} == PROJECT[cfg.phase]
         LossConfig.from_dict(cfg.loss)
     assert plan[4].averaging.enabled and plan[4].augmentation.enabled
     assert [p.lr for p in plan] == sorted((p.lr for p in plan), reverse=True)

@@ -118,9 +118,17 @@ def _heatmap(
 def fan_window_weights(
     weights: np.ndarray, groups: Sequence[str], windows: Sequence[int]
 ) -> Figure:
-    """FAN mixture weights α [groups, windows] (rows sum to 1), averaged over stocks and days."""
+    """FAN mixture weights α [groups, 1 + windows] (rows sum to 1), averaged over stocks and days.
+
+    Column 0 is the raw (unnormalised) series, then one column per window; `windows` may list the
+    windows only (the "raw" label is added) or every column.
+    """
+    weights = np.asarray(weights, dtype=float)
+    labels = [str(w) for w in windows]
+    if weights.ndim == 2 and weights.shape[1] == len(labels) + 1:
+        labels = ["raw", *labels]
     return _heatmap(
-        weights, groups, windows, "FAN window weights by feature group", "window (days)"
+        weights, groups, labels, "FAN candidate weights by feature group", "raw / window (days)"
     )
 
 

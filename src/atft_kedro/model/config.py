@@ -42,7 +42,7 @@ class FANConfig:
 
     mode: Literal["multi_window", "fourier"] = "multi_window"
     windows: tuple[int, ...] = (5, 10, 20)  # trailing windows, trading days
-    mlp_hidden: int = 8  # hidden width of the window-weight MLP (runs on every [n, t, f])
+    mlp_hidden: int = 8  # hidden width of the window-weight MLP (runs on every [n, f] at day t)
     top_k: int = 2  # fourier: frequency components removed per series
     eps: float = 1e-5  # added to the variance before the square root
     sigma_floor: float = 1e-3  # lower bound of sigma (a constant series never divides by ~0)

@@ -3,9 +3,17 @@
 Two forms:
 
 * multi-window (default): for each trailing window w, `z_w = (x − μ_w)/(σ_w + ε)` with μ_w, σ_w the
-  mean/std of t−w+1..t (valid days only; a shorter prefix at the start of the window), combined as
-  `Σ_w α_w z_w` with `α = softmax(MLP([μ_w, log σ_w]) + b_f)` per stock, day and feature.
-  Position t uses nothing after t.
+  mean/std of s−w+1..s at every position s (valid days only; a shorter prefix at the start of the
+  window). The candidates are {raw, w_1, …, w_W} with `z_raw = x` (clamped): normalising erases a
+  feature's level (a constant-in-window feature such as a statement item, a flow or a mask becomes
+  0), and the cross-sectional ranking needs levels, so FAN may learn to pass a feature through.
+  They are combined as `Σ_k α_k z_k` with `α = softmax(MLP([μ_w, log σ_w]_w) + b_f)` over the W+1
+  candidates per stock and feature, from the statistics of the window's last day t (the prediction
+  date): the mixing follows the stock's current regime, and the MLP runs on N·F points instead of
+  N·L·F. The raw candidate's logit comes from the same window statistics and its own per-feature
+  bias, initialised to `RAW_LOGIT_INIT` so that FAN starts close to the identity (a warm-started
+  model sees nearly the inputs it was trained on). z_w at position s uses nothing after s; α uses
+  days up to t, all of which are known when predicting for t.
 * fourier (Ye et al., 2024, "Frequency Adaptive Normalization for Non-stationary Time Series"):
   per series, the top-k amplitude components of the rFFT along time are removed; the residual and the
   removed (dominant, mostly low-frequency) part are both passed on, so the width doubles to 2F. The
@@ -25,6 +33,8 @@ from torch import nn
 
 from atft_kedro.model.config import FANConfig
 
+RAW_LOGIT_INIT = 2.0  # initial logit of the raw candidate: α_raw ≈ 0.71 with three windows
+
 
 def repair_nonfinite(x: torch.Tensor, counter: torch.Tensor) -> torch.Tensor:
     """Replace NaN/±inf by 0 and add their number to `counter` (a 0-d long buffer)."""
@@ -40,16 +50,19 @@ def trailing_moments(
     """Trailing mean and variance over days t−w+1..t for each window w, counting only valid days.
 
     x [N, L, F], valid [N, L, 1] (float 0/1) → [(mean, var)] with [N, L, F] each, one per window. A
-    day with no valid day in its window gets mean 0, var 0. Window sums are differences of cumulative
-    sums (computed once for all windows) of x shifted by its first day, for numerical stability.
+    day with no valid day in its window gets mean 0, var 0. Window sums are differences of one
+    cumulative sum of [valid, x, x²] (x shifted by its first day, for numerical stability), shared
+    by all windows.
     """
+    n_features, length = x.shape[-1], x.shape[1]
     ref = x[:, :1]
     xs = (x - ref) * valid
-    cumulative = [v.cumsum(dim=1) for v in (valid, xs, xs * xs)]
-    length = x.shape[1]
+    cumulative = F.pad(torch.cat([valid, xs, xs * xs], dim=-1).cumsum(dim=1), (0, 0, 1, 0))
+    end = cumulative[:, 1:]  # [N, L, 1+2F]: sums over days 0..t
     moments = []
     for w in windows:
-        count, total, total_sq = (c - F.pad(c, (0, 0, w, 0))[:, :length] for c in cumulative)
+        start = (torch.arange(length, device=x.device) - w + 1).clamp_min(0)
+        count, total, total_sq = (end - cumulative[:, start]).split([1, n_features, n_features], -1)
         n = count.clamp_min(1.0)
         mean_s = total / n
         var = (total_sq / n - mean_s * mean_s).clamp_min(0.0)
@@ -65,10 +78,13 @@ class FAN(nn.Module):
         self.cfg = cfg
         self.n_features = n_features
         n_windows = len(cfg.windows)
-        # window-weight MLP [μ_w, log σ_w] (2W) → hidden → W logits, shared by all features
+        # candidate-weight MLP [μ_w, log σ_w] (2W) → hidden → W+1 logits (raw first), shared by all
+        # features, plus a per-feature bias
         self.weight_hidden = nn.Linear(2 * n_windows, cfg.mlp_hidden)
-        self.weight_logits = nn.Linear(cfg.mlp_hidden, n_windows)
-        self.feature_logit_bias = nn.Parameter(torch.zeros(n_features, n_windows))
+        self.weight_logits = nn.Linear(cfg.mlp_hidden, n_windows + 1)
+        bias = torch.zeros(n_features, n_windows + 1)
+        bias[:, 0] = RAW_LOGIT_INIT
+        self.feature_logit_bias = nn.Parameter(bias)
         self.register_buffer("nonfinite_count", torch.zeros((), dtype=torch.long), persistent=False)
 
     @property
@@ -102,33 +118,30 @@ class FAN(nn.Module):
         self, x: torch.Tensor, valid: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         cfg = self.cfg
-        zs, mus, log_sigmas = [], [], []
+        zs, last_mu, last_log_sigma = [x.clamp(-cfg.clamp, cfg.clamp)], [], []
         for mu, var in trailing_moments(x, valid, cfg.windows):
             sigma = torch.sqrt(var + cfg.eps).clamp_min(cfg.sigma_floor)
-            zs.append(((x - mu) / (sigma + cfg.eps)).clamp(-cfg.clamp, cfg.clamp))
-            mus.append(mu.clamp(-cfg.clamp, cfg.clamp))
-            log_sigmas.append(sigma.log())
-        # Windows lead ([W, N, L, F]): the MLP and the softmax over W then run as a few large
-        # matrix/elementwise ops instead of millions of length-W rows.
-        n_windows = len(zs)
-        z = torch.stack(zs)
-        stats = torch.stack(mus + log_sigmas).flatten(1)  # [2W, N·L·F]
+            zs.append(((x - mu) / (sigma + cfg.eps)).clamp(-cfg.clamp, cfg.clamp))  # [N, L, F]
+            last_mu.append(mu[:, -1].clamp(-cfg.clamp, cfg.clamp))
+            last_log_sigma.append(sigma[:, -1].log())
+
+        # Candidate weights from day t's statistics: [2W, N·F] through the shared MLP → [W+1, N, F].
+        n_candidates, (n, _, f) = len(zs), x.shape
+        stats = torch.stack(last_mu + last_log_sigma).flatten(1)
         fc1, fc2 = self.weight_hidden, self.weight_logits
         hidden = F.elu(torch.addmm(fc1.bias[:, None], fc1.weight, stats))
-        logits = torch.addmm(fc2.bias[:, None], fc2.weight, hidden).view_as(z)
-        logits = logits + self.feature_logit_bias.T[:, None, None, :]
-        alpha = logits.softmax(dim=0)  # [W, N, L, F]
-        out = (alpha * z).sum(dim=0)
+        logits = torch.addmm(fc2.bias[:, None], fc2.weight, hidden).view(n_candidates, n, f)
+        alpha = (logits + self.feature_logit_bias.T[:, None, :]).softmax(dim=0)  # [W+1, N, F]
+        out = sum(a.unsqueeze(1) * z for a, z in zip(alpha, zs, strict=True))
 
-        weight = valid.unsqueeze(0)  # [1, N, L, 1]
-        if n_windows > 1:
-            entropy = -(alpha * alpha.clamp_min(1e-12).log()).sum(0)  # [N, L, F]
-            gap = (1.0 - entropy / math.log(n_windows)) * valid
-            aux = gap.sum() / (valid.sum() * x.shape[-1]).clamp_min(1.0)
-        else:
-            aux = x.new_zeros(())
-        window_weights = (alpha * weight).sum(dim=(1, 2)) / valid.sum(dim=(0, 1)).clamp_min(1.0)
-        return out, aux, {"fan_window_weights": window_weights.T.detach()}  # [F, W]
+        present = valid.amax(dim=1).squeeze(-1)  # [N]: stocks with at least one valid day
+        n_present = present.sum().clamp_min(1.0)
+        entropy = -(alpha * alpha.clamp_min(1e-12).log()).sum(0)  # [N, F]
+        gap = (1.0 - entropy / math.log(n_candidates)) * present[:, None]
+        aux = gap.sum() / (n_present * f)
+        weights = (alpha * present[None, :, None]).sum(dim=1) / n_present  # [W+1, F]
+        # [F, W+1]: column 0 is the raw series, then the windows in cfg.windows order
+        return out, aux, {"fan_window_weights": weights.T.detach()}
 
     def _fourier(
         self, x: torch.Tensor

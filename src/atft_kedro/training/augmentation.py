@@ -6,7 +6,9 @@ draw from torch's global generator (seeded and restored with the rest of the tra
 * feature noise: `x + σ·ε`, ε ~ N(0, 1), σ in the units of the scaled inputs (robust z-scores);
 * frequency dropout: the rFFT of each stock's series along time, each bin except the mean (bin 0)
   zeroed with probability p independently per stock and feature, then the inverse rFFT. It perturbs
-  the shape of the history (trend, cycles) while keeping its level.
+  the shape of the history (trend, cycles) while keeping its level. The two FFTs are the costly
+  part of a step's augmentation, so it is applied to a random share `frequency_dropout_batch_prob`
+  of the day batches (one draw per batch).
 """
 
 from __future__ import annotations
@@ -38,7 +40,11 @@ def augment_batch(batch: dict[str, Any], cfg: AugmentationConfig) -> dict[str, A
     if not cfg.enabled:
         return batch
     x, mask = batch["x"], batch["mask"]
-    if cfg.frequency_dropout_prob > 0:
+    use_frequency = cfg.frequency_dropout_prob > 0 and (
+        cfg.frequency_dropout_batch_prob >= 1
+        or bool(torch.rand(()) < cfg.frequency_dropout_batch_prob)
+    )
+    if use_frequency:
         x = frequency_dropout(x, mask, cfg.frequency_dropout_prob)
     if cfg.feature_noise_std > 0:
         x = feature_noise(x, mask, cfg.feature_noise_std)

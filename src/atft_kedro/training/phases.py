@@ -33,12 +33,18 @@ class AugmentationConfig:
 
     feature_noise_std: float = 0.0  # Gaussian noise on scaled inputs, robust-z units
     frequency_dropout_prob: float = 0.0  # chance that each rFFT bin (but the mean) is zeroed
+    frequency_dropout_batch_prob: float = 1.0  # share of day batches that get frequency dropout
 
     def __post_init__(self) -> None:
-        if self.feature_noise_std < 0 or not 0 <= self.frequency_dropout_prob < 1:
+        if (
+            self.feature_noise_std < 0
+            or not 0 <= self.frequency_dropout_prob < 1
+            or not 0 <= self.frequency_dropout_batch_prob <= 1
+        ):
             raise ValueError(
-                "augmentation: feature_noise_std must be >= 0 and frequency_dropout_prob in [0, 1), "
-                f"got {self.feature_noise_std}, {self.frequency_dropout_prob}"
+                "augmentation: feature_noise_std must be >= 0, frequency_dropout_prob in [0, 1) and "
+                f"frequency_dropout_batch_prob in [0, 1], got {self.feature_noise_std}, "
+                f"{self.frequency_dropout_prob}, {self.frequency_dropout_batch_prob}"
             )
 
     @property

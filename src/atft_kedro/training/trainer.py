@@ -2,7 +2,9 @@
 
 One optimiser step per trading day (a day batch). Per epoch:
 
-1. the training days, in an order that depends on (seed, epoch) only (the dataset's `set_epoch`);
+1. the training days, in an order that depends on (seed, epoch) only (the dataset's `set_epoch`),
+   at most `max_train_days_per_epoch` of them: a uniform random subset, also a function of
+   (seed, epoch) only, so every epoch sees different days and a resumed run sees the same ones;
    each batch is augmented (phase 4), the loss is computed and, if finite, back-propagated with the
    gradient norm clipped; a non-finite loss or gradient skips the batch and is counted, and more
    than `max_nonfinite_share` of an epoch's batches skipped stops the run with an error;
@@ -29,12 +31,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from atft_kedro.loader.datasets import DayDataset, day_loader
+from atft_kedro.loader.day_table import to_date
+from atft_kedro.loader.in_memory import InMemoryDayDataset
 from atft_kedro.training.augmentation import augment_batch
 from atft_kedro.training.checkpoints import plain
 from atft_kedro.training.phases import PhaseConfig, parameter_groups
@@ -64,6 +70,7 @@ class LoopConfig:
     min_stocks_per_day: int = 5  # days with fewer valid targets are left out of IC / RankIC
     num_workers: int = 0  # DataLoader worker processes
     progress_bar: bool = True  # tqdm per epoch (on a terminal only)
+    max_train_days_per_epoch: int | None = None  # random subset of training days per epoch
 
     @classmethod
     def from_params(cls, training: dict[str, Any]) -> LoopConfig:
@@ -86,7 +93,48 @@ class LoopConfig:
             min_stocks_per_day=int(training.get("min_stocks_per_day", defaults.min_stocks_per_day)),
             num_workers=int(loader.get("num_workers", defaults.num_workers)),
             progress_bar=bool(training.get("progress_bar", defaults.progress_bar)),
+            max_train_days_per_epoch=_optional_int(training.get("max_train_days_per_epoch")),
         )
+
+
+def _optional_int(value: Any) -> int | None:
+    if value is None:
+        return None
+    if int(value) < 1:
+        raise ValueError(f"training.max_train_days_per_epoch must be ≥ 1 or null, got {value!r}")
+    return int(value)
+
+
+def epoch_day_subset(n_days: int, max_days: int | None, seed: int, epoch: int) -> np.ndarray:
+    """Sorted positions (of n_days training days) trained in `epoch`: all, or `max_days` drawn
+    uniformly without replacement by a generator seeded with (seed, epoch) only."""
+    if max_days is None or max_days >= n_days:
+        return np.arange(n_days)
+    rng = np.random.default_rng([seed, epoch, _SUBSET_STREAM])
+    return np.sort(rng.choice(n_days, size=max_days, replace=False))
+
+
+_SUBSET_STREAM = 7  # keeps the subset's random stream apart from the dataset's shuffling stream
+
+
+def epoch_loader(data: DayDataset, loop: LoopConfig, epoch: int) -> tuple[Any, int]:
+    """The training batches of `epoch` (after `data.set_epoch(epoch)`) and their number.
+
+    In memory, unselected days are never built; streaming reads every block (the unit of I/O) and
+    drops the unselected days before they reach the model.
+    """
+    seed = int(data.seed)
+    if isinstance(data, InMemoryDayDataset):
+        keep = set(epoch_day_subset(len(data), loop.max_train_days_per_epoch, seed, epoch).tolist())
+        order = [i for i in data.order() if i in keep]
+        loader = DataLoader(data, batch_size=None, sampler=order, num_workers=loop.num_workers)
+        return loader, len(order)
+    subset = epoch_day_subset(len(data), loop.max_train_days_per_epoch, seed, epoch)
+    if subset.size == len(data):
+        return day_loader(data, loop.num_workers), len(data)
+    dates = {to_date(int(d)) for d in data.table.calendar[data.days[subset]]}
+    batches = (b for b in day_loader(data, loop.num_workers) if b["date"] in dates)
+    return batches, int(subset.size)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -195,7 +243,7 @@ def train_phase(
         lr=phase.lr,
         betas=loop.betas,
     )
-    steps_per_epoch = max(1, len(train_data))
+    steps_per_epoch = max(1, min(len(train_data), loop.max_train_days_per_epoch or len(train_data)))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
         warmup_cosine(loop.warmup_steps, phase.epochs * steps_per_epoch, loop.min_lr_ratio),
@@ -237,14 +285,15 @@ def train_phase(
         model.train()
         loss_fn.train()
         train_data.set_epoch(epoch)
+        batches_in, n_batches = epoch_loader(train_data, loop, epoch)
         repairs_before = nonfinite_repairs(model)
         started = time.perf_counter()
         sums: dict[str, float] = {}
         steps = skipped = samples = batches = 0
         first_skip = None
         bar = tqdm(
-            day_loader(train_data, loop.num_workers),
-            total=len(train_data),
+            batches_in,
+            total=n_batches,
             desc=f"fold {fold} phase {phase.phase} epoch {epoch + 1}/{phase.epochs}",
             disable=not (loop.progress_bar and sys.stderr.isatty()),
             leave=False,
