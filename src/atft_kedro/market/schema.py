@@ -384,7 +384,13 @@ def to_canonical(table: str, df: pl.DataFrame) -> pl.DataFrame:
     return cast
 
 
-_EMPTY_DTYPES = {"date": pl.Date, "float": pl.Float64, "code": pl.Utf8, "str": pl.Utf8, "time": pl.Utf8}
+_EMPTY_DTYPES = {
+    "date": pl.Date,
+    "float": pl.Float64,
+    "code": pl.Utf8,
+    "str": pl.Utf8,
+    "time": pl.Utf8,
+}
 
 
 def empty_table(table: str) -> pl.DataFrame:
