@@ -69,6 +69,7 @@ def predict_test_node(
     splits: dict[str, Any],
     scalers: dict[str, Any],
     checkpoints: CheckpointStore,
+    training_metrics: Mapping[str, Any],
     reporting: dict[str, Any],
     horizons: list[int],
     seq_len: int,
@@ -77,7 +78,10 @@ def predict_test_node(
     """Predictions of every trained (fold, phase) `best` model on its fold's test dates, and the
     final phase's interpretation averaged over those dates.
 
-    Each fold uses its own scaler (fitted on its training dates). Returns (predictions, interpretation).
+    Each fold uses its own scaler (fitted on its training dates). ``training_metrics`` is not read:
+    it is the training pipeline's output, so it makes Kedro run this node after training (the
+    checkpoint store is written during training, not returned by it).
+    Returns (predictions, interpretation).
     """
     torch.set_num_threads(int(reporting.get("threads") or 1))
     folds = [int(f["fold"]) for f in splits["folds"] if f"fold{f['fold']}" in scalers]

@@ -22,6 +22,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "splits",
                     "scalers",
                     "checkpoints",
+                    "training_metrics",
                     "params:reporting",
                     "params:horizons",
                     "params:seq_len",
