@@ -93,7 +93,7 @@ def _free_port() -> int:
 def test_two_ranks_match_single_process_with_same_batches(tiny_market, tmp_path):
     out = str(tmp_path / "ddp")
     mp.spawn(_rank_main, args=(_free_port(), tiny_market, out), nprocs=WORLD, join=True)
-    ranks = [torch.load(f"{out}.rank{r}", weights_only=False) for r in range(WORLD)]
+    ranks = [torch.load(f"{out}.rank{r}", weights_only=True) for r in range(WORLD)]
 
     # every rank ends with identical weights; only rank 0 saved checkpoints
     digests = ranks[0]["digests"]
