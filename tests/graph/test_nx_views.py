@@ -9,7 +9,9 @@ from atft_kedro.graph.nx_views import day_graph
 def graphs(rng, make_panel, factor_returns):
     returns, sectors = factor_returns(rng, 50, [5, 5, 5])
     markets = ["0111", "0112", "0113"] * 5
-    config = GraphConfig(lookback=20, min_obs=15, k=3, min_codes=3, progress=False)
+    config = GraphConfig(
+        residualize="none", lookback=20, min_obs=15, k=3, min_codes=3, progress=False
+    )
     return build_graphs(make_panel(returns, sectors, markets), config)
 
 

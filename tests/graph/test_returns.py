@@ -4,7 +4,12 @@ import numpy as np
 import polars as pl
 import pytest
 
-from atft_kedro.graph.returns import daily_log_returns
+from atft_kedro.graph.returns import (
+    MIN_GROUP_CODES,
+    ReturnPanel,
+    daily_log_returns,
+    residual_returns,
+)
 
 
 def _panel(rows):
@@ -53,3 +58,52 @@ def test_bad_panels_are_rejected_with_the_offending_row():
         )
     with pytest.raises(ValueError, match="missing column"):
         daily_log_returns(pl.DataFrame({"Date": [d], "Code": ["10000"]}))
+
+
+def _grid(returns: np.ndarray, sectors: list[int]) -> ReturnPanel:
+    t, n = returns.shape
+    present = np.isfinite(returns)
+    sector = np.broadcast_to(np.array(sectors, dtype=np.int32), (t, n)).copy()
+    market = np.zeros((t, n), dtype=np.int32)
+    dates = [dt.date(2024, 1, 1) + dt.timedelta(days=i) for i in range(t)]
+    codes = [f"{1000 + j}0" for j in range(n)]
+    return ReturnPanel(dates, codes, returns, present, {"market": market, "sector33": sector})
+
+
+def test_residual_returns_match_hand_computation(rng):
+    # sector 0: six codes (demeaned within it); sector 1: two codes (too few: market mean);
+    # the last code has no sector (market mean)
+    sectors = [0] * 6 + [1, 1, -1]
+    returns = rng.normal(0, 0.02, (4, 9))
+    returns[2, 3] = np.nan  # no return: excluded from the means, stays NaN
+    panel = _grid(returns, sectors)
+
+    market = residual_returns(panel, "market").log_returns
+    expected = returns - np.nanmean(returns, axis=1, keepdims=True)
+    np.testing.assert_allclose(market, expected, atol=1e-12)
+
+    sector = residual_returns(panel, "sector33").log_returns
+    assert MIN_GROUP_CODES == 5
+    own = np.nanmean(returns[:, :6], axis=1, keepdims=True)
+    np.testing.assert_allclose(sector[:, :6], returns[:, :6] - own, atol=1e-12)
+    np.testing.assert_allclose(sector[:, 6:], expected[:, 6:], atol=1e-12)
+    assert np.isnan(sector[2, 3]) and np.isnan(market[2, 3])
+    # day 2 has only five sector-0 returns: still enough; the sector mean skips the NaN
+    assert sector[2, 0] == pytest.approx(returns[2, 0] - np.nanmean(returns[2, :6]))
+    assert residual_returns(panel, "none") is panel
+
+
+def test_residual_returns_are_point_in_time(rng):
+    returns = rng.normal(0, 0.02, (30, 12))
+    panel = _grid(returns, [0] * 6 + [1] * 6)
+    changed = returns.copy()
+    changed[20:] = rng.normal(0, 0.5, (10, 12))  # a different future
+    for by in ("market", "sector33"):
+        before = residual_returns(panel, by).log_returns[:20]
+        after = residual_returns(_grid(changed, [0] * 6 + [1] * 6), by).log_returns[:20]
+        np.testing.assert_array_equal(before, after)
+
+
+def test_unknown_residualize_is_a_clear_error(rng):
+    with pytest.raises(ValueError, match="graph.residualize.*sector33.*'industry'"):
+        residual_returns(_grid(rng.normal(0, 0.02, (3, 3)), [0, 0, 0]), "industry")

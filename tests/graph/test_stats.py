@@ -1,4 +1,3 @@
-import importlib.util
 import itertools
 
 import networkx as nx
@@ -18,7 +17,15 @@ def graphs(rng, make_panel, factor_returns):
     sectors[-2:] = [None, None]  # unknown sector: matches nobody, a singleton community
     returns[:, 1] = rng.normal(0, 0.02, 40)  # probably isolated
     markets = ["0111", "0112"] * 10
-    config = GraphConfig(lookback=15, min_obs=12, k=2, threshold=0.45, min_codes=3, progress=False)
+    config = GraphConfig(
+        residualize="none",
+        lookback=15,
+        min_obs=12,
+        k=2,
+        threshold=0.45,
+        min_codes=3,
+        progress=False,
+    )
     return build_graphs(make_panel(returns, sectors, markets), config)
 
 
@@ -57,19 +64,42 @@ def test_stats_agree_with_networkx(graphs):
         assert row["sector33_modularity"] == pytest.approx(modularity(g, communities.values()))
 
 
-@pytest.mark.slow
-def test_planted_sector_structure_on_the_synthetic_market():
-    """On the `small` synthetic preset, same-sector edges are >= 3x what random pairs give."""
-    if importlib.util.find_spec("atft_kedro.market.synthetic") is None:
-        pytest.skip("atft_kedro.market.synthetic is not available yet")
+@pytest.fixture(scope="module")
+def small_market():
     from atft_kedro.market.panel import build_panel
-    from atft_kedro.market.synthetic import generate_market
+    from atft_kedro.market.synthetic import SyntheticMarket, generate_market
+    from atft_kedro.market.synthetic_config import market_config
 
     market = generate_market("small", seed=42)
     panel = build_panel(market["daily_quotes"], market["listed_info"])
+    universe = SyntheticMarket(market_config("small"), 42).universe
+    clusters = dict(zip(universe.codes.tolist(), universe.cluster.tolist(), strict=True))
+    return panel, clusters
+
+
+@pytest.mark.slow
+def test_planted_sector_structure_on_the_synthetic_market(small_market):
+    """On the `small` synthetic preset, same-sector edges are >= 3x what random pairs give."""
+    panel, _ = small_market
     graphs = build_graphs(panel, GraphConfig(progress=False))
     stats = graph_stats(graphs.edges, graphs.nodes).filter(pl.col("edges") > 0)
     assert stats.height > 0
     share = graphs.edges["same_sector33"].mean()
     random_share = stats["same_sector33_random"].mean()
     assert share >= 3 * random_share, f"same-sector share {share:.3f}, random {random_share:.3f}"
+
+
+@pytest.mark.slow
+def test_default_graph_finds_the_latent_lead_lag_clusters(small_market):
+    """The planted lead-lag runs through 30 latent clusters that cut across sectors: the default
+    (sector-residual, 120-day) graph puts >= 2x more of its edges inside them than the raw
+    60-day graph, and >= 5x what random pairs give (1/30)."""
+    panel, clusters = small_market
+    raw = GraphConfig(residualize="none", lookback=60, min_obs=40, threshold=0.3, progress=False)
+    share = {}
+    for name, config in (("raw", raw), ("default", GraphConfig(progress=False))):
+        edges = build_graphs(panel, config).edges
+        src = edges["src_code"].replace_strict(clusters).to_numpy()
+        dst = edges["dst_code"].replace_strict(clusters).to_numpy()
+        share[name] = float(np.mean(src == dst))
+    assert share["default"] >= max(2 * share["raw"], 5 / 30), share

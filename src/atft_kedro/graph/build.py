@@ -1,7 +1,9 @@
 """Daily point-in-time correlation graphs of the whole panel, with code ↔ node maps.
 
 The graph of trading day t is built from returns up to and including t (known at the close of
-t) and nothing later. With ``rebuild_every = R`` a graph is built on every R-th trading day
+t) and nothing later. The returns are first made residual to the day's common move
+(``residualize``: the market mean or the code's sector mean of the same day), so that the
+correlations show the co-movement that sectors and the market do not already explain. With ``rebuild_every = R`` a graph is built on every R-th trading day
 (day index 0, R, 2R, … of the panel's calendar) and each day uses the last graph built on or
 before it, restricted to the codes that have a row that day.
 
@@ -30,7 +32,12 @@ from tqdm.auto import tqdm
 
 from atft_kedro.graph.correlation import Method, rolling_correlation
 from atft_kedro.graph.knn import knn_edges
-from atft_kedro.graph.returns import ReturnPanel, daily_log_returns
+from atft_kedro.graph.returns import (
+    Residualize,
+    ReturnPanel,
+    daily_log_returns,
+    residual_returns,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -39,13 +46,14 @@ logger = logging.getLogger(__name__)
 class GraphConfig:
     """Parameters of the graph (units in conf/base/parameters_graph.yml)."""
 
-    lookback: int = 60
-    min_obs: int = 40
+    residualize: Residualize = "sector33"
+    lookback: int = 120
+    min_obs: int = 80
     method: Method = "pearson"
     halflife: float = 20.0
     shrinkage: float = 0.1
     k: int = 20
-    threshold: float = 0.3
+    threshold: float = 0.25
     rebuild_every: int = 1
     min_codes: int = 10
     threads: int | None = 1
@@ -142,10 +150,11 @@ def build_graphs(
     if panel.is_empty():
         raise ValueError("panel: no rows; the graph needs the panel of data_processing")
     returns = daily_log_returns(panel)
+    series = residual_returns(returns, config.residualize)
     n_days, every = len(returns.dates), config.rebuild_every
     first = 0 if dates_from is None else int(np.searchsorted(np.array(returns.dates), dates_from))
     days = np.arange(first, n_days)
-    build = _GraphBuilder(returns, config, np.unique((days // every) * every))
+    build = _GraphBuilder(series, config, np.unique((days // every) * every))
     dates = np.array(returns.dates, dtype="datetime64[D]")
     codes = pl.Series("Code", returns.codes, dtype=pl.Utf8)
 

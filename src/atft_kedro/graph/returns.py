@@ -8,14 +8,19 @@ a gap never turns into a multi-day return that would inflate its variance.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import polars as pl
 
 REQUIRED_COLUMNS = ("Date", "Code", "close", "market", "sector33")
 EDGE_ATTRIBUTES = ("market", "sector33")
+MIN_GROUP_CODES = 5  # a sector with fewer returns that day is demeaned by the market mean instead
+
+Residualize = Literal["none", "market", "sector33"]
 
 
 @dataclass(frozen=True)
@@ -83,3 +88,40 @@ def daily_log_returns(panel: pl.DataFrame) -> ReturnPanel:
     with np.errstate(invalid="ignore"):
         log_returns[1:] = np.log(close[1:]) - np.log(close[:-1])
     return ReturnPanel(dates, codes, log_returns, present, categories)
+
+
+def _group_mean(x: np.ndarray, group: np.ndarray, valid: np.ndarray, n_groups: int):
+    """Per-day mean and count of ``x [T, N]`` within each group id in ``[0, n_groups)``."""
+    n_t = x.shape[0]
+    key = (np.arange(n_t)[:, None] * n_groups + group)[valid]
+    count = np.bincount(key, minlength=n_t * n_groups).reshape(n_t, n_groups)
+    total = np.bincount(key, weights=x[valid], minlength=n_t * n_groups).reshape(n_t, n_groups)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return total / count, count
+
+
+def residual_returns(returns: ReturnPanel, by: Residualize) -> ReturnPanel:
+    """Returns net of the day's common move, so correlations show the structure beyond it.
+
+    ``market``: minus the equal-weighted cross-sectional mean of the day. ``sector33``: minus the
+    mean of the code's 33-sector that day (the market mean where the sector has fewer than
+    ``MIN_GROUP_CODES`` returns or the code has no sector). Only day-t returns enter day t's
+    residual, so the graph stays point-in-time. ``none`` returns the panel unchanged.
+    """
+    if by == "none":
+        return returns
+    if by not in ("market", "sector33"):
+        raise ValueError(f"params:graph.residualize: expected none | market | sector33, got {by!r}")
+    x = returns.log_returns
+    valid = np.isfinite(x)
+    market, _ = _group_mean(x, np.zeros(x.shape, dtype=np.int64), valid, 1)
+    common = np.broadcast_to(market, x.shape)
+    if by == "sector33":
+        sector = returns.categories["sector33"].astype(np.int64)
+        n_groups = int(sector.max(initial=-1)) + 1
+        has_sector = valid & (sector >= 0)
+        mean, count = _group_mean(x, np.maximum(sector, 0), has_sector, max(n_groups, 1))
+        rows = np.arange(x.shape[0])[:, None]
+        own_mean, own_count = mean[rows, np.maximum(sector, 0)], count[rows, np.maximum(sector, 0)]
+        common = np.where((sector >= 0) & (own_count >= MIN_GROUP_CODES), own_mean, common)
+    return dataclasses.replace(returns, log_returns=x - common)
