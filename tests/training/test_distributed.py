@@ -13,6 +13,7 @@ from atft_kedro.model import ATFTGATFAN, ATFTLoss, LossConfig
 from atft_kedro.training.distributed import (
     Rank,
     all_shards,
+    day_generator,
     gather_digests,
     shard_days,
     train_phase_accumulated,
@@ -27,7 +28,7 @@ from atft_kedro.training.fold_training import (
 )
 from atft_kedro.training.phases import apply_phase, phase_plan
 from atft_kedro.training.seeding import seed_everything
-from atft_kedro.training.trainer import LoopConfig
+from atft_kedro.training.trainer import LoopConfig, epoch_day_subset
 from tests.training.tiny_market import HORIZONS, SEQ_LEN, tiny_training_params
 
 WORLD = 2
@@ -44,8 +45,27 @@ def test_shards_are_disjoint_equal_and_cover_the_permutation():
     assert all_shards(n, 3, seed, 1)[0] == [shards[r][0][0] for r in range(3)]
 
 
-def _setup(market):
+def test_shards_follow_the_epoch_day_cap():
+    shards = [shard_days(40, Rank(r, 2), 5, epoch=0, max_days=10) for r in range(2)]
+    days = {d for s in shards for (d,) in s}
+    assert len(days) == 10 and {len(s) for s in shards} == {5}
+    assert days == set(epoch_day_subset(40, 10, 5, 0).tolist())  # the single-process subset
+
+
+def test_day_generator_depends_on_seed_epoch_and_day_only():
+    draw = lambda *key: torch.rand(3, generator=day_generator(*key)).tolist()  # noqa: E731
+    assert draw(1, 2, 3) == draw(1, 2, 3)
+    assert draw(1, 2, 3) != draw(1, 2, 4) and draw(1, 2, 3) != draw(1, 3, 3)
+
+
+# phase 2: FAN + SAN + GAT, every module runs; phase 4 adds augmentation and SWA, with a day cap
+CASES = {"graph": (2, None), "augment_swa_day_cap": (4, 5)}
+
+
+def _setup(market, case="graph"):
+    phase_id, max_days = CASES[case]
     params = tiny_training_params(epochs=2)
+    params["max_train_days_per_epoch"] = max_days
     params["model"] |= {"dropout": 0.0}
     params["model"]["gat"] |= {"attn_dropout": 0.0, "edge_dropout": 0.0}
     fold = market["splits"]["folds"][0]
@@ -55,7 +75,7 @@ def _setup(market):
         market["features"], market["graph_edges"], fold, calendar, scaler,
         horizons=HORIZONS, seq_len=SEQ_LEN, loader=params["loader"], seed=0,
     )  # fmt: skip
-    (phase,) = phase_plan(params, 2)  # FAN + SAN + GAT: every module runs
+    (phase,) = phase_plan(params, phase_id)
     seed_everything(7, threads=1)
     model = ATFTGATFAN(model_config(params["model"], data.n_features, HORIZONS))
     apply_phase(model, phase)
@@ -63,12 +83,12 @@ def _setup(market):
     return data, phase, LoopConfig.from_params(params), model, loss_fn
 
 
-def _rank_main(rank: int, port: int, market: dict, out: str) -> None:
+def _rank_main(rank: int, port: int, market: dict, out: str, case: str) -> None:
     dist.init_process_group(
         "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD
     )
     try:
-        data, phase, loop, model, loss_fn = _setup(market)
+        data, phase, loop, model, loss_fn = _setup(market, case)
         saved = []
         result = train_phase_ddp(
             model, loss_fn, phase, loop, data.train, data.val, Rank(rank, WORLD),
@@ -90,9 +110,10 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_two_ranks_match_single_process_with_same_batches(tiny_market, tmp_path):
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_two_ranks_match_single_process_with_same_batches(tiny_market, tmp_path, case):
     out = str(tmp_path / "ddp")
-    mp.spawn(_rank_main, args=(_free_port(), tiny_market, out), nprocs=WORLD, join=True)
+    mp.spawn(_rank_main, args=(_free_port(), tiny_market, out, case), nprocs=WORLD, join=True)
     ranks = [torch.load(f"{out}.rank{r}", weights_only=True) for r in range(WORLD)]
 
     # every rank ends with identical weights; only rank 0 saved checkpoints
@@ -100,7 +121,7 @@ def test_two_ranks_match_single_process_with_same_batches(tiny_market, tmp_path)
     assert torch.equal(digests[0], digests[1])
     assert ranks[0]["saved"] and "last" in ranks[0]["saved"] and ranks[1]["saved"] == []
 
-    data, phase, loop, model, loss_fn = _setup(tiny_market)
+    data, phase, loop, model, loss_fn = _setup(tiny_market, case)
     start = weights_digest(model)
     twin = train_phase_accumulated(model, loss_fn, phase, loop, data.train, data.val, WORLD, seed=0)
     assert not torch.allclose(start, digests[0])  # training changed the weights
@@ -112,3 +133,7 @@ def test_two_ranks_match_single_process_with_same_batches(tiny_market, tmp_path)
         [{k: v for k, v in e.items() if k.startswith("val")} for e in r["history"]] for r in ranks
     ]
     assert val[0] == val[1]  # validation is identical on every rank
+    history = ranks[0]["history"]
+    if CASES[case][1] is not None:  # the day cap: 5 days per epoch, 2 per step → 2 steps
+        assert [e["train_days"] for e in history] == [2, 2]
+    assert all(e["averaged_weights"] for e in history) == phase.averaging.enabled

@@ -8,9 +8,10 @@ averaged). Rank 0 alone fits and saves `scalers`, writes the `checkpoints` (same
 `kedro run --pipeline training`) and saves one `training_metrics` record per (fold, phase), so the
 reporting pipeline reads a distributed run exactly like a single-process one.
 
-Differences from the single-process node: one optimiser step averages N days (N = world size);
-phase 4's augmentation and weight averaging are not applied; `resume_checkpoint` supplies starting
-weights only (a phase's optimiser state is not continued). This is the one module of
+Differences from the single-process node: one optimiser step averages N days (N = world size), so
+an epoch of D days takes D / N steps; phase 4's augmentation noise is drawn per (seed, epoch, day)
+rather than from the global stream; `resume_checkpoint` supplies starting weights only (a phase's
+optimiser state is not continued). This is the one module of
 `atft_kedro.training` that touches Kedro, and only inside `main`.
 """
 
@@ -128,9 +129,6 @@ def train_fold_ddp(
     """`train_fold` under DDP: the phases of `plan` on one fold; rank 0's metrics records."""
     records: dict[str, dict[str, Any]] = {}
     for index, phase in enumerate(plan):
-        if phase.augmentation.enabled or phase.averaging.enabled:
-            log.warning("phase %d: augmentation and weight averaging are not applied under DDP",
-                        phase.phase)  # fmt: skip
         seeded = phase_seed(seed, data.fold, phase.phase)
         seed_everything(seeded, training.get("threads"))
         model = ATFTGATFAN(model_config(training.get("model") or {}, data.n_features, horizons))

@@ -1,13 +1,17 @@
 """Data-parallel training of one phase with PyTorch DistributedDataParallel (DDP).
 
 Run under `torchrun --nproc_per_node=N` (one process per rank; gloo on CPU, NCCL on GPU). One
-optimiser step consumes N trading days: each epoch every rank draws the same permutation of the
-training days (seeded by (seed, epoch)) and takes the days `perm[rank::N]`, truncated so every
-rank takes the same number of steps; so the ranks see disjoint days. DDP averages the gradients of
+optimiser step consumes N trading days: each epoch every rank takes the same subset of training
+days as the single-process loop (`max_train_days_per_epoch`, drawn by (seed, epoch)), draws the
+same permutation of it and takes the days `perm[rank::N]`, truncated so every rank takes the same
+number of steps; so the ranks see disjoint days. DDP averages the gradients of
 the N day losses (all-reduce) before the step, so every rank applies the same update and holds the
 same weights. A day whose loss is non-finite on any rank skips the step on all ranks (the flag is
-all-reduced). Validation runs on every rank over all validation days (identical results); only
-rank 0 saves checkpoints.
+all-reduced). Phase 4's augmentation draws from a generator seeded by (seed, epoch, day), so a day
+gets the same noise on any rank; its weight average (SWA/EMA) is updated after every step from the
+synchronised weights, so it is identical on every rank too, and validation and `best` use it as in
+the single-process loop. Validation runs on every rank over all validation days (identical
+results); only rank 0 saves checkpoints.
 
 `train_phase_accumulated` is the single-process twin: it averages the gradients of the same N days
 per step, which is the batch composition DDP computes, and is what the DDP run is checked against.
@@ -29,9 +33,17 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from atft_kedro.loader.in_memory import InMemoryDayDataset
+from atft_kedro.training.augmentation import augment_batch
 from atft_kedro.training.checkpoints import plain
 from atft_kedro.training.phases import PhaseConfig, parameter_groups
-from atft_kedro.training.trainer import EarlyStopping, LoopConfig, resolve_device, warmup_cosine
+from atft_kedro.training.trainer import (
+    EarlyStopping,
+    LoopConfig,
+    epoch_day_subset,
+    resolve_device,
+    warmup_cosine,
+    weight_average,
+)
 from atft_kedro.training.validation import evaluate, to_device
 
 log = logging.getLogger(__name__)
@@ -70,24 +82,40 @@ def init_from_env(device: str = "auto") -> tuple[Rank, torch.device]:
     return rank, target
 
 
-def shard_days(n_days: int, rank: Rank, seed: int, epoch: int) -> list[list[int]]:
+def shard_days(
+    n_days: int, rank: Rank, seed: int, epoch: int, max_days: int | None = None
+) -> list[list[int]]:
     """Day indices per optimiser step for this rank: step s uses day `steps[s]`.
 
-    All ranks draw the same permutation of range(n_days) from (seed, epoch); rank r takes
-    positions r, r+N, r+2N, … of it, the first ⌊n_days / N⌋ of them (equal step counts on every
+    The epoch's days are the single-process loop's (`epoch_day_subset`: all, or `max_days` drawn
+    by (seed, epoch)). All ranks draw the same permutation of them from (seed, epoch); rank r takes
+    positions r, r+N, r+2N, … of it, the first ⌊days / N⌋ of them (equal step counts on every
     rank; the few days left over change from epoch to epoch). Returned as [[day], …] so the
     single-process twin can use `all_shards` with the same shape.
     """
-    per_rank = n_days // rank.world_size
-    perm = np.random.default_rng([int(seed), int(epoch)]).permutation(n_days)
+    days = epoch_day_subset(n_days, max_days, seed, epoch)
+    per_rank = len(days) // rank.world_size
+    perm = days[np.random.default_rng([int(seed), int(epoch)]).permutation(len(days))]
     mine = perm[rank.rank :: rank.world_size][:per_rank]
     return [[int(d)] for d in mine]
 
 
-def all_shards(n_days: int, world_size: int, seed: int, epoch: int) -> list[list[int]]:
+def all_shards(
+    n_days: int, world_size: int, seed: int, epoch: int, max_days: int | None = None
+) -> list[list[int]]:
     """The days of every rank per step ([step][rank]): what one DDP step averages over."""
-    shards = [shard_days(n_days, Rank(r, world_size), seed, epoch) for r in range(world_size)]
+    shards = [
+        shard_days(n_days, Rank(r, world_size), seed, epoch, max_days) for r in range(world_size)
+    ]
     return [[shards[r][s][0] for r in range(world_size)] for s in range(len(shards[0]))]
+
+
+def day_generator(
+    seed: int, epoch: int, day: int, device: torch.device | str = "cpu"
+) -> torch.Generator:
+    """The augmentation generator of one training day in one epoch (same on every rank)."""
+    key = np.random.SeedSequence([int(seed), int(epoch), int(day)]).generate_state(1, np.uint64)
+    return torch.Generator(device=device).manual_seed(int(key[0]) & 0x7FFF_FFFF_FFFF_FFFF)
 
 
 def _all_finite(flag: bool, device: torch.device) -> bool:
@@ -129,12 +157,13 @@ def _train(
         lr=phase.lr,
         betas=loop.betas,
     )
-    steps_per_epoch = max(1, len(steps_of_epoch(0)))
+    steps_per_epoch = max(1, len(steps_of_epoch(0)))  # every epoch has the same number
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
         warmup_cosine(loop.warmup_steps, phase.epochs * steps_per_epoch, loop.min_lr_ratio),
     )
     trained = wrap(model)
+    averaged = weight_average(model, phase)
     params = [p for g in optimizer.param_groups for p in g["params"]]
     stopper = EarlyStopping(phase.patience, loop.min_delta)
     history: list[dict[str, Any]] = []
@@ -148,6 +177,9 @@ def _train(
             finite, total = True, 0.0
             for day in days:
                 batch = to_device(train_data[day], device)
+                if phase.augmentation.enabled:
+                    generator = day_generator(seed, epoch, day, device)
+                    batch = augment_batch(batch, phase.augmentation, generator)
                 loss, _ = loss_fn(trained(batch), batch)
                 finite &= bool(torch.isfinite(loss))
                 if finite:
@@ -161,9 +193,13 @@ def _train(
                 continue
             optimizer.step()
             scheduler.step()
+            if averaged is not None and epoch >= phase.averaging.start_epoch:
+                averaged.update_parameters(model)
             losses.append(total)
+        use_average = averaged is not None and int(averaged.n_averaged) > 0
+        judged = averaged.module if use_average else model
         val = evaluate(
-            model, loss_fn, (val_data[i] for i in range(len(val_data))), horizons, device,
+            judged, loss_fn, (val_data[i] for i in range(len(val_data))), horizons, device,
             loop.min_stocks_per_day,
         )  # fmt: skip
         score = val[f"val_rank_ic_{loop.early_stop_horizon}d"]
@@ -175,6 +211,8 @@ def _train(
             **val,
             "val_mean_rank_ic": score,
             "improved": improved,
+            "averaged_weights": use_average,
+            "train_days": len(losses),
         }
         history.append(metrics)
         if save is not None:
@@ -184,11 +222,18 @@ def _train(
                 "epoch": epoch + 1,
                 "history": history,
                 "seed": seed,
-                "model_state": model.state_dict(),
             }
             if improved:
-                save("best", state)
-            save("last", {**state, "optimizer_state": optimizer.state_dict()})
+                save("best", {**state, "model_state": judged.state_dict()})
+            save(
+                "last",
+                {
+                    **state,
+                    "model_state": model.state_dict(),
+                    "optimizer_state": optimizer.state_dict(),
+                    "averaged_state": averaged.state_dict() if averaged is not None else None,
+                },
+            )
     best = stopper.best if np.isfinite(stopper.best) else None
     return DDPResult(history, stopper.best_epoch + 1, best)
 
@@ -222,7 +267,8 @@ def train_phase_ddp(
 
     return _train(
         model, loss_fn, phase, loop, train_data, val_data,
-        lambda e: shard_days(len(train_data), rank, seed, e), device, wrap, 1.0,
+        lambda e: shard_days(len(train_data), rank, seed, e, loop.max_train_days_per_epoch),
+        device, wrap, 1.0,
         save if rank.is_main else None, seed,
     )  # fmt: skip
 
@@ -243,7 +289,8 @@ def train_phase_accumulated(
     """One process, the same days per step as a `world_size`-rank DDP run, gradients averaged."""
     return _train(
         model, loss_fn, phase, loop, train_data, val_data,
-        lambda e: all_shards(len(train_data), world_size, seed, e), torch.device(device),
+        lambda e: all_shards(len(train_data), world_size, seed, e, loop.max_train_days_per_epoch),
+        torch.device(device),
         lambda m: m, 1.0 / world_size, save, seed,
     )  # fmt: skip
 

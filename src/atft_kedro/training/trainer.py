@@ -137,6 +137,15 @@ def epoch_loader(data: DayDataset, loop: LoopConfig, epoch: int) -> tuple[Any, i
     return batches, int(subset.size)
 
 
+def weight_average(model: nn.Module, phase: PhaseConfig) -> AveragedModel | None:
+    """The phase's running average of `model`'s weights (SWA: equal weights; EMA), or None."""
+    if not phase.averaging.enabled:
+        return None
+    ema = phase.averaging.kind == "ema"
+    avg_fn = get_ema_multi_avg_fn(phase.averaging.ema_decay) if ema else None
+    return AveragedModel(model, multi_avg_fn=avg_fn)
+
+
 def resolve_device(name: str) -> torch.device:
     """`auto` → cuda if available, else cpu; `cuda` without a GPU is a one-line error."""
     if name == "auto":
@@ -248,14 +257,7 @@ def train_phase(
         optimizer,
         warmup_cosine(loop.warmup_steps, phase.epochs * steps_per_epoch, loop.min_lr_ratio),
     )
-    averaged = None
-    if phase.averaging.enabled:
-        avg_fn = (
-            get_ema_multi_avg_fn(phase.averaging.ema_decay)
-            if phase.averaging.kind == "ema"
-            else None
-        )
-        averaged = AveragedModel(model, multi_avg_fn=avg_fn)
+    averaged = weight_average(model, phase)
     stopper = EarlyStopping(phase.patience, loop.min_delta)
     history: list[dict[str, Any]] = []
     start_epoch, global_step = 0, 0
