@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from atft_kedro.loader.day_table import code_keys
+from atft_kedro.loader.day_table import arrow_code_keys
 
 EDGE_COLUMNS = ("Date", "src_code", "dst_code", "corr", "same_market", "same_sector33")
 EDGE_ATTRIBUTES = ("corr", "same_market", "same_sector33")
@@ -54,8 +54,8 @@ def decode_edges(table: pa.Table) -> tuple[np.ndarray, DayEdges]:
     attr = np.empty((table.num_rows, 3), dtype=np.float32)
     for j, name in enumerate(EDGE_ATTRIBUTES):
         attr[:, j] = table.column(name).cast(pa.float32()).to_numpy(zero_copy_only=False)
-    src = code_keys(table.column("src_code").to_numpy(zero_copy_only=False))
-    dst = code_keys(table.column("dst_code").to_numpy(zero_copy_only=False))
+    _, src = arrow_code_keys(table.column("src_code"))
+    _, dst = arrow_code_keys(table.column("dst_code"))
     return days, DayEdges(src, dst, attr)
 
 

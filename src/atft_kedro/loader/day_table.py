@@ -55,6 +55,23 @@ def code_keys(codes: np.ndarray) -> np.ndarray:
     return raw.view(">u8").astype(np.int64)
 
 
+def arrow_code_keys(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """``(codes [n] str, code_keys [n])`` of an Arrow string column.
+
+    Arrow dictionary-encodes the column (a C++ hash pass), so only the distinct codes, a few
+    thousand, go through Python strings; converting every row's string was most of the streaming
+    loader's time.
+    """
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if column.null_count:
+        raise ValueError("stock codes must not be null")
+    encoded = pc.dictionary_encode(column.cast(pa.string()))
+    distinct = np.asarray(encoded.dictionary.to_numpy(zero_copy_only=False), dtype=str)
+    index = encoded.indices.to_numpy(zero_copy_only=False)
+    return distinct[index], code_keys(distinct)[index]
+
+
 def vocabulary_index(column: pa.ChunkedArray, vocabulary: Sequence[str]) -> np.ndarray:
     """Map a string column to ``position + 1`` in ``vocabulary``; null or unknown → 0."""
     index = pc.index_in(column.cast(pa.string()), value_set=pa.array(list(vocabulary), pa.string()))
@@ -184,8 +201,7 @@ class FeatureTable:
             use_threads=False,
         )
         days = table.column("Date").cast(pa.date32()).cast(pa.int32()).to_numpy().astype(np.int64)
-        codes = np.asarray(table.column("Code").to_numpy(zero_copy_only=False), dtype=str)
-        keys = code_keys(codes)
+        codes, keys = arrow_code_keys(table.column("Code"))
         x = self._model_inputs(table)
         y = _float_matrix(table, self.target_columns)
         market = vocabulary_index(table.column("market"), self.vocabularies["market"])

@@ -35,7 +35,6 @@ import numpy as np
 import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from atft_kedro.loader.datasets import DayDataset, day_loader
@@ -127,8 +126,7 @@ def epoch_loader(data: DayDataset, loop: LoopConfig, epoch: int) -> tuple[Any, i
     if isinstance(data, InMemoryDayDataset):
         keep = set(epoch_day_subset(len(data), loop.max_train_days_per_epoch, seed, epoch).tolist())
         order = [i for i in data.order() if i in keep]
-        loader = DataLoader(data, batch_size=None, sampler=order, num_workers=loop.num_workers)
-        return loader, len(order)
+        return day_loader(data, loop.num_workers, sampler=order), len(order)
     subset = epoch_day_subset(len(data), loop.max_train_days_per_epoch, seed, epoch)
     if subset.size == len(data):
         return day_loader(data, loop.num_workers), len(data)
