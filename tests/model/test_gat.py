@@ -1,13 +1,14 @@
 import torch
 
 from atft_kedro.model.config import GATConfig
-from atft_kedro.model.gat import GraphAttentionFusion, drop_edges
+from atft_kedro.model.gat import GraphAttentionFusion, drop_edges, peer_mean
 from tests.model.day_batches import random_graph
 
 
 def make_gat(hidden: int = 8) -> GraphAttentionFusion:
     torch.manual_seed(0)
-    return GraphAttentionFusion(hidden, GATConfig(heads=2), dropout=0.0).eval()
+    config = GATConfig(heads=2, peer_inputs=False)
+    return GraphAttentionFusion(hidden, config, dropout=0.0, n_features=5).eval()
 
 
 def test_permuting_stocks_and_edges_permutes_the_output():
@@ -101,3 +102,34 @@ def test_library_layer_matches_a_dense_gatv2_computation():
         atol=1e-5,
         rtol=1e-5,
     )
+
+
+def test_peer_mean_matches_hand_computation():
+    x = torch.tensor([[1.0, 0.0], [3.0, 2.0], [-1.0, 4.0], [7.0, 7.0]])
+    # edges j → i: 1 → 0 (ρ 0.5), 2 → 0 (ρ -0.25), 0 → 1 (ρ 0.5); node 2 and 3 receive nothing
+    edge_index = torch.tensor([[1, 2, 0], [0, 0, 1]])
+    weight = torch.tensor([0.5, -0.25, 0.5])
+    out = peer_mean(x, edge_index, weight)
+    expected_0 = (0.5 * x[1] - 0.25 * x[2]) / 0.75
+    torch.testing.assert_close(out[0], expected_0)
+    torch.testing.assert_close(out[1], x[0])
+    assert torch.equal(out[2:], torch.zeros(2, 2))
+
+
+def test_peer_inputs_carry_the_neighbours_latest_inputs():
+    torch.manual_seed(0)
+    gat = GraphAttentionFusion(8, GATConfig(heads=2), dropout=0.0, n_features=5).eval()
+    g = torch.Generator().manual_seed(5)
+    z, x_last = torch.randn(6, 8, generator=g), torch.randn(6, 5, generator=g)
+    edge_index = torch.tensor([[1, 2, 3], [0, 3, 2]])  # 1 → 0, and 2 ↔ 3
+    edge_attr = torch.tensor([[0.6, 1.0, 0.0], [0.4, 0.0, 1.0], [0.4, 0.0, 1.0]])
+    out, _ = gat(z, edge_index, edge_attr, x_last)
+
+    def moved(node: int) -> list[bool]:
+        changed = x_last.clone()
+        changed[node] += 1.0
+        return ((gat(z, edge_index, edge_attr, changed)[0] - out).abs().sum(-1) > 1e-6).tolist()
+
+    assert moved(1) == [True, False, False, False, False, False]  # node 0's peer, not its own
+    assert moved(0) == [False] * 6  # nobody's peer
+    assert moved(2) == [False, False, True, True, False, False]  # 3's peer, and 3 is 2's peer

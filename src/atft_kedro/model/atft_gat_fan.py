@@ -3,7 +3,7 @@
 Per day batch of N stocks (DESIGN section 8):
 
     x [N, L, F] ─FAN─► [N, L, F|2F] ─SAN─► ─VSN(static c)─► [N, L, H] ─encoder─► z [N, H]
-      ─GAT + gated fusion─► [N, H] ─heads─► {h: quantiles [N, Q]}, point = median
+      ─GAT (+ peers' x_t) + gated fusion─► [N, H] ─heads─► {h: quantiles [N, Q]}, point = median
 
 Every sub-module always exists, so checkpoints load across phases; the switches `use_fan`, `use_san`,
 `use_gat` decide which ones the forward pass runs. A switched-off module is skipped (the identity), so
@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import torch
 from torch import nn
 
 from atft_kedro.model.config import ModelConfig
@@ -39,7 +40,7 @@ class ATFTGATFAN(nn.Module):
         self.static = StaticContext(cfg.n_markets, cfg.n_sector33, h, cfg.dropout)
         self.vsn = VariableSelection(cfg.vsn_input_width, h, cfg.dropout)
         self.encoder = TemporalEncoder(h, cfg.lstm_layers, cfg.attn_heads, cfg.dropout)
-        self.gat = GraphAttentionFusion(h, cfg.gat, cfg.dropout)
+        self.gat = GraphAttentionFusion(h, cfg.gat, cfg.dropout, cfg.n_features)
         self.heads = QuantileHeads(h, cfg.horizons, cfg.quantiles, cfg.dropout)
 
     def set_modules(
@@ -52,6 +53,8 @@ class ATFTGATFAN(nn.Module):
 
     def forward(self, batch: dict[str, Any], return_interpretation: bool = False) -> dict[str, Any]:
         x, mask = batch["x"], batch["mask"].bool()
+        # the day's scaled inputs [N, F] for the GAT's peer path (non-finite: 0, counted by FAN)
+        x_last = torch.nan_to_num(x[:, -1], nan=0.0, posinf=0.0, neginf=0.0)
         if x.dim() != 3 or x.shape[-1] != self.cfg.n_features:
             raise ValueError(
                 f"ATFTGATFAN: batch x has shape {tuple(x.shape)} ({x.shape[-1]} features), "
@@ -75,7 +78,7 @@ class ATFTGATFAN(nn.Module):
         z, temporal_attention = self.encoder(selected, mask, state)  # [N, H]
 
         if self.cfg.use_gat:
-            z, gat_attention = self.gat(z, batch["edge_index"], batch["edge_attr"])
+            z, gat_attention = self.gat(z, batch["edge_index"], batch["edge_attr"], x_last)
             info["gat_attention"] = gat_attention
 
         quantiles = self.heads(z)

@@ -85,6 +85,7 @@ class GATConfig:
     edge_dim: int = 3  # [corr, same_market, same_sector33]
     attn_dropout: float = 0.1  # dropout on attention coefficients
     edge_dropout: float = 0.1  # fraction of edges dropped per training step
+    peer_inputs: bool = True  # add the corr-weighted mean of the neighbours' latest inputs
 
     def __post_init__(self) -> None:
         if self.n_layers < 1:

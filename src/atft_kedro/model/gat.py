@@ -5,6 +5,11 @@ Each layer is PyTorch Geometric's `GATv2Conv` with edge attributes [corr, same_m
 [1, 1, 1] (a stock is perfectly correlated with itself, same market, same sector), so a stock with no
 edges (or a day with E = 0) still attends to itself. During training a fraction of edges is dropped
 (edge dropout) before the layers, and attention coefficients are dropped inside them.
+Peer inputs (`peer_inputs`): before the layers, each node's state gets a projection of its
+neighbours' latest scaled inputs, averaged with the edges' correlations as weights,
+`z_i + W_p Σ_j ρ_ij x_j(t) / Σ_j |ρ_ij|`. The encoder state z_j is trained in phases 0–1 to predict
+stock j's own return and need not keep what its peers need from it (e.g. its residual return of
+day t, which leads its cluster's next day); this path hands it over directly.
 Fusion: `z + g ⊙ gat(z)`, `g = σ(W [z, gat(z)])`.
 """
 
@@ -31,12 +36,22 @@ def drop_edges(
     return edge_index[:, keep], edge_attr[keep]
 
 
-class GraphAttentionFusion(nn.Module):
-    """z [N, H], edge_index [2, E], edge_attr [E, edge_dim] → (fused [N, H], attention per layer)."""
+def peer_mean(x: torch.Tensor, edge_index: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Σ_j w_ji x_j / Σ_j |w_ji| over the edges j → i; x [N, F], weight [E] → [N, F] (0 if none)."""
+    src, dst = edge_index
+    total = x.new_zeros(x.shape).index_add_(0, dst, weight.unsqueeze(-1) * x[src])
+    norm = x.new_zeros(x.shape[0]).index_add_(0, dst, weight.abs())
+    return total / norm.clamp_min(1e-6).unsqueeze(-1)
 
-    def __init__(self, hidden: int, cfg: GATConfig, dropout: float) -> None:
+
+class GraphAttentionFusion(nn.Module):
+    """z [N, H], edge_index [2, E], edge_attr [E, edge_dim], x_last [N, F] (the day's scaled
+    inputs, used by `peer_inputs`) → (fused [N, H], attention per layer)."""
+
+    def __init__(self, hidden: int, cfg: GATConfig, dropout: float, n_features: int) -> None:
         super().__init__()
         self.cfg = cfg
+        self.peer = nn.Linear(n_features, hidden) if cfg.peer_inputs else None
         self.layers = nn.ModuleList(
             GATv2Conv(
                 hidden,
@@ -55,7 +70,11 @@ class GraphAttentionFusion(nn.Module):
         self.gate = nn.Linear(2 * hidden, hidden)
 
     def forward(
-        self, z: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor
+        self,
+        z: torch.Tensor,
+        edge_index: torch.Tensor,
+        edge_attr: torch.Tensor,
+        x_last: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, list[dict[str, torch.Tensor]]]:
         if edge_attr.shape[-1] != self.cfg.edge_dim:
             raise ValueError(
@@ -65,6 +84,10 @@ class GraphAttentionFusion(nn.Module):
             edge_index, edge_attr = drop_edges(edge_index, edge_attr, self.cfg.edge_dropout)
         edge_attr = edge_attr.to(z.dtype)
         h, attention = z, []
+        if self.peer is not None:
+            if x_last is None:
+                raise ValueError("GATConfig.peer_inputs needs x_last, the day's inputs [N, F]")
+            h = z + self.peer(peer_mean(x_last.to(z.dtype), edge_index, edge_attr[:, 0]))
         for i, (layer, norm) in enumerate(zip(self.layers, self.norms, strict=True)):
             out, (att_index, alpha) = layer(h, edge_index, edge_attr, return_attention_weights=True)
             h = norm(h + self.dropout(out))
