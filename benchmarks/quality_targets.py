@@ -9,6 +9,9 @@
 
 Runs the default `kedro run` (data_processing → graph → training → reporting) unless `--read`
 is given, then reads data/08_reporting/evaluation.json and prints the table, whatever it shows.
+Phase-to-phase gains also get a paired CI95: the stationary bootstrap of the daily RankIC
+difference on the same test days (from data/07_model_output/predictions.parquet), which is
+narrower than comparing the two CI95s because the days' common noise cancels.
 
     .venv/bin/python benchmarks/quality_targets.py            # run everything, then report
     .venv/bin/python benchmarks/quality_targets.py --read     # report the last run's outputs
@@ -27,6 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 EVALUATION = ROOT / "data" / "08_reporting" / "evaluation.json"
+PREDICTIONS = ROOT / "data" / "07_model_output" / "predictions.parquet"
 TARGET_SHARE = 0.60
 MUST_SEPARATE = ("ridge", "momentum")
 
@@ -64,6 +68,32 @@ def separated(a: dict, b: dict) -> bool:
     """a's CI95 lies entirely above b's."""
     (a_lo, _), (_, b_hi) = ci(a), ci(b)
     return a_lo is not None and b_hi is not None and a_lo > b_hi
+
+
+def paired_phase_gains(horizon: int) -> dict[int, tuple[float, float, float]]:
+    """{phase n: (mean, CI95 low, high) of daily RankIC(n) − RankIC(n − 1)} on shared test days."""
+    import numpy as np
+    import polars as pl
+
+    from atft_kedro.evaluation.bootstrap import mean_ci
+    from atft_kedro.evaluation.metrics import daily_ic
+
+    if not PREDICTIONS.exists():
+        return {}
+    preds = pl.read_parquet(PREDICTIONS).filter(pl.col("model") == "atft")
+    pred, target = f"pred_{horizon}d", f"target_{horizon}d"
+    daily = {
+        int(phase): daily_ic(part, pred, target).table.select("Date", "rank_ic")
+        for (phase,), part in preds.group_by("phase")
+    }
+    gains = {}
+    for phase in sorted(daily):
+        if phase - 1 in daily:
+            both = daily[phase].join(daily[phase - 1], on="Date", suffix="_before")
+            diff = (both["rank_ic"] - both["rank_ic_before"]).to_numpy()
+            lo, hi = mean_ci(diff, rng=np.random.default_rng(0))
+            gains[phase] = (float(np.nanmean(diff)), lo, hi)
+    return gains
 
 
 def report(evaluation: dict, horizon: int = 1) -> None:
@@ -112,7 +142,8 @@ def report(evaluation: dict, horizon: int = 1) -> None:
           f"({', '.join(beaten) or 'none'}); CI95 above {', '.join(MUST_SEPARATE)}: "
           f"{', '.join(apart) or 'none'} -> {'MET' if met else 'MISSED'}")  # fmt: skip
     phases = {int(k.split("phase")[1]): v for k, v in blocks.items() if k.startswith("atft/")}
-    print("3. phase by phase:")
+    print("3. phase by phase (Δ: paired daily difference, CI95 by stationary bootstrap):")
+    gains = paired_phase_gains(horizon)
     previous = None
     for phase in sorted(phases):
         now = phases[phase]["rank_ic"]["mean"]
@@ -121,14 +152,18 @@ def report(evaluation: dict, horizon: int = 1) -> None:
             if previous is None or now is None
             else f"  Δ vs phase {phase - 1}: {fmt(now - previous)}"
         )
+        if phase in gains:
+            step += f" [{fmt(gains[phase][1])}, {fmt(gains[phase][2])}]"
         print(f"   phase {phase}: RankIC {fmt(now)} [{fmt(ci(phases[phase])[0])}, "
               f"{fmt(ci(phases[phase])[1])}]{step}")  # fmt: skip
         previous = now
     if 1 in phases and 2 in phases:
         gain = (phases[2]["rank_ic"]["mean"] or 0) - (phases[1]["rank_ic"]["mean"] or 0)
+        paired = gains.get(2)
+        sure = paired is not None and paired[1] > 0
         print(
             f"   GAT phase 2 vs phase 1: {fmt(gain)} -> {'MET' if gain > 0 else 'MISSED'}"
-            f"{' (CI95s overlap)' if not separated(phases[2], phases[1]) else ''}"
+            f"{'' if sure else ' (paired CI95 includes 0)'}"
         )
     else:
         print("   GAT phase 2 or phase 1 not trained: target not measurable")
