@@ -65,7 +65,7 @@ def write_market(folder: Path, n_codes: int, n_days: int, graph_k: int, seed: in
     features, masks = input_columns()
     days = np.arange(np.datetime64("2015-01-05"), np.datetime64("2030-01-01"))
     days = days[np.is_busday(days)][:n_days]
-    codes = np.array([f"{1300 + 3 * i:04d}0" for i in range(n_codes)])
+    codes = np.array([f"{1000 + 2 * i:04d}0" for i in range(n_codes)])  # 5 characters up to 4,500
     market = rng.choice(MARKET_CODES, n_codes)
     sector = rng.choice(SECTOR33_CODES, n_codes)
     writer, edge_writer = None, None
