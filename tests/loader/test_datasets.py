@@ -176,6 +176,8 @@ def test_same_windows_for_any_workers_and_both_implementations(market, shuffle):
     for workers in (0, 1, 2):
         ds = StreamingDayDataset(**kwargs(market, shuffle=shuffle, block_days=4))
         assert_same_batches(collect(day_loader(ds, num_workers=workers)), in_memory)
+    one_block = StreamingDayDataset(**kwargs(market, shuffle=shuffle, block_days=N_DAYS))
+    assert_same_batches(collect(one_block), in_memory)  # a block's edges are read as one span
     loader = day_loader(make_day_dataset("in_memory", **kwargs(market, shuffle=shuffle)), 2)
     assert_same_batches(collect(loader), in_memory)
 

@@ -59,6 +59,21 @@ def decode_edges(table: pa.Table) -> tuple[np.ndarray, DayEdges]:
     return days, DayEdges(src, dst, attr)
 
 
+@dataclass(frozen=True)
+class EdgeSpan:
+    """The edges of a range of days, sorted by day: ``edges(day)`` is a slice (no reading)."""
+
+    days: np.ndarray
+    all_edges: DayEdges
+
+    def edges(self, day: int) -> DayEdges:
+        lo, hi = np.searchsorted(self.days, day), np.searchsorted(self.days, day, side="right")
+        if hi == lo:
+            return EMPTY_EDGES
+        e = self.all_edges
+        return DayEdges(e.src[lo:hi], e.dst[lo:hi], e.attr[lo:hi])
+
+
 class DayGraphReader:
     """Per-date edge lookup in a Date-sorted graph_edges Parquet file.
 
@@ -97,6 +112,23 @@ class DayGraphReader:
         state = self.__dict__.copy()
         state["_parquet"], state["_cache"] = None, OrderedDict()
         return state
+
+    def span(self, first: int, last: int) -> EdgeSpan:
+        """The edges of days ``first … last`` at once (a streaming block visits its days in random
+        order; reading per day would re-decode row groups the cache had to drop)."""
+        groups = np.flatnonzero((self.group_lo <= last) & (self.group_hi >= first))
+        parts = [self._group(int(g)) for g in groups]
+        if not parts:
+            return EdgeSpan(np.empty(0, np.int64), EMPTY_EDGES)
+        days = np.concatenate([d for d, _ in parts])
+        keep = (days >= first) & (days <= last)
+        joined = DayEdges(
+            *(
+                np.concatenate([getattr(e, f) for _, e in parts])[keep]
+                for f in ("src", "dst", "attr")
+            )
+        )
+        return EdgeSpan(days[keep], joined)
 
     def edges(self, day: int) -> DayEdges:
         groups = np.flatnonzero((self.group_lo <= day) & (self.group_hi >= day))

@@ -27,7 +27,7 @@ import numpy as np
 from torch.utils.data import IterableDataset, get_worker_info
 
 from atft_kedro.loader.day_batch import DayBatch, build_day_batch, stocks_of_day, window_from_days
-from atft_kedro.loader.day_graph import DayGraphReader, edges_to_positions
+from atft_kedro.loader.day_graph import DayGraphReader, EdgeSpan, edges_to_positions
 from atft_kedro.loader.day_table import DayRows, FeatureTable
 from atft_kedro.loader.scaler import OnlineRobustScaler
 
@@ -124,19 +124,23 @@ class StreamingDayDataset(IterableDataset):
                 for offset, rows in enumerate(self.table.read_row_group(parquet, group)):
                     if first + offset in needed:
                         held[first + offset] = rows
+            span = None
+            if self.graph is not None:
+                calendar = self.table.calendar
+                span = self.graph.span(int(calendar[days.min()]), int(calendar[days.max()]))
             if self.shuffle:
                 days = np.random.default_rng([self.seed, self.epoch, block]).permutation(days)
             for t in days.tolist():
-                yield self._batch(t, held)
+                yield self._batch(t, held, span)
 
-    def _batch(self, t: int, held: Mapping[int, DayRows]) -> DayBatch:
+    def _batch(self, t: int, held: Mapping[int, DayRows], span: EdgeSpan | None) -> DayBatch:
         rows = held[t]
         keep = stocks_of_day(rows, self.require_target)
         codes, keys = rows.codes[keep], rows.keys[keep]
         context = [held[i] if i >= 0 else None for i in range(t - self.seq_len + 1, t + 1)]
         x, mask = window_from_days(context, keys, self.table.n_features)
-        if self.graph is not None:
-            edge_index, edge_attr = edges_to_positions(self.graph.edges(rows.day), keys)
+        if span is not None:
+            edge_index, edge_attr = edges_to_positions(span.edges(rows.day), keys)
         else:
             edge_index, edge_attr = np.empty((2, 0), np.int64), np.empty((0, 3), np.float32)
         return build_day_batch(
