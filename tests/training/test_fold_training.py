@@ -150,3 +150,20 @@ def test_non_finite_loss_is_skipped_and_counted(tiny_market, tmp_path, monkeypat
     params["max_nonfinite_share"] = 0.0
     with pytest.raises(NonFiniteLossError, match="1 of .* day batches had a non-finite loss"):
         run(tiny_market, params, CheckpointStore(tmp_path / "b"), 0)
+
+
+def test_a_checkpoint_from_another_model_version_is_a_one_line_error():
+    import dataclasses
+
+    from atft_kedro.model import ATFTGATFAN, ModelConfig
+
+    model = ATFTGATFAN(ModelConfig(n_features=6, hidden=8, attn_heads=2))
+    state = {
+        "model_config": dataclasses.asdict(model.cfg),
+        "model_state": {
+            k: v for k, v in model.state_dict().items() if not k.startswith("gat.peer")
+        },
+    }
+    with pytest.raises(ValueError, match=r"old\.pt does not fit this model \(2 missing.*gat\.peer"):
+        fold_training.load_weights(model, state, "old.pt")
+    fold_training.load_weights(model, {**state, "model_state": model.state_dict()}, "ok.pt")

@@ -96,7 +96,14 @@ def load_weights(model: ATFTGATFAN, state: dict[str, Any], source: str | Path) -
             f"checkpoint {source} was trained with {k}={want.get(k)!r}, the parameters say "
             f"{k}={have[k]!r}: retrain the earlier phases or restore training.model"
         )
-    model.load_state_dict(state["model_state"])
+    missing, unexpected = model.load_state_dict(state["model_state"], strict=False)
+    if missing or unexpected:
+        names = ", ".join([*missing[:3], *unexpected[:3]])
+        raise ValueError(
+            f"checkpoint {source} does not fit this model ({len(missing)} missing, "
+            f"{len(unexpected)} unexpected weights, e.g. {names}): it was written by another "
+            "version of the model; retrain the earlier phases"
+        )
 
 
 def trading_calendar(features_path: str | Path) -> list[dt.date]:
