@@ -81,8 +81,8 @@ class SyntheticMarketConfig:
     beta_mean: float = 1.0
     beta_sd: float = 0.3
     sector_vol: float = 0.010  # daily vol of each 33-sector factor (x1.5 when stressed)
-    cluster_vol: float = 0.012  # daily vol of each latent cluster factor (0.008: too weak for a
-    # 120-day correlation to find; the graph put 11% of its edges inside clusters, now 66%)
+    cluster_vol: float = 0.012  # daily vol of each latent cluster factor (at 0.008 the default
+    # graph put 33% of its edges inside clusters and their lead-lag was too faint to learn; now 66%)
     idio_vol: float = 0.015  # median idiosyncratic daily vol (Growth x growth_vol_multiplier)
     idio_vol_dispersion: float = 0.35  # log-normal sigma of idiosyncratic vol across codes
     growth_vol_multiplier: float = 1.5
