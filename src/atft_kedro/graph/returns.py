@@ -118,10 +118,11 @@ def residual_returns(returns: ReturnPanel, by: Residualize) -> ReturnPanel:
     common = np.broadcast_to(market, x.shape)
     if by == "sector33":
         sector = returns.categories["sector33"].astype(np.int64)
-        n_groups = int(sector.max(initial=-1)) + 1
-        has_sector = valid & (sector >= 0)
-        mean, count = _group_mean(x, np.maximum(sector, 0), has_sector, max(n_groups, 1))
+        known = sector >= 0
+        group = np.where(known, sector, 0)
+        n_groups = int(group.max(initial=0)) + 1
+        mean, count = _group_mean(x, group, valid & known, n_groups)
         rows = np.arange(x.shape[0])[:, None]
-        own_mean, own_count = mean[rows, np.maximum(sector, 0)], count[rows, np.maximum(sector, 0)]
-        common = np.where((sector >= 0) & (own_count >= MIN_GROUP_CODES), own_mean, common)
+        own_mean, own_count = mean[rows, group], count[rows, group]
+        common = np.where(known & (own_count >= MIN_GROUP_CODES), own_mean, common)
     return dataclasses.replace(returns, log_returns=x - common)

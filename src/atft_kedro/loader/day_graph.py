@@ -1,8 +1,9 @@
 """A day's stock graph as edges between batch positions.
 
 ``graph_edges`` (docs/contracts.md) holds one row per directed edge per Date, sorted by Date.
-``DayGraphReader`` finds the row groups covering a date from their Date statistics and reads only
-those (keeping the last few decoded row groups), so a batch never reads the whole file.
+``DayGraphReader`` finds the row groups covering a range of dates from their Date statistics and
+reads only those (keeping the last few decoded row groups), so a block of batches never reads the
+whole file.
 ``edges_to_positions`` maps the codes of an edge list onto the positions of a batch's codes; edges
 with an endpoint not in the batch are dropped. Codes are handled as ``code_keys`` (int64).
 """
@@ -77,8 +78,9 @@ class EdgeSpan:
 class DayGraphReader:
     """Per-date edge lookup in a Date-sorted graph_edges Parquet file.
 
-    Only row-group metadata is read at construction; ``edges(day)`` reads the row groups whose Date
-    range covers ``day`` and caches the last ``cache_groups`` of them. Picklable (the file is opened
+    Only row-group metadata is read at construction; ``span(first, last)`` reads the row groups
+    whose Date range meets ``first … last`` and caches the last ``cache_groups`` of them (the next
+    chronological block shares its first row group with the previous one). Picklable (the file is opened
     lazily in the process that reads).
     """
 
@@ -114,8 +116,7 @@ class DayGraphReader:
         return state
 
     def span(self, first: int, last: int) -> EdgeSpan:
-        """The edges of days ``first … last`` at once (a streaming block visits its days in random
-        order; reading per day would re-decode row groups the cache had to drop)."""
+        """The edges of days ``first … last`` (day numbers), read once for a streaming block."""
         groups = np.flatnonzero((self.group_lo <= last) & (self.group_hi >= first))
         parts = [self._group(int(g)) for g in groups]
         if not parts:
@@ -129,22 +130,6 @@ class DayGraphReader:
             )
         )
         return EdgeSpan(days[keep], joined)
-
-    def edges(self, day: int) -> DayEdges:
-        groups = np.flatnonzero((self.group_lo <= day) & (self.group_hi >= day))
-        parts = []
-        for group in groups:
-            days, edges = self._group(int(group))
-            lo, hi = np.searchsorted(days, day), np.searchsorted(days, day, side="right")
-            if hi > lo:
-                parts.append(DayEdges(edges.src[lo:hi], edges.dst[lo:hi], edges.attr[lo:hi]))
-        if not parts:
-            return EMPTY_EDGES
-        if len(parts) == 1:
-            return parts[0]
-        return DayEdges(
-            *(np.concatenate([getattr(p, f) for p in parts]) for f in ("src", "dst", "attr"))
-        )
 
     def _group(self, group: int) -> tuple[np.ndarray, DayEdges]:
         if group in self._cache:

@@ -53,8 +53,7 @@ class ATFTGATFAN(nn.Module):
 
     def forward(self, batch: dict[str, Any], return_interpretation: bool = False) -> dict[str, Any]:
         x, mask = batch["x"], batch["mask"].bool()
-        # the day's scaled inputs [N, F] for the GAT's peer path (non-finite: 0, counted by FAN)
-        x_last = torch.nan_to_num(x[:, -1], nan=0.0, posinf=0.0, neginf=0.0)
+        inputs = x
         if x.dim() != 3 or x.shape[-1] != self.cfg.n_features:
             raise ValueError(
                 f"ATFTGATFAN: batch x has shape {tuple(x.shape)} ({x.shape[-1]} features), "
@@ -78,6 +77,8 @@ class ATFTGATFAN(nn.Module):
         z, temporal_attention = self.encoder(selected, mask, state)  # [N, H]
 
         if self.cfg.use_gat:
+            # the day's scaled inputs [N, F] for the peer path (non-finite: 0, counted by FAN)
+            x_last = torch.nan_to_num(inputs[:, -1], nan=0.0, posinf=0.0, neginf=0.0)
             z, gat_attention = self.gat(z, batch["edge_index"], batch["edge_attr"], x_last)
             info["gat_attention"] = gat_attention
 
