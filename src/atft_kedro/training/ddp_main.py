@@ -18,7 +18,6 @@ optimiser state is not continued). This is the one module of
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import re
 import tempfile
@@ -36,10 +35,11 @@ from atft_kedro.training.checkpoints import CheckpointStore, load_checkpoint, pl
 from atft_kedro.training.distributed import Rank, init_from_env, train_phase_ddp
 from atft_kedro.training.fold_training import (
     FoldData,
-    MissingCheckpointError,
     fold_data,
+    load_previous_phase,
     load_weights,
     model_config,
+    phase_record,
     phase_seed,
     trading_calendar,
 )
@@ -102,14 +102,7 @@ def start_weights(
         return str(resume_checkpoint)
     if phase.phase == 0:
         return "random initialisation (seeded)"
-    previous = store.path_for(fold, phase.phase - 1, "best")
-    if not previous.exists():
-        raise MissingCheckpointError(
-            f"phase {phase.phase} starts from phase {phase.phase - 1}'s best checkpoint "
-            f"({previous}), which does not exist: train phase {phase.phase - 1} first"
-        )
-    load_weights(model, load_checkpoint(previous), previous)
-    return str(previous)
+    return load_previous_phase(model, store, fold, phase.phase)
 
 
 def train_fold_ddp(
@@ -141,23 +134,12 @@ def train_fold_ddp(
             save=lambda kind, state, p=phase.phase, x=extra: store.save(data.fold, p, kind, state | x),
         )  # fmt: skip
         _barrier()  # the next phase starts from this phase's `best`, written by rank 0
-        records[f"fold{data.fold}_phase{phase.phase}"] = {
-            "fold": data.fold,
-            "phase": phase.phase,
-            "name": phase.name,
-            "started_from": started_from,
-            "modules": phase.switches,
-            "trainable": sorted(k for k, v in learns.items() if v),
-            "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
-            "early_stop_horizon": loop.early_stop_horizon,
-            "best_epoch": result.best_epoch,
-            "best_val_rank_ic": result.best_value,
-            "stopped_early": len(result.history) < phase.epochs,
-            "checkpoint": str(store.path_for(data.fold, phase.phase, "best")),
-            "phase_config": plain(dataclasses.asdict(phase)),
-            "distributed": {"world_size": rank.world_size, "device": device.type},
-            "epochs": result.history,
-        }
+        record = phase_record(
+            data.fold, phase, model, learns, loop, store, started_from, result.history,
+            result.best_epoch, result.best_value, len(result.history) < phase.epochs,
+        )  # fmt: skip
+        record["distributed"] = {"world_size": rank.world_size, "device": device.type}
+        records[f"fold{data.fold}_phase{phase.phase}"] = record
     return records
 
 

@@ -29,7 +29,7 @@ import torch
 from atft_kedro.loader.datasets import DayDataset, make_day_dataset
 from atft_kedro.loader.scaler import OnlineRobustScaler
 from atft_kedro.model import ATFTGATFAN, ATFTLoss, LossConfig, ModelConfig
-from atft_kedro.training.checkpoints import CheckpointStore, load_checkpoint
+from atft_kedro.training.checkpoints import CheckpointStore, load_checkpoint, plain
 from atft_kedro.training.phases import PhaseConfig, apply_phase
 from atft_kedro.training.seeding import seed_everything
 from atft_kedro.training.trainer import LoopConfig, train_phase
@@ -190,6 +190,50 @@ def fold_data(
     )
 
 
+def load_previous_phase(model: ATFTGATFAN, store: CheckpointStore, fold: int, phase: int) -> str:
+    """Load phase `phase − 1`'s best weights of `fold` into `model`; returns the checkpoint path."""
+    previous = store.path_for(fold, phase - 1, "best")
+    if not previous.exists():
+        raise MissingCheckpointError(
+            f"phase {phase} starts from phase {phase - 1}'s best checkpoint ({previous}), which "
+            f"does not exist: run `kedro run --pipeline training --params phase={phase - 1}` first"
+        )
+    load_weights(model, load_checkpoint(previous), previous)
+    return str(previous)
+
+
+def phase_record(
+    fold: int,
+    phase: PhaseConfig,
+    model: ATFTGATFAN,
+    learns: dict[str, bool],
+    loop: LoopConfig,
+    store: CheckpointStore,
+    started_from: str,
+    history: list[dict[str, Any]],
+    best_epoch: int,
+    best_value: float | None,
+    stopped_early: bool,
+) -> dict[str, Any]:
+    """The `training_metrics` record of one trained (fold, phase)."""
+    return {
+        "fold": fold,
+        "phase": phase.phase,
+        "name": phase.name,
+        "started_from": started_from,
+        "modules": phase.switches,
+        "trainable": sorted(k for k, v in learns.items() if v),
+        "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "early_stop_horizon": loop.early_stop_horizon,
+        "best_epoch": best_epoch,
+        "best_val_rank_ic": best_value,
+        "stopped_early": stopped_early,
+        "checkpoint": str(store.path_for(fold, phase.phase, "best")),
+        "phase_config": plain(dataclasses.asdict(phase)),
+        "epochs": history,
+    }
+
+
 def train_fold(
     data: FoldData,
     plan: list[PhaseConfig],
@@ -226,15 +270,7 @@ def train_fold(
             load_weights(model, resume, resume_checkpoint)
             started_from = str(resume_checkpoint)
         elif phase.phase > 0:
-            previous = store.path_for(fold, phase.phase - 1, "best")
-            if not previous.exists():
-                raise MissingCheckpointError(
-                    f"phase {phase.phase} starts from phase {phase.phase - 1}'s best checkpoint "
-                    f"({previous}), which does not exist: run `kedro run --pipeline training "
-                    f"--params phase={phase.phase - 1}` first"
-                )
-            load_weights(model, load_checkpoint(previous), previous)
-            started_from = str(previous)
+            started_from = load_previous_phase(model, store, fold, phase.phase)
         learns = apply_phase(model, phase)
         loss_fn = ATFTLoss(LossConfig.from_dict(phase.loss), model.cfg.quantiles)
         result = train_phase(
@@ -250,22 +286,10 @@ def train_fold(
             resume_state=resume_state,
             on_epoch_end=on_epoch_end,
         )
-        records[f"fold{fold}_phase{phase.phase}"] = {
-            "fold": fold,
-            "phase": phase.phase,
-            "name": phase.name,
-            "started_from": started_from,
-            "modules": phase.switches,
-            "trainable": sorted(k for k, v in learns.items() if v),
-            "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
-            "early_stop_horizon": loop.early_stop_horizon,
-            "best_epoch": result.best_epoch,
-            "best_val_rank_ic": result.best_value,
-            "stopped_early": result.stopped_early,
-            "checkpoint": str(store.path_for(fold, phase.phase, "best")),
-            "phase_config": dataclasses.asdict(phase),
-            "epochs": result.history,
-        }
+        records[f"fold{fold}_phase{phase.phase}"] = phase_record(
+            fold, phase, model, learns, loop, store, started_from,
+            result.history, result.best_epoch, result.best_value, result.stopped_early,
+        )  # fmt: skip
         del model
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
