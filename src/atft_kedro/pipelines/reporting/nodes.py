@@ -57,9 +57,6 @@ GRAPH_STAT_COLUMNS = ("nodes", "mean_degree", "isolated_nodes", "components",
                       "same_sector33_share", "sector33_modularity")  # fmt: skip
 
 
-# ---- model inputs -------------------------------------------------------------------------------
-
-
 # ---- nodes --------------------------------------------------------------------------------------
 
 
