@@ -26,6 +26,7 @@ CONTRACT_COLUMNS = {  # docs/contracts.md, canonical raw tables
                    "TotalAssets", "Equity", "ForecastNetSales", "ForecastOperatingProfit",
                    "ForecastProfit"],
     "oracle_alpha": ["Date", "Code", "alpha_1d", "alpha_5d", "alpha_10d", "alpha_20d"],
+    "latent_clusters": ["Code", "cluster"],
 }  # fmt: skip
 TEXT = {"Code", "CompanyName", "Section", "DisclosedTime", "TypeOfCurrentPeriod"}
 
@@ -62,6 +63,8 @@ def test_tables_have_exactly_the_contract_columns_and_types(tiny):
                 expected = pl.Date
             elif col in TEXT or col.endswith(("Code", "CodeName")):
                 expected = pl.Utf8
+            elif col == "cluster":
+                expected = pl.Int32
             else:
                 expected = pl.Float64
             assert dtype == expected, f"{name}.{col}: {dtype}"
@@ -280,10 +283,20 @@ def test_signal_strength_zero_removes_the_edge():
     assert (market["oracle_alpha"]["alpha_1d"] == 0).all()
 
 
+def test_latent_clusters_table_is_the_universe_s_clusters(small):
+    market = SyntheticMarket(market_config("small"), seed=42)
+    table = small["latent_clusters"]
+    assert table["Code"].to_list() == sorted(market.universe.codes.tolist())
+    truth = dict(zip(market.universe.codes, market.universe.cluster, strict=True))
+    assert all(truth[c] == k for c, k in table.iter_rows())
+    assert table["cluster"].n_unique() == market_config("small").n_clusters
+    assert set(small["daily_quotes"]["Code"].unique()) <= set(table["Code"])
+
+
 def test_lead_lag_follows_latent_clusters_not_sectors(small):
     """The lead-lag component is the clusters' common move: peers reveal it, sectors do not."""
-    market = SyntheticMarket(market_config("small"), seed=42)
-    cluster = dict(zip(market.universe.codes, market.universe.cluster.astype(str), strict=True))
+    clusters = small["latent_clusters"]
+    cluster = dict(zip(clusters["Code"], clusters["cluster"].cast(pl.Utf8), strict=True))
     info = small["listed_info"].sort("Date").group_by("Code").first().select("Code", "Sector33Code")
     r = (
         small["daily_quotes"]

@@ -1,8 +1,9 @@
 """A J-Quants-shaped synthetic market with a planted, known alpha.
 
 :func:`generate_market` returns the raw tables of ``docs/contracts.md`` (``daily_quotes``,
-``listed_info``, ``topix``, ``trades_spec``, ``statements``) plus ``oracle_alpha``, the planted
-expected forward returns (evaluation only). :func:`write_market` streams a large preset to Parquet
+``listed_info``, ``topix``, ``trades_spec``, ``statements``) plus two evaluation-only tables:
+``oracle_alpha``, the planted expected forward returns, and ``latent_clusters``, each code's latent
+lead-lag cluster (from which the observable ceiling is built). :func:`write_market` streams a large preset to Parquet
 chunk by chunk. The model and its parameters are documented in
 :mod:`atft_kedro.market.synthetic_config`.
 
@@ -47,7 +48,15 @@ __all__ = [
 
 TAIL_DAYS = max(HORIZONS) + 10
 TOPIX_BASE = 1800.0  # index level on the session before the first emitted one
-TABLES = ("daily_quotes", "listed_info", "topix", "trades_spec", "statements", "oracle_alpha")
+TABLES = (
+    "daily_quotes",
+    "listed_info",
+    "topix",
+    "trades_spec",
+    "statements",
+    "oracle_alpha",
+    "latent_clusters",
+)
 _PER_CODE = ("daily_quotes", "statements", "oracle_alpha", "alpha_components")
 _SORT = {"daily_quotes": ("Date", "Code"), "oracle_alpha": ("Date", "Code"),
          "alpha_components": ("Date", "Code"), "statements": ("DisclosedDate", "Code")}  # fmt: skip
@@ -77,6 +86,13 @@ class SyntheticMarket:
 
     def listed_info(self) -> pl.DataFrame:
         return listed_info_frame(self.universe, self.dates, self.first, self.last)
+
+    def latent_clusters(self) -> pl.DataFrame:
+        """Code, cluster (Int32): every code's latent lead-lag cluster. Evaluation only."""
+        return pl.DataFrame(
+            {"Code": self.universe.codes, "cluster": self.universe.cluster},
+            schema={"Code": pl.Utf8, "cluster": pl.Int32},
+        ).sort("Code")
 
     def trades_spec(self) -> pl.DataFrame:
         rng = np.random.default_rng(self._flows_seed)
@@ -121,7 +137,8 @@ def generate_market(
 ) -> dict[str, pl.DataFrame]:
     """All raw tables of a synthetic market, in memory.
 
-    Returns ``{daily_quotes, listed_info, topix, trades_spec, statements, oracle_alpha}`` with the
+    Returns ``{daily_quotes, listed_info, topix, trades_spec, statements, oracle_alpha,
+    latent_clusters}`` with the
     canonical columns of ``docs/contracts.md``; with ``with_components=True`` also
     ``alpha_components`` (Date, Code and each component's contribution to ``alpha_1d``).
     ``overrides`` are fields of :class:`SyntheticMarketConfig`.
@@ -137,6 +154,7 @@ def generate_market(
     tables["listed_info"] = market.listed_info()
     tables["topix"] = market.topix(index_sums)
     tables["trades_spec"] = market.trades_spec()
+    tables["latent_clusters"] = market.latent_clusters()
     return {name: tables[name] for name in (*TABLES, "alpha_components") if name in tables}
 
 
@@ -168,4 +186,5 @@ def write_market(
     market.listed_info().write_parquet(files["listed_info"])
     market.topix(index_sums).write_parquet(files["topix"])
     market.trades_spec().write_parquet(files["trades_spec"])
+    market.latent_clusters().write_parquet(files["latent_clusters"])
     return files

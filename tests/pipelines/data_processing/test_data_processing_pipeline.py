@@ -35,10 +35,11 @@ class KeptDataset(MemoryDataset):
 @pytest.fixture(scope="module")
 def outputs():
     catalog = DataCatalog({f"params:{k}": MemoryDataset(v) for k, v in PARAMS.items()})
-    for name in ("features", "splits", "panel", "oracle_alpha"):
+    kept = ("features", "splits", "panel", "oracle_alpha", "latent_clusters")
+    for name in kept:
         catalog[name] = KeptDataset()
     SequentialRunner().run(create_pipeline(), catalog)
-    return {name: catalog.load(name) for name in ("features", "splits", "panel", "oracle_alpha")}
+    return {name: catalog.load(name) for name in kept}
 
 
 def test_features_follow_the_contract(outputs):
@@ -48,8 +49,8 @@ def test_features_follow_the_contract(outputs):
         c for c in features.columns if c not in ("Date", "Code", "market", "sector33", "sector17")
     ]
     targets = [f"target_{h}d" for h in PARAMS["horizons"]]
-    assert body == feature_names() + mask_names() + targets
-    assert all(features.schema[c] == pl.Float32 for c in feature_names() + targets)
+    assert body == feature_names("features") + mask_names("features") + targets
+    assert all(features.schema[c] == pl.Float32 for c in feature_names("features") + targets)
 
 
 def test_oracle_is_ground_truth_only(outputs):
@@ -61,7 +62,20 @@ def test_oracle_is_ground_truth_only(outputs):
     joined = features.join(oracle, on=["Date", "Code"], how="inner")
     corr = joined.select(
         pl.corr(pl.col(f).fill_nan(None), pl.col("alpha_1d")).abs().alias(f)
-        for f in feature_names()
+        for f in feature_names("features")
+    ).row(0)
+    assert max(c for c in corr if c is not None) < 0.9
+
+
+def test_latent_clusters_are_evaluation_only(outputs):
+    clusters, features = outputs["latent_clusters"], outputs["features"]
+    assert clusters.columns == ["Code", "cluster"] and clusters.height > 0
+    assert set(features["Code"].unique()) <= set(clusters["Code"])
+    assert "cluster" not in features.columns
+    joined = features.join(clusters, on="Code")
+    corr = joined.select(
+        pl.corr(pl.col(f).fill_nan(None), pl.col("cluster").cast(pl.Float64)).abs().alias(f)
+        for f in feature_names("features")
     ).row(0)
     assert max(c for c in corr if c is not None) < 0.9
 

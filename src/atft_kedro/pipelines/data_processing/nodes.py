@@ -18,6 +18,7 @@ from atft_kedro.market.synthetic import generate_market
 logger = logging.getLogger(__name__)
 
 _ORACLE_SCHEMA = {"Date": pl.Date, "Code": pl.Utf8}
+_CLUSTERS_SCHEMA = {"Code": pl.Utf8, "cluster": pl.Int32}
 _SOURCES = ("synthetic", "jquants_files", "jquants_api")
 
 
@@ -30,8 +31,9 @@ def ingest_market_node(market: dict[str, Any], seed: int) -> tuple[pl.DataFrame,
         seed: the global seed (drives the synthetic market).
 
     Returns:
-        daily_quotes, listed_info, topix, trades_spec, statements, oracle_alpha. An absent optional
-        table is returned empty (zero rows, canonical columns); ``oracle_alpha`` is empty for real data.
+        daily_quotes, listed_info, topix, trades_spec, statements, oracle_alpha, latent_clusters.
+        An absent optional table is returned empty (zero rows, canonical columns); the two
+        evaluation-only tables ``oracle_alpha`` and ``latent_clusters`` are empty for real data.
     """
     source = market["source"]
     if source == "synthetic":
@@ -65,6 +67,7 @@ def ingest_market_node(market: dict[str, Any], seed: int) -> tuple[pl.DataFrame,
         tables["trades_spec"],
         tables["statements"],
         oracle,
+        tables.get("latent_clusters", pl.DataFrame(schema=_CLUSTERS_SCHEMA)),
     )
 
 

@@ -23,6 +23,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "raw_trades_spec",
                     "raw_statements",
                     "oracle_alpha",
+                    "latent_clusters",
                 ],
                 name="ingest_market_node",
             ),
