@@ -7,7 +7,16 @@ import pytest
 from atft_kedro.graph.build import GraphConfig, build_graphs
 
 SMALL = dict(
-    residualize="none", lookback=20, min_obs=15, k=3, threshold=0.3, shrinkage=0.1, min_codes=3
+    residualize="none",
+    lookback=20,
+    min_obs=15,
+    k=3,
+    threshold=0.3,
+    shrinkage=0.1,
+    min_codes=3,
+    winsorize=None,
+    candidates=None,
+    beta_window=None,
 )
 
 

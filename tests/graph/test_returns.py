@@ -8,7 +8,9 @@ from atft_kedro.graph.returns import (
     MIN_GROUP_CODES,
     ReturnPanel,
     daily_log_returns,
+    market_betas,
     residual_returns,
+    winsorize_returns,
 )
 
 
@@ -107,3 +109,45 @@ def test_residual_returns_are_point_in_time(rng):
 def test_unknown_residualize_is_a_clear_error(rng):
     with pytest.raises(ValueError, match="graph.residualize.*sector33.*'industry'"):
         residual_returns(_grid(rng.normal(0, 0.02, (3, 3)), [0, 0, 0]), "industry")
+
+
+def test_market_betas_use_only_earlier_days(rng):
+    x = rng.normal(0, 0.01, (120, 6))
+    x[:, 0] = 1.7 * x[:, 1:].mean(axis=1) + rng.normal(0, 0.001, 120)
+    beta, market = market_betas(x, 60)
+    assert market.shape == (120, 1)
+    # by hand: OLS slope of code 0 on the market over days 40 … 99 (the 60 days before day 100)
+    m, r = market[40:100, 0], x[40:100, 0]
+    expected = np.cov(m, r)[0, 1] / np.var(m, ddof=1)
+    assert beta[100, 0] == pytest.approx(expected, rel=1e-9)
+    assert (beta[:20] == 1.0).all(), "too few days: beta 1"
+    moved = x.copy()
+    moved[100:] *= -3
+    np.testing.assert_array_equal(market_betas(moved, 60)[0][:101], beta[:101])
+
+
+def test_beta_residuals_remove_a_market_exposure_the_sector_mean_leaves(rng, make_panel):
+    days = 300
+    market = rng.normal(0, 0.015, (days, 1))
+    betas = np.array([0.4, 0.4, 0.4, 1.6, 1.6, 1.6])
+    panel = make_panel(betas * market + rng.normal(0, 0.01, (days, 6)), ["0050"] * 6)
+    returns = daily_log_returns(panel)
+    plain = residual_returns(returns, "sector33").log_returns[260:]
+    adjusted = residual_returns(returns, "sector33", beta_window=250).log_returns[260:]
+    # the high-beta codes co-move after sector demeaning, much less once β × market is removed
+    assert np.corrcoef(plain[:, 3], plain[:, 4])[0, 1] > 0.4
+    assert abs(np.corrcoef(adjusted[:, 3], adjusted[:, 4])[0, 1]) < 0.2
+
+
+def test_winsorize_clips_by_the_earlier_days_std(rng):
+    x = rng.normal(0, 0.01, (100, 3))
+    x[80, 1] = 0.2  # a jump of 20 standard deviations
+    panel = ReturnPanel([], [], x, np.isfinite(x), {})
+    out = winsorize_returns(panel, 3.0, 50).log_returns
+    bound = 3.0 * np.std(x[30:80, 1], ddof=1)
+    assert out[80, 1] == pytest.approx(bound)
+    np.testing.assert_array_equal(out[:20], x[:20])  # fewer than 20 earlier returns: unclipped
+    assert np.mean(out == x) > 0.98  # a normal day is rarely beyond 3 standard deviations
+    assert winsorize_returns(panel, None, 50) is panel
+    with pytest.raises(ValueError, match="winsorize"):
+        winsorize_returns(panel, 0.0, 50)

@@ -37,6 +37,7 @@ from atft_kedro.graph.returns import (
     ReturnPanel,
     daily_log_returns,
     residual_returns,
+    winsorize_returns,
 )
 
 logger = logging.getLogger(__name__)
@@ -47,13 +48,17 @@ class GraphConfig:
     """Parameters of the graph (units in conf/base/parameters_graph.yml)."""
 
     residualize: Residualize = "sector33"
-    lookback: int = 120
+    beta_window: int | None = 250
+    winsorize: float | None = 3.0
+    lookback: int = 500
     min_obs: int = 80
     method: Method = "pearson"
     halflife: float = 20.0
     shrinkage: float = 0.1
-    k: int = 20
-    threshold: float = 0.25
+    k: int = 10
+    candidates: int | None = 20
+    min_shared: float = 0.0
+    threshold: float = 0.1
     rebuild_every: int = 1
     min_codes: int = 10
     threads: int | None = 1
@@ -116,13 +121,13 @@ class _GraphBuilder:
         self.returns, self.config = returns, config
         self.series = torch.from_numpy(returns.log_returns)
         counts = _returns_in_window(returns, config.lookback)
-        self.candidates = (counts >= config.min_obs) & returns.present
-        widest = int(self.candidates[build_days].sum(axis=1).max(initial=0))
+        self.qualified = (counts >= config.min_obs) & returns.present
+        widest = int(self.qualified[build_days].sum(axis=1).max(initial=0))
         self.workspace = torch.empty(widest * widest, dtype=torch.float32)  # reused every day
 
     def __call__(self, day: int) -> _DayGraph:
         config = self.config
-        codes = np.flatnonzero(self.candidates[day])  # a row today and min_obs returns
+        codes = np.flatnonzero(self.qualified[day])  # a row today and min_obs returns
         first = max(0, day - config.lookback + 1)
         corr, eligible = rolling_correlation(
             self.series[first : day + 1, codes],
@@ -134,7 +139,10 @@ class _GraphBuilder:
             shrinkage=config.shrinkage,
             workspace=self.workspace,
         )
-        found = knn_edges(corr, eligible, k=config.k, threshold=config.threshold, overwrite=True)
+        found = knn_edges(
+            corr, eligible, k=config.k, threshold=config.threshold,
+            candidates=config.candidates, min_shared=config.min_shared, overwrite=True,
+        )  # fmt: skip
         codes = codes.astype(np.int32)
         return _DayGraph(codes[eligible[0].numpy()], codes[found.src], codes[found.dst], found.corr)
 
@@ -150,7 +158,11 @@ def build_graphs(
     if panel.is_empty():
         raise ValueError("panel: no rows; the graph needs the panel of data_processing")
     returns = daily_log_returns(panel)
-    series = residual_returns(returns, config.residualize)
+    series = winsorize_returns(
+        residual_returns(returns, config.residualize, config.beta_window),
+        config.winsorize,
+        config.lookback,
+    )
     n_days, every = len(returns.dates), config.rebuild_every
     first = 0 if dates_from is None else int(np.searchsorted(np.array(returns.dates), dates_from))
     days = np.arange(first, n_days)

@@ -100,19 +100,51 @@ def _group_mean(x: np.ndarray, group: np.ndarray, valid: np.ndarray, n_groups: i
         return total / count, count
 
 
-def residual_returns(returns: ReturnPanel, by: Residualize) -> ReturnPanel:
+def market_betas(x: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """(β [T, N], market [T, 1]): each code's OLS beta on the equal-weight market return over the
+    ``window`` days before t (t−window … t−1: known before day t's return), and the market.
+
+    β is 1 where fewer than 20 of those days have a return (too few to estimate it).
+    """
+    valid = np.isfinite(x)
+    market, _ = _group_mean(x, np.zeros(x.shape, dtype=np.int64), valid, 1)
+    m = np.where(valid, market, 0.0)
+    r = np.where(valid, x, 0.0)
+
+    def before(a: np.ndarray) -> np.ndarray:  # Σ over t-window … t-1
+        total = np.concatenate([np.zeros((1, a.shape[1])), np.cumsum(a, axis=0)])
+        t = np.arange(a.shape[0])
+        return total[t] - total[np.clip(t - window, 0, None)]
+
+    n = before(valid.astype(np.float64))
+    sm, sr, smm, smr = before(m), before(r), before(m * m), before(m * r)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        beta = (smr - sm * sr / n) / (smm - sm * sm / n)
+    beta = np.where((n >= 20) & np.isfinite(beta), beta, 1.0)
+    return beta, market
+
+
+def residual_returns(
+    returns: ReturnPanel, by: Residualize, beta_window: int | None = None
+) -> ReturnPanel:
     """Returns net of the day's common move, so correlations show the structure beyond it.
 
     ``market``: minus the equal-weighted cross-sectional mean of the day. ``sector33``: minus the
     mean of the code's 33-sector that day (the market mean where the sector has fewer than
-    ``MIN_GROUP_CODES`` returns or the code has no sector). Only day-t returns enter day t's
-    residual, so the graph stays point-in-time. ``none`` returns the panel unchanged.
+    ``MIN_GROUP_CODES`` returns or the code has no sector). With ``beta_window`` each return is
+    first net of β × the market return, β estimated over the ``beta_window`` days before t
+    (:func:`market_betas`): without it, stocks whose betas differ alike from their sector's
+    co-move with the market and look like a group. Only day-t returns and earlier days' betas
+    enter day t's residual, so the graph stays point-in-time. ``none`` returns the panel unchanged.
     """
     if by == "none":
         return returns
     if by not in ("market", "sector33"):
         raise ValueError(f"params:graph.residualize: expected none | market | sector33, got {by!r}")
     x = returns.log_returns
+    if beta_window:
+        beta, market = market_betas(x, beta_window)
+        x = x - beta * market
     valid = np.isfinite(x)
     market, _ = _group_mean(x, np.zeros(x.shape, dtype=np.int64), valid, 1)
     common = np.broadcast_to(market, x.shape)
@@ -126,3 +158,41 @@ def residual_returns(returns: ReturnPanel, by: Residualize) -> ReturnPanel:
         own_mean, own_count = mean[rows, group], count[rows, group]
         common = np.where(known & (own_count >= MIN_GROUP_CODES), own_mean, common)
     return dataclasses.replace(returns, log_returns=x - common)
+
+
+def trailing_std(x: np.ndarray, window: int, min_count: int = 2) -> np.ndarray:
+    """Sample std (ddof=1) of each column of ``x [T, N]`` over rows t−window+1 … t, NaNs skipped.
+
+    NaN where fewer than ``min_count`` values are finite. Running sums, so O(T·N).
+    """
+    finite = np.isfinite(x)
+    values = np.where(finite, x, 0.0)
+
+    def rolling(a: np.ndarray) -> np.ndarray:
+        total = np.cumsum(a, axis=0)
+        total[window:] -= total[:-window].copy()
+        return total
+
+    n, s, q = rolling(finite.astype(np.float64)), rolling(values), rolling(values * values)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        var = (q - s * s / n) / (n - 1)
+    return np.where(n >= min_count, np.sqrt(np.maximum(var, 0.0)), np.nan)
+
+
+def winsorize_returns(returns: ReturnPanel, limit: float | None, window: int) -> ReturnPanel:
+    """Each return clipped to ± ``limit`` × the code's std over the ``window`` days before it.
+
+    Earnings jumps and fat tails otherwise dominate a correlation over a few hundred days. The
+    std of day t uses days t−window … t−1 only (point in time); a code with fewer than 20 earlier
+    returns in the window is left unclipped. ``limit`` None returns the panel unchanged.
+    """
+    if limit is None:
+        return returns
+    if limit <= 0:
+        raise ValueError(f"params:graph.winsorize must be > 0 standard deviations, got {limit}")
+    x = returns.log_returns
+    before = np.full(x.shape, np.nan)
+    before[1:] = trailing_std(x, window, min_count=20)[:-1]
+    bound = limit * before
+    clipped = np.where(np.isfinite(bound), np.clip(x, -bound, bound), x)
+    return dataclasses.replace(returns, log_returns=clipped)
