@@ -5,8 +5,9 @@ import polars as pl
 import pytest
 from threadpoolctl import threadpool_limits
 
-from atft_kedro.evaluation.baselines import fit_predict_baseline
+from atft_kedro.evaluation.baselines import baseline_inputs, fit_predict_baseline
 from atft_kedro.evaluation.metrics import daily_ic
+from atft_kedro.features import registry
 
 N_DAYS, N_STOCKS = 60, 40
 DAYS = [date(2023, 1, 2) + timedelta(days=d) for d in range(N_DAYS)]
@@ -60,7 +61,7 @@ def _predict(name: str, features: pl.DataFrame, **kw) -> pl.DataFrame:
                                 seed=3, oracle_alpha=oracle, hgb_params=HGB_FAST, **kw)  # fmt: skip
 
 
-@pytest.mark.parametrize("name", ["ridge", "hgb", "momentum", "oracle"])
+@pytest.mark.parametrize("name", ["ridge", "peer_ridge", "structural", "hgb", "momentum", "oracle"])
 def test_baselines_write_the_contract_and_find_the_planted_signal(features, name):
     preds = _predict(name, features)
     assert preds.columns == ["Date", "Code", "model", "fold", "phase", "pred_1d", "target_1d"]
@@ -101,3 +102,20 @@ def test_oracle_needs_its_table_and_unknown_names_fail(features):
         fit_predict_baseline("lstm", features, SPLITS, 0, [1], FEATURES)
     with pytest.raises(ValueError, match="no fold 3"):
         fit_predict_baseline("momentum", features, SPLITS, 3, [1], FEATURES)
+
+
+def test_plain_ridge_leaves_out_the_peer_family_the_others_keep_it():
+    columns = [*registry.model_input_names()]
+    peer = set(registry.feature_names("graph") + registry.mask_names("graph"))
+    assert peer and peer <= set(columns)
+    assert not peer & set(baseline_inputs("ridge", columns))
+    assert set(baseline_inputs("ridge", columns)) == set(columns) - peer
+    for name in ("peer_ridge", "hgb", "structural"):
+        assert baseline_inputs(name, columns) == columns
+
+
+def test_the_ridge_learners_differ_only_by_their_inputs(features):
+    ridge = _predict("ridge", features)
+    for name in ("peer_ridge", "structural"):
+        other = _predict(name, features)
+        np.testing.assert_array_equal(other["pred_1d"], ridge["pred_1d"])

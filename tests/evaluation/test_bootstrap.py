@@ -2,7 +2,12 @@ import numpy as np
 import pytest
 from scipy.signal import lfilter
 
-from atft_kedro.evaluation.bootstrap import mean_ci, sharpe_ci, stationary_bootstrap_indices
+from atft_kedro.evaluation.bootstrap import (
+    mean_ci,
+    mean_of_means_ci,
+    sharpe_ci,
+    stationary_bootstrap_indices,
+)
 
 
 def _ar1(rng: np.random.Generator, reps: int, n: int, phi: float, mean: float) -> np.ndarray:
@@ -51,3 +56,16 @@ def test_sharpe_ci_brackets_the_sample_sharpe_and_is_seeded():
 def test_too_short_series_gives_an_undefined_interval():
     lo, hi = mean_ci(np.array([0.1, np.nan]))
     assert np.isnan(lo) and np.isnan(hi)
+
+
+def test_mean_of_means_ci_covers_the_average_and_narrows_with_more_series():
+    rng = np.random.default_rng(5)
+    one = [rng.normal(0.02, 0.1, 250)]
+    four = one + [rng.normal(0.02, 0.1, 250) for _ in range(3)]
+    lo1, hi1 = mean_of_means_ci(one, rng=np.random.default_rng(0))
+    lo4, hi4 = mean_of_means_ci(four, rng=np.random.default_rng(0))
+    average = np.mean([x.mean() for x in four])
+    assert lo4 < average < hi4
+    assert (hi4 - lo4) < 0.7 * (hi1 - lo1)  # ~1/2 in theory
+    assert mean_of_means_ci(one, rng=np.random.default_rng(0)) == mean_ci(one[0])
+    assert np.isnan(mean_of_means_ci([np.array([1.0])])[0])

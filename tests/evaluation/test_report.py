@@ -52,6 +52,15 @@ def test_verdict_compares_with_the_best_baseline_and_the_oracle(evaluation):
     assert "better, CI95s do not overlap" in line  # skill 1.0 vs 0.2 on 120 days
 
 
+def test_verdict_states_the_share_of_each_ceiling_and_never_beats_one(evaluation):
+    models = dict(evaluation["models"])
+    models["structural"] = models["oracle"]  # a ceiling block, whatever its numbers
+    line = verdict({**evaluation, "models": models}, horizon=1)
+    assert "; observable ceiling (structural) " in line and "; oracle " in line
+    assert line.count("% of it)") == 2
+    assert "vs best baseline momentum" in line, "a ceiling is not a competing baseline"
+
+
 def test_summary_rows_carry_rank_ic_icir_and_net_sharpe_with_ci(evaluation):
     rows = summary_rows(evaluation)
     assert [r["model"] for r in rows] == list(evaluation["models"])

@@ -38,7 +38,7 @@ def test_no_look_ahead(tables, method):
     t = tables["panel"]["Date"].unique().sort()[100]
     base = build_features(**tables, cs_method=method)
     moved = build_features(**_perturb_after(tables, t), cs_method=method)
-    cols = registry.model_input_names()
+    cols = registry.feature_names("features") + registry.mask_names("features")
     a, b = base.filter(pl.col("Date") <= t), moved.filter(pl.col("Date") <= t)
     assert a.height == b.height > 0
     for c in cols:
@@ -93,7 +93,7 @@ def test_quirks_never_crash_or_inf():
         <= 1.0
     )
     assert b.height == 1
-    for f in registry.FAMILIES:
+    for f in registry.families("features"):
         mask = df[f"is_{f}_valid"]
         feats = df.select(registry.family_features(f))
         all_finite = feats.select(pl.all_horizontal(pl.all().is_not_nan())).to_series()

@@ -16,21 +16,34 @@ def test_every_spec_is_documented():
         assert "oracle" not in spec.name and not spec.name.startswith("alpha_")
 
 
-def test_market_wide_families_are_not_cs_normalised():
+def test_market_wide_and_graph_families_are_not_cs_normalised():
     for spec in registry.FEATURES:
-        if spec.family in ("market", "flows"):
+        if spec.family in ("market", "flows", "peer"):
             assert not spec.cs_normalised, spec.name
         else:
             assert spec.cs_normalised, spec.name
 
 
-def test_model_inputs_are_features_then_masks():
+def test_model_inputs_are_every_stage_s_features_then_masks():
     assert registry.model_input_names() == registry.feature_names() + registry.mask_names()
+    assert registry.feature_names() == registry.feature_names("features") + registry.feature_names(
+        "graph"
+    )
+    assert registry.mask_names("graph") == ["is_peer_valid"]
+    assert registry.mask_names()[-2:] == ["is_peer_valid", "is_topix_valid"]
     assert all(m.startswith("is_") and m.endswith("_valid") for m in registry.mask_names())
 
 
-def test_build_columns_follow_registry_order(tables):
+def test_the_graph_stage_is_the_peer_family_the_graph_pipeline_builds():
+    from atft_kedro.graph.peers import PEER_COLUMNS
+
+    assert registry.feature_names("graph") == list(PEER_COLUMNS)
+    assert registry.families("graph") == ["peer"]
+    assert "peer" not in registry.families("features")
+
+
+def test_build_columns_follow_registry_order_of_the_features_stage(tables):
     df = build_features(**tables, horizons=(1, 5))
     keys = ["Date", "Code", "market", "sector33", "sector17"]
-    expected = keys + registry.model_input_names() + ["target_1d", "target_5d"]
-    assert df.columns == expected
+    inputs = registry.feature_names("features") + registry.mask_names("features")
+    assert df.columns == keys + inputs + ["target_1d", "target_5d"]

@@ -23,7 +23,7 @@ def test_targets_by_hand_and_never_filled():
 def test_no_feature_equals_a_target():
     panel = make_panel(n_codes=4, n_days=60, seed=9)
     df = build_features(panel, cs_method="none", horizons=(1, 5))
-    for name in registry.feature_names():
+    for name in registry.feature_names("features"):
         for t in ("target_1d", "target_5d"):
             both = df.select(name, t).drop_nans()
             if both.height:

@@ -5,8 +5,15 @@ for the fold's test dates, fitted on its train dates only. Cross-sectional learn
 row of model inputs (no sequence):
 
 * ``ridge``: scikit-learn Ridge on robust-scaled inputs (train median / 1.4826·MAD, clipped to ±5,
-  missing → 0), label = the target's per-day rank mapped to [−0.5, 0.5] (scale-free across days).
-* ``hgb``: HistGradientBoostingRegressor on the raw inputs (native NaN handling), same label.
+  missing → 0), label = the target's per-day rank mapped to [−0.5, 0.5] (scale-free across days),
+  on the features table's inputs only (no peer family): the classic linear baseline.
+* ``peer_ridge``: the same Ridge on every model input, the graph's peer family included.
+* ``hgb``: HistGradientBoostingRegressor on every model input, raw (native NaN handling), same
+  label.
+* ``structural``: the same Ridge on the features table's inputs plus the peer family built from
+  each code's *true* latent cluster instead of its graph neighbours (synthetic market only,
+  ``latent_clusters``; prices up to t only): the observable ceiling, what a simple estimator
+  reaches when the peer structure is known. Evaluation only.
 * ``momentum``: the 20-day return feature ``ret_20d`` (close t / close t−20 − 1).
 * ``reversal``: minus the 5-day return feature ``ret_5d``.
 * ``oracle``: the planted expected return ``alpha_{h}d`` (synthetic market only): the ceiling.
@@ -27,8 +34,11 @@ from sklearn.linear_model import Ridge
 from threadpoolctl import threadpool_limits
 
 from atft_kedro.evaluation.predictions import pred_col, require_columns, target_col
+from atft_kedro.features import registry
 
-BASELINES = ("ridge", "hgb", "momentum", "reversal", "oracle")
+BASELINES = ("ridge", "peer_ridge", "hgb", "momentum", "reversal", "structural", "oracle")
+RIDGE_LEARNERS = ("ridge", "peer_ridge", "structural")  # one learner, different inputs
+CEILINGS = ("structural", "oracle")  # synthetic market only: yardsticks, not competitors
 HGB_DEFAULTS = {
     "max_iter": 200,
     "learning_rate": 0.05,
@@ -37,6 +47,16 @@ HGB_DEFAULTS = {
     "l2_regularization": 1.0,
     "early_stopping": False,
 }
+
+
+def baseline_inputs(name: str, columns: Sequence[str]) -> list[str]:
+    """The model-input ``columns`` a learner baseline sees: ``ridge`` leaves out the graph
+    stage's peer family and its mask, the others take them all (``structural`` gets its peer
+    family from the true clusters, in the same columns)."""
+    if name == "ridge":
+        graph = set(registry.feature_names("graph") + registry.mask_names("graph"))
+        return [c for c in columns if c not in graph]
+    return list(columns)
 
 
 def fold_dates(splits: dict, fold: int, block: str) -> tuple[date, date]:
@@ -83,7 +103,7 @@ def _fit_predict_learner(
     x_train = train.select(feature_cols).to_numpy().astype(np.float64)
     x_test = test.select(feature_cols).to_numpy().astype(np.float64)
     y = train["_label"].to_numpy()
-    if name == "ridge":
+    if name in RIDGE_LEARNERS:
         median = np.nanmedian(x_train, axis=0)
         mad = 1.4826 * np.nanmedian(np.abs(x_train - median), axis=0)
         median, mad = np.nan_to_num(median), np.where(np.isfinite(mad) & (mad > 0), mad, 1.0)
@@ -129,7 +149,7 @@ def fit_predict_baseline(
     require_columns(features, ("Date", "Code", *targets), name="features")
     test = _rows(features, fold_dates(splits, fold, "test")).sort("Date", "Code")
     out = test.select("Date", "Code", *targets)
-    if name in ("ridge", "hgb"):
+    if name in (*RIDGE_LEARNERS, "hgb"):
         require_columns(features, feature_cols, name="features")
         train = _rows(features, fold_dates(splits, fold, "train"))
         rng = np.random.default_rng([seed, fold])

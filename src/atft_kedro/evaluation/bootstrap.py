@@ -84,3 +84,25 @@ def sharpe_ci(
     with np.errstate(divide="ignore", invalid="ignore"):
         sharpe = np.where(std > 0, samples.mean(axis=1) / std, np.nan) * math.sqrt(periods_per_year)
     return _percentile_ci(sharpe, level)
+
+
+def mean_of_means_ci(
+    series: list[np.ndarray],
+    mean_block: float = 10.0,
+    n_boot: int = 2000,
+    level: float = 0.95,
+    rng: np.random.Generator | None = None,
+) -> tuple[float, float]:
+    """Percentile CI for the average over independent samples (e.g. synthetic markets of several
+    seeds) of each one's mean daily value: every series is resampled on its own, then the B
+    resampled means are averaged across series."""
+    rng = rng or np.random.default_rng(0)
+    means = []
+    for x in series:
+        samples = _resamples(x, n_boot, mean_block, rng)
+        if samples is None:
+            return (math.nan, math.nan)
+        means.append(samples.mean(axis=1))
+    if not means:
+        return (math.nan, math.nan)
+    return _percentile_ci(np.mean(means, axis=0), level)

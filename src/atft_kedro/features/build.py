@@ -232,7 +232,7 @@ def build_features(
     """
     if cs_method not in CS_METHODS:
         raise ValueError(f"cs_method must be one of {CS_METHODS}, got {cs_method!r}")
-    names = registry.feature_names()
+    names = registry.feature_names("features")
     targets = registry.target_names(horizons)
     panel = validate_panel(panel)  # day-major from here on
     calendar = panel.select(pl.col("Date").unique(maintain_order=True))
@@ -293,7 +293,7 @@ def build_features(
             pl.all_horizontal(pl.col(registry.family_features(f)).is_not_nan())
             .cast(pl.Int8)
             .alias(f"is_{f}_valid")
-            for f in registry.FAMILIES
+            for f in registry.families("features")
         ],
         "is_topix_valid",
         *targets,

@@ -32,11 +32,21 @@ stored raw and left to the training scaler.
 
 Validity masks: ``is_<family>_valid`` is 1 on a row iff every feature of the family is finite there
 (after normalisation); ``is_topix_valid`` is 1 iff the market family comes from a TOPIX table.
+
+Stages: most families are built by the data_processing pipeline into the ``features`` table
+(stage ``features``). The ``peer`` family needs each day's correlation graph, so the graph
+pipeline builds it (stage ``graph``, :mod:`atft_kedro.graph.peers`) and joins it to the features
+as the ``model_input`` table. The model's inputs are every stage's features, then every stage's
+masks (:func:`model_input_names`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
+
+Stage = Literal["features", "graph"]
+STAGES: tuple[Stage, ...] = ("features", "graph")
 
 
 @dataclass(frozen=True)
@@ -48,10 +58,21 @@ class FeatureSpec:
     formula: str
     warmup: int
     cs_normalised: bool
+    stage: Stage = "features"
 
 
 def _f(name: str, family: str, formula: str, warmup: int, cs: bool = True) -> FeatureSpec:
     return FeatureSpec(name, family, formula, warmup, cs)
+
+
+def _peer(name: str, formula: str) -> FeatureSpec:
+    """A peer feature: built by the graph pipeline, raw (its scale is the robust scaler's job).
+
+    Warm-up: the graph's ``min_obs`` returns, plus the feature's own window; the formulas use
+    ``r`` = the day's log return net of β × market and the sector33 mean, ``w_ij = ρ_ij / σ_60(r_j)``
+    over the day's graph neighbours j.
+    """
+    return FeatureSpec(name, "peer", formula, 0, False, "graph")
 
 
 FEATURES: tuple[FeatureSpec, ...] = (
@@ -158,6 +179,15 @@ FEATURES: tuple[FeatureSpec, ...] = (
     _f("stmt_roe", "statements", "Profit/Equity * (4/quarters in period)", 0),
     _f("stmt_roa", "statements", "Profit/TotalAssets * (4/quarters in period)", 0),
     _f("stmt_days_since", "statements", "trading days since the disclosure became effective", 0),
+    # peer (graph pipeline; atft_kedro.graph.peers)
+    _peer("peer_ret_1d", "Σ_j w_ij r_j / Σ_j |w_ij| over the day's neighbours with a return"),
+    _peer("peer_ret_5d", "SUM_5(peer_ret_1d)"),
+    _peer("peer_gap_z", "(r - peer_ret_1d) / STD_20(r)"),
+    _peer("peer_gap_z_20d", "SUM over t-20 … t-1 of peer_gap_z"),
+    _peer("peer_gap_z_20d_x_disp", "peer_gap_z_20d * xs_disp_z"),
+    _peer("xs_disp_z", "(ln D - SMA_500(ln D)) / STD_500(ln D), D = SMA_5 of the day's std of r"),
+    _peer("peer_count", "number of neighbours with a return on t"),
+    _peer("peer_weight", "Σ_j |ρ_ij| over them"),
 )
 
 FAMILIES: tuple[str, ...] = tuple(dict.fromkeys(spec.family for spec in FEATURES))
@@ -166,9 +196,20 @@ FAMILIES: tuple[str, ...] = tuple(dict.fromkeys(spec.family for spec in FEATURES
 EXTRA_MASKS: tuple[str, ...] = ("is_topix_valid",)
 
 
-def feature_names() -> list[str]:
-    """Feature columns in registry order."""
-    return [spec.name for spec in FEATURES]
+def _specs(stage: Stage | None) -> list[FeatureSpec]:
+    if stage is not None and stage not in STAGES:
+        raise ValueError(f"registry: unknown stage {stage!r}; expected one of {STAGES}")
+    return [spec for spec in FEATURES if stage is None or spec.stage == stage]
+
+
+def feature_names(stage: Stage | None = None) -> list[str]:
+    """Feature columns of one stage (None: every stage) in registry order."""
+    return [spec.name for spec in _specs(stage)]
+
+
+def families(stage: Stage | None = None) -> list[str]:
+    """Families of one stage (None: every stage) in registry order."""
+    return list(dict.fromkeys(spec.family for spec in _specs(stage)))
 
 
 def family_features(family: str) -> list[str]:
@@ -181,13 +222,15 @@ def cs_normalised_names() -> list[str]:
     return [spec.name for spec in FEATURES if spec.cs_normalised]
 
 
-def mask_names() -> list[str]:
-    """Validity mask columns: one per family, then the extra masks."""
-    return [f"is_{family}_valid" for family in FAMILIES] + list(EXTRA_MASKS)
+def mask_names(stage: Stage | None = None) -> list[str]:
+    """Validity mask columns: one per family (of ``stage``; None: every stage), then the extra
+    masks (built with the features stage)."""
+    extra = list(EXTRA_MASKS) if stage in (None, "features") else []
+    return [f"is_{family}_valid" for family in families(stage)] + extra
 
 
 def model_input_names() -> list[str]:
-    """The model's F inputs: feature names, then mask names."""
+    """The model's F inputs: every stage's features, then every stage's masks."""
     return feature_names() + mask_names()
 
 

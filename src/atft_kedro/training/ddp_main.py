@@ -171,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
             phase = args.phase if args.phase is not None else params.get("phase", "all")
             seed, seq_len = int(params["seed"]), int(params["seq_len"])
             horizons = list(params["horizons"])
-            features, splits = catalog.load("features"), catalog.load("splits")
+            features, splits = catalog.load("model_input"), catalog.load("splits")
             if rank.is_main:
                 catalog.save("scalers", fit_scalers_node(features, splits, training, seed))
             _barrier()

@@ -135,4 +135,4 @@ def test_pipeline_wires_outputs_to_catalog_names():
         "hpo_comparison",
         "hpo_report",
     }
-    assert {"features", "graph_edges", "splits", "params:hpo"} <= pipeline.inputs()
+    assert {"model_input", "graph_edges", "splits", "params:hpo"} <= pipeline.inputs()

@@ -70,8 +70,8 @@ def test_predictions_follow_the_contract_for_every_fold_and_phase(reported):
 def test_evaluation_has_every_model_and_the_final_phase(reported):
     evaluation = json.loads((reported / "08_reporting" / "evaluation.json").read_text())
     labels = list(evaluation["models"])
-    assert labels == ["atft/phase0", "atft/phase1", "atft/phase2", "ridge", "hgb", "momentum",
-                      "reversal", "oracle"]  # fmt: skip
+    assert labels == ["atft/phase0", "atft/phase1", "atft/phase2", "ridge", "peer_ridge", "hgb",
+                      "momentum", "reversal", "structural", "oracle"]  # fmt: skip
     assert evaluation["final_model"] == "atft/phase2"
     oracle = evaluation["models"]["oracle"]["h1"]["pooled"]["rank_ic"]["mean"]
     assert oracle > 0.05, "the planted alpha must rank the realised returns"
@@ -105,9 +105,9 @@ def test_report_embeds_every_figure_and_only_finite_or_marked_cells(reported):
         assert f"<figcaption>{caption}</figcaption>" in html.replace("&#39;", "'")
     for h in HORIZONS:
         cells = _cells(html, f"Summary, h = {h}")
-        assert len(cells) == 8 * 12, "8 models x 12 columns"
+        assert len(cells) == 10 * 12, "10 models x 12 columns"
         for cell in cells:
-            if cell == MISSING or re.fullmatch(r"[a-z]+(/phase\d)?", cell):
+            if cell == MISSING or re.fullmatch(r"[a-z_]+(/phase\d)?", cell):
                 continue
             numbers = re.findall(r"-?\d+(?:\.\d+)?|nan|inf", cell.replace(MISSING, ""))
             assert numbers, f"cell {cell!r} is neither a number nor marked missing"
@@ -134,7 +134,7 @@ def test_predictions_at_t_ignore_data_after_t(tmp_path):
         pl.when(later).then(pl.lit(rng.normal(size=table.height)) * 3).otherwise(pl.col(c))
         .cast(pl.Float32).alias(c) for c in names
     )  # fmt: skip
-    perturbed = DayMajorParquetDataset(str(tmp_path / "features.parquet"))
+    perturbed = DayMajorParquetDataset(str(tmp_path / "model_input.parquet"))
     perturbed.save(noisy)
     edges = run.graph_edges.with_columns(
         pl.when(pl.col("Date") > t).then(-pl.col("corr")).otherwise(pl.col("corr")).alias("corr")
@@ -146,7 +146,7 @@ def test_predictions_at_t_ignore_data_after_t(tmp_path):
         return out["predictions"].load().filter(pl.col("fold") == 0)
 
     base = predict()
-    moved = predict(features=perturbed, graph_edges=MemoryDataset(edges))
+    moved = predict(model_input=perturbed, graph_edges=MemoryDataset(edges))
     cols = [c for c in base.columns if c.startswith(("pred_", "q"))]
     before, after = (pl.col("Date") <= t), (pl.col("Date") > t)
     assert base.filter(before).select(cols).equals(moved.filter(before).select(cols))

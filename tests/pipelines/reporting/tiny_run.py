@@ -22,7 +22,9 @@ from kedro.io import DataCatalog, MemoryDataset
 from atft_kedro.datasets import DayMajorParquet, DayMajorParquetDataset
 from atft_kedro.datasets.checkpoint import CheckpointDirectoryDataset
 from atft_kedro.features.build import build_features
+from atft_kedro.features.model_input import model_input_table
 from atft_kedro.graph import GraphConfig, build_graphs, graph_stats
+from atft_kedro.graph.peers import graph_peer_table, peer_returns
 from atft_kedro.loader.splits import purged_walk_forward
 from atft_kedro.market.panel import build_panel
 from atft_kedro.market.synthetic import generate_market
@@ -41,10 +43,12 @@ REPORTING = {
     "min_stocks": 5,
     "n_boot": 100,
     "mean_block": 5.0,
-    "baselines": ["ridge", "hgb", "momentum", "reversal"],
+    "baselines": ["ridge", "peer_ridge", "hgb", "momentum", "reversal"],
     "max_train_rows": 3000,
     "threads": 1,
 }
+GRAPH = {"lookback": 30, "min_obs": 20, "k": 5, "candidates": 8, "threshold": 0.2,
+         "beta_window": 60, "progress": False}  # fmt: skip
 MODEL = {"hidden": 8, "attn_heads": 2, "dropout": 0.1, "fan": {"windows": [2, 5], "mlp_hidden": 4},
          "san": {"n_slices": 2}, "gat": {"heads": 2, "n_layers": 1}}  # fmt: skip
 
@@ -52,10 +56,12 @@ MODEL = {"hidden": 8, "attn_heads": 2, "dropout": 0.1, "fan": {"windows": [2, 5]
 @dataclass(frozen=True)
 class TinyRun:
     root: Path
-    features: DayMajorParquet
+    features: DayMajorParquet  # the model_input table (features + peer features)
+    panel: pl.DataFrame
     graph_edges: pl.DataFrame
     graph_stats: pl.DataFrame
     oracle_alpha: pl.DataFrame
+    latent_clusters: pl.DataFrame
     splits: dict
     scalers: dict
     checkpoints: Path
@@ -86,14 +92,16 @@ def build(root: Path) -> TinyRun:
     panel = build_panel(market["daily_quotes"], market["listed_info"])
     table = build_features(panel, market["topix"], market["trades_spec"], market["statements"],
                            horizons=tuple(HORIZONS))  # fmt: skip
-    dataset = DayMajorParquetDataset(str(root / "features.parquet"))
-    dataset.save(table)
+    graphs = build_graphs(panel, GraphConfig.from_params(GRAPH))
+    config = GraphConfig.from_params(GRAPH)
+    peers = graph_peer_table(peer_returns(panel, config.residualize, config.beta_window),
+                             graphs.edges)  # fmt: skip
+    dataset = DayMajorParquetDataset(str(root / "model_input.parquet"))
+    dataset.save(model_input_table(table, peers))
     features = dataset.load()
     dates = table["Date"].unique().sort().to_list()
     splits = purged_walk_forward(dates, n_splits=2, seq_len=SEQ_LEN, max_horizon=max(HORIZONS),
                                  embargo_days=2, val_days=20, test_days=20)  # fmt: skip
-    graphs = build_graphs(panel, GraphConfig.from_params(
-        {"lookback": 30, "min_obs": 20, "k": 5, "threshold": 0.2, "progress": False}))  # fmt: skip
     calendar = trading_calendar(features.path)
     scalers = {
         f"fold{f['fold']}": fit_fold_scaler(features.path, f, calendar, {}, seed=0).to_dict()
@@ -105,9 +113,11 @@ def build(root: Path) -> TinyRun:
     return TinyRun(
         root=root,
         features=features,
+        panel=panel,
         graph_edges=graphs.edges,
         graph_stats=graph_stats(graphs.edges, graphs.nodes),
         oracle_alpha=market["oracle_alpha"],
+        latent_clusters=market["latent_clusters"],
         splits=splits,
         scalers=scalers,
         checkpoints=root / "checkpoints",
@@ -128,15 +138,18 @@ def tiny_run() -> TinyRun:
 def catalog(run: TinyRun, **overrides) -> DataCatalog:
     """In-memory catalog of the pipelines' inputs (``overrides`` replace entries by name)."""
     entries = {
-        "features": MemoryDataset(run.features, copy_mode="assign"),
+        "model_input": MemoryDataset(run.features, copy_mode="assign"),
+        "panel": MemoryDataset(run.panel),
         "graph_edges": MemoryDataset(run.graph_edges),
         "graph_stats": MemoryDataset(run.graph_stats),
         "oracle_alpha": MemoryDataset(run.oracle_alpha),
+        "latent_clusters": MemoryDataset(run.latent_clusters),
         "splits": MemoryDataset(run.splits),
         "scalers": MemoryDataset(run.scalers),
         "checkpoints": CheckpointDirectoryDataset(str(run.checkpoints)),
         "training_metrics": MemoryDataset(run.training_metrics),
         "params:reporting": MemoryDataset(REPORTING),
+        "params:graph": MemoryDataset(GRAPH),
         "params:predict": MemoryDataset({"horizon": 1, "fold": None, "phase": None, "threads": 1}),
         "params:horizons": MemoryDataset(HORIZONS),
         "params:seq_len": MemoryDataset(SEQ_LEN),

@@ -34,7 +34,7 @@ def catalog(tmp_path: Path, phase) -> DataCatalog:
         features.save(tiny_features())
     return DataCatalog(
         {
-            "features": features,
+            "model_input": features,
             "graph_edges": MemoryDataset(full_graph(days)),
             "splits": MemoryDataset(tiny_splits(days)),
             "scalers": JSONDocumentDataset(str(tmp_path / "scalers.json")),

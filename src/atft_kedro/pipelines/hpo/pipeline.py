@@ -9,7 +9,7 @@ from kedro.pipeline import Node, Pipeline
 from atft_kedro.pipelines.hpo.nodes import hpo_report_node, optimise_node, summarise_study_node
 
 DATA = [
-    "features",
+    "model_input",
     "graph_edges",
     "splits",
     "params:training",

@@ -11,7 +11,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 predict_signals_node,
                 inputs=[
-                    "features",
+                    "model_input",
                     "graph_edges",
                     "scalers",
                     "checkpoints",

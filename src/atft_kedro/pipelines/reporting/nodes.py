@@ -16,11 +16,14 @@ from matplotlib.figure import Figure
 
 from atft_kedro.datasets import DayMajorParquet
 from atft_kedro.evaluation import plots
-from atft_kedro.evaluation.baselines import fit_predict_baseline
+from atft_kedro.evaluation.baselines import baseline_inputs, fit_predict_baseline
 from atft_kedro.evaluation.evaluate import EvaluationConfig, daily_series, evaluate, json_safe
 from atft_kedro.evaluation.interpretation import InterpretationCollector, group_rows
 from atft_kedro.evaluation.predictions import model_label, split_by_model
 from atft_kedro.evaluation.report import describe_data, render_report, summary_rows, verdict
+from atft_kedro.features.model_input import with_peer_features
+from atft_kedro.graph import GraphConfig
+from atft_kedro.graph.peers import group_peer_table, peer_returns
 from atft_kedro.loader.datasets import day_loader
 from atft_kedro.loader.scaler import OnlineRobustScaler
 from atft_kedro.training.checkpoints import CheckpointStore
@@ -128,32 +131,41 @@ def observed_inputs(table: pl.DataFrame, columns: list[str], train: list[str]) -
 
 
 def baseline_predictions_node(
-    features: DayMajorParquet,
+    model_input: DayMajorParquet,
     splits: dict[str, Any],
     oracle_alpha: pl.DataFrame,
+    latent_clusters: pl.DataFrame,
+    panel: pl.DataFrame,
+    graph: dict[str, Any],
     reporting: dict[str, Any],
     horizons: list[int],
     seed: int,
 ) -> pl.DataFrame:
     """Every baseline of ``reporting.baselines`` on every fold's test dates (fitted on its train
-    dates), plus the oracle when ``oracle_alpha`` has rows. Same table as `predictions`, for the
-    reported horizons only (``reporting.horizons``)."""
+    dates), plus, on the synthetic market, the oracle (``oracle_alpha``) and the observable
+    ceiling ``structural`` (ridge on the peer family of the true ``latent_clusters``, built with
+    the graph's return residualisation). Same table as `predictions`, for the reported horizons
+    only (``reporting.horizons``)."""
     horizons = [int(h) for h in reporting.get("horizons") or horizons]
-    names, masks = input_columns(features.columns)
+    names, masks = input_columns(model_input.columns)
     targets = [f"target_{h}d" for h in horizons]
-    table = features.read(["Date", "Code", *names, *masks, *targets])
-    wanted = list(reporting["baselines"])
-    if oracle_alpha is not None and oracle_alpha.height and "oracle" not in wanted:
-        wanted.append("oracle")
-    if oracle_alpha is None or oracle_alpha.height == 0:
-        wanted = [b for b in wanted if b != "oracle"]
+    table = model_input.read(["Date", "Code", *names, *masks, *targets])
+    tables = {name: table for name in reporting["baselines"]}
+    if latent_clusters is not None and latent_clusters.height:
+        config = GraphConfig.from_params(graph)
+        returns = peer_returns(panel, config.residualize, config.beta_window)
+        cluster_peers = group_peer_table(returns, latent_clusters)
+        tables["structural"] = with_peer_features(table, cluster_peers)
+    if oracle_alpha is not None and oracle_alpha.height:
+        tables["oracle"] = table
     frames = []
     for fold_split in splits["folds"]:
-        inputs = observed_inputs(table, [*names, *masks], fold_split["train"])
-        for name in wanted:
+        observed = observed_inputs(table, [*names, *masks], fold_split["train"])
+        for name, data in tables.items():
             log.info("baseline %s: fold %s", name, fold_split["fold"])
             frames.append(fit_predict_baseline(
-                name, table, splits, int(fold_split["fold"]), horizons, inputs, seed,
+                name, data, splits, int(fold_split["fold"]), horizons,
+                baseline_inputs(name, observed), seed,
                 oracle_alpha=oracle_alpha if name == "oracle" else None,
                 max_train_rows=int(reporting.get("max_train_rows", 300_000)),
                 n_threads=int(reporting.get("threads") or 1),
@@ -175,7 +187,7 @@ def predictions_by_model(
     model = dict(sorted(model.items(), key=lambda kv: kv[1]["phase"][0]))
     folds = predictions["fold"].unique().to_list()
     base = split_by_model(baseline_predictions.filter(pl.col("fold").is_in(folds)))
-    order = [b for b in [*baselines_order, "oracle"] if b in base]
+    order = [b for b in [*baselines_order, "structural", "oracle"] if b in base]
     return model | {b: base[b] for b in order}
 
 

@@ -17,7 +17,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 predict_test_node,
                 inputs=[
-                    "features",
+                    "model_input",
                     "graph_edges",
                     "splits",
                     "scalers",
@@ -34,9 +34,12 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 baseline_predictions_node,
                 inputs=[
-                    "features",
+                    "model_input",
                     "splits",
                     "oracle_alpha",
+                    "latent_clusters",
+                    "panel",
+                    "params:graph",
                     "params:reporting",
                     "params:horizons",
                     "params:seed",
@@ -67,7 +70,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),  # fmt: skip
             Node(
                 report_node,
-                inputs=["evaluation", "figures@png", "features", "splits", "params:reporting"],
+                inputs=["evaluation", "figures@png", "model_input", "splits", "params:reporting"],
                 outputs="report",
                 name="report_node",
             ),

@@ -10,14 +10,14 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 fit_scalers_node,
-                inputs=["features", "splits", "params:training", "params:seed"],
+                inputs=["model_input", "splits", "params:training", "params:seed"],
                 outputs="scalers",
                 name="fit_scalers_node",
             ),
             Node(
                 train_phases_node,
                 inputs=[
-                    "features",
+                    "model_input",
                     "graph_edges",
                     "splits",
                     "scalers",
