@@ -127,3 +127,41 @@ def test_sharpe_has_gradient_and_its_ema_state_moves_only_in_training():
     assert int(loss.sharpe_days) == 3 and torch.equal(state, loss.sharpe_second)
     loss.reset_state()
     assert int(loss.sharpe_days) == 0
+
+
+def test_rank_gauss_target_is_the_normal_score_of_the_day_s_average_rank():
+    y = torch.tensor([0.03, -0.01, 0.03, 0.5, 9.0])
+    valid = torch.tensor([True, True, True, True, False])
+    score = losses.cross_sectional_target(y, valid, "rank_gauss")
+    # ranks among the 4 valid: -0.01 → 1, 0.03 → 2.5 (tie), 0.5 → 4; Φ⁻¹((r − 0.5) / 4)
+    normal = torch.distributions.Normal(0.0, 1.0)
+    expected = normal.icdf(torch.tensor([2.0, 0.5, 2.0, 3.5]) / 4)
+    torch.testing.assert_close(score[:4], expected)
+    assert score[4] == 0.0
+    # a monotone change of the returns leaves it unchanged; scale and outliers do not matter
+    torch.testing.assert_close(
+        losses.cross_sectional_target(100 * y**3, valid, "rank_gauss"), score
+    )
+
+
+def test_zscore_target_is_clipped_and_raw_is_untouched():
+    y = torch.tensor([0.0] * 19 + [1.0])
+    valid = torch.ones(20, dtype=torch.bool)
+    z = losses.cross_sectional_target(y, valid, "zscore")
+    assert float(z.max()) == pytest.approx(3.0) and abs(float(z.mean())) < 0.2
+    assert losses.cross_sectional_target(y, valid, "raw") is y
+
+
+def test_squared_error_term_fits_the_transformed_target_and_ignores_masked_stocks():
+    cfg = LossConfig(pinball_weight=0.0, rank_weight=0.0, mse_weight=1.0, aux_weight=0.0,
+                     target="rank_gauss", horizon_weights={1: 1.0, 5: 0.0})  # fmt: skip
+    base, out, batch = model_output()
+    total, parts = ATFTLoss(cfg)(out, batch)
+    valid = batch["y_mask"][1]
+    target = losses.cross_sectional_target(torch.nan_to_num(batch["y"][1]), valid, "rank_gauss")
+    expected = ((out["point"][1] - target)[valid] ** 2).mean()
+    assert parts["mse"] == pytest.approx(float(expected), rel=1e-6)
+    total.backward()
+    assert torch.all(base.grad[[2, 5], 0] == 0)
+    with pytest.raises(ValueError, match="target must be raw, rank_gauss or zscore"):
+        LossConfig(target="ranks")

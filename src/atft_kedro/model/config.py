@@ -150,9 +150,18 @@ class LossConfig:
     rank_temperature: float = 1.0  # ListNet softmax temperature on z-scored scores
     sharpe_horizon: int | None = None  # None: the shortest horizon in the output
     sharpe_ema_decay: float = 0.9  # EMA decay of the portfolio return moments across days
+    # What the pinball, mse and rank terms fit: the raw forward return, or its per-day
+    # cross-sectional score (rank_gauss: normal quantile of the rank; zscore: clipped z-score).
+    # The Sharpe term always uses raw returns (a portfolio return is in return units).
+    target: Literal["raw", "rank_gauss", "zscore"] = "raw"
+    mse_weight: float = 0.0  # squared error of the point prediction on the (transformed) target
     eps: float = 1e-8
 
     def __post_init__(self) -> None:
+        if self.target not in ("raw", "rank_gauss", "zscore"):
+            raise ValueError(
+                f"LossConfig.target must be raw, rank_gauss or zscore, got {self.target!r}"
+            )
         if self.horizon_weights is not None:
             self.horizon_weights = {int(h): float(w) for h, w in self.horizon_weights.items()}
         if not 0.0 <= self.sharpe_ema_decay < 1.0:

@@ -1,8 +1,15 @@
-"""Training objective for one day batch: pinball + ListNet rank + long-short Sharpe + FAN/SAN aux.
+"""Training objective for one day batch: pinball + squared error + ListNet rank + long-short Sharpe
++ FAN/SAN aux.
 
 All terms ignore stocks whose target is masked (`y_mask` False; the NaN target is replaced before any
 arithmetic, so it cannot leak into values or gradients). A term with weight 0 is not computed.
 Horizon terms are combined as `Σ_h w_h L_h / Σ_h w_h`.
+
+Target (`LossConfig.target`): the pinball, squared-error and rank terms fit either the raw forward
+return or its per-day cross-sectional score. Daily returns are fat-tailed and their cross-sectional
+spread changes with the market's volatility, so on raw returns a few stocks on a few stressed days
+dominate the gradient; the per-day normal score (`rank_gauss`) weighs every day's ordering alike,
+like the rank label of the ridge baseline. The quantiles are then quantiles of that score.
 """
 
 from __future__ import annotations
@@ -25,6 +32,12 @@ def pinball_loss(
     e = torch.where(valid, y, torch.zeros_like(y)).unsqueeze(-1) - quantiles  # [N, Q]
     loss = torch.maximum(taus * e, (taus - 1.0) * e) * valid.unsqueeze(-1)
     return loss.sum() / (valid.sum() * quantiles.shape[-1]).clamp_min(1)
+
+
+def squared_error(point: torch.Tensor, y: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Mean of (point − y)² over valid stocks. point, y, valid [N] → scalar."""
+    e = torch.where(valid, y - point, torch.zeros_like(point))
+    return (e * e).sum() / valid.sum().clamp_min(1)
 
 
 def _zscore(v: torch.Tensor, valid: torch.Tensor, eps: float) -> torch.Tensor:
@@ -55,6 +68,29 @@ def listnet_loss(
     target = _zscore(y, valid, eps).div(temperature).masked_fill(~valid, neg).softmax(0)
     log_p = _zscore(scores, valid, eps).div(temperature).masked_fill(~valid, neg).log_softmax(0)
     return -(target * torch.where(valid, log_p, torch.zeros_like(log_p))).sum()
+
+
+def cross_sectional_target(
+    y: torch.Tensor, valid: torch.Tensor, kind: str, clip: float = 3.0
+) -> torch.Tensor:
+    """The day's targets as a cross-sectional score over the valid stocks (0 elsewhere).
+
+    ``rank_gauss``: Φ⁻¹((rank − 0.5) / n), average ranks for ties; ``zscore``: (y − mean)/std clipped
+    to ±clip; ``raw``: y unchanged. y, valid [N] → [N].
+    """
+    if kind == "raw":
+        return y
+    y = torch.where(valid, y, torch.zeros_like(y))
+    n = valid.sum().clamp_min(1).to(y.dtype)
+    if kind == "zscore":
+        return (_zscore(y, valid, 1e-12) * valid).clamp(-clip, clip)
+    # average 1-based rank among the valid stocks (invalid ones sort last and are masked)
+    v = torch.where(valid, y, torch.full_like(y, torch.finfo(y.dtype).max))
+    _, inverse, counts = torch.unique(v, sorted=True, return_inverse=True, return_counts=True)
+    below = torch.cumsum(counts, 0) - counts
+    rank = (below + (counts + 1) / 2).to(y.dtype)[inverse]
+    score = torch.special.ndtri(((rank - 0.5) / n).clamp(1e-6, 1 - 1e-6))
+    return torch.where(valid, score, torch.zeros_like(score))
 
 
 def long_short_return(scores: torch.Tensor, y: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
@@ -114,6 +150,14 @@ class ATFTLoss(nn.Module):
             total = total + weight * value
             parts[name] = float(value.detach())
 
+        fit = (
+            {
+                h: cross_sectional_target(batch["y"][h], batch["y_mask"][h], cfg.target)
+                for h in horizons
+            }
+            if cfg.pinball_weight or cfg.rank_weight or cfg.mse_weight
+            else {}
+        )
         if cfg.pinball_weight:
             taus = self.taus.to(anchor.dtype)
             if taus.numel() != anchor.shape[-1]:
@@ -121,7 +165,7 @@ class ATFTLoss(nn.Module):
                     f"ATFTLoss has {taus.numel()} quantile levels, the output has {anchor.shape[-1]}"
                 )
             value = sum(
-                weights[h] * pinball_loss(quantiles[h], batch["y"][h], batch["y_mask"][h], taus)
+                weights[h] * pinball_loss(quantiles[h], fit[h], batch["y_mask"][h], taus)
                 for h in horizons
             )
             add("pinball", cfg.pinball_weight, value / weight_sum)
@@ -130,7 +174,7 @@ class ATFTLoss(nn.Module):
                 weights[h]
                 * listnet_loss(
                     output["point"][h],
-                    batch["y"][h],
+                    fit[h],
                     batch["y_mask"][h],
                     cfg.rank_temperature,
                     cfg.eps,
@@ -138,6 +182,12 @@ class ATFTLoss(nn.Module):
                 for h in horizons
             )
             add("rank", cfg.rank_weight, value / weight_sum)
+        if cfg.mse_weight:
+            value = sum(
+                weights[h] * squared_error(output["point"][h], fit[h], batch["y_mask"][h])
+                for h in horizons
+            )
+            add("mse", cfg.mse_weight, value / weight_sum)
         if cfg.sharpe_weight:
             h = cfg.sharpe_horizon if cfg.sharpe_horizon is not None else min(horizons)
             if h not in quantiles:
