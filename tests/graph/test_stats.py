@@ -1,3 +1,4 @@
+import datetime as dt
 import itertools
 
 import networkx as nx
@@ -8,7 +9,7 @@ from networkx.algorithms.community import modularity
 
 from atft_kedro.graph.build import GraphConfig, build_graphs
 from atft_kedro.graph.nx_views import day_graph
-from atft_kedro.graph.stats import graph_stats
+from atft_kedro.graph.stats import cluster_recovery, graph_stats
 
 
 @pytest.fixture
@@ -109,3 +110,21 @@ def test_default_graph_finds_the_latent_lead_lag_clusters(small_market):
         dst = edges["dst_code"].replace_strict(clusters).to_numpy()
         share[name] = float(np.mean(src == dst))
     assert share["default"] >= max(3 * share["raw"], 0.6), share
+
+
+def test_cluster_recovery_by_hand():
+    day = dt.date(2024, 1, 2)
+    codes = ["a", "b", "c", "d"]
+    clusters = pl.DataFrame({"Code": codes, "cluster": [0, 0, 1, 1]})
+    pairs = [("a", "b"), ("b", "a"), ("a", "c"), ("c", "a"), ("c", "d"), ("d", "c")]
+    edges = pl.DataFrame({"Date": [day] * 6, "src_code": [p[0] for p in pairs],
+                          "dst_code": [p[1] for p in pairs]})  # fmt: skip
+    graph = pl.DataFrame({"Date": [day] * 4, "Code": codes, "peer_ret_1d": [1.0, 2.0, 3.0, 5.0]})
+    true = graph.with_columns(pl.col("peer_ret_1d") * 2 + 1)
+    out = cluster_recovery(edges, graph, true, clusters)
+    assert out.row(0, named=True) == {
+        "Date": day,
+        "in_cluster_share": pytest.approx(4 / 6),
+        "in_cluster_random": pytest.approx((2 + 2) / 12),  # 2 pairs of 6, ordered
+        "peer_corr": pytest.approx(1.0),
+    }

@@ -109,3 +109,49 @@ def graph_stats(edges: pl.DataFrame, nodes: pl.DataFrame) -> pl.DataFrame:
         )
         .sort("Date")
     )
+
+
+def cluster_recovery(
+    edges: pl.DataFrame,
+    graph_peers: pl.DataFrame,
+    cluster_peers: pl.DataFrame,
+    clusters: pl.DataFrame,
+) -> pl.DataFrame:
+    """How well each day's graph finds known groups (the synthetic market's latent clusters).
+
+    One row per date with edges: ``in_cluster_share`` (edges joining two members of one
+    cluster), ``in_cluster_random`` (the same share over all pairs of that day's nodes, what
+    random edges would give) and ``peer_corr`` (correlation across codes of the graph's
+    ``peer_ret_1d`` with the same feature built from the true clusters).
+    """
+    group = clusters.select("Code", pl.col("cluster").cast(pl.Int64))
+    ends = (
+        edges.select("Date", "src_code", "dst_code")
+        .join(group.rename({"Code": "src_code", "cluster": "a"}), on="src_code", how="left")
+        .join(group.rename({"Code": "dst_code", "cluster": "b"}), on="dst_code", how="left")
+    )
+    share = ends.group_by("Date").agg(
+        (pl.col("a") == pl.col("b")).fill_null(False).mean().alias("in_cluster_share")
+    )
+    nodes = edges.select("Date", pl.col("src_code").alias("Code")).unique()
+    sizes = (
+        nodes.join(group, on="Code", how="inner")
+        .group_by("Date", "cluster")
+        .agg(pl.len().cast(pl.Float64).alias("k"))
+        .group_by("Date")
+        .agg(
+            (
+                (pl.col("k") * (pl.col("k") - 1)).sum()
+                / (pl.col("k").sum() * (pl.col("k").sum() - 1))
+            ).alias("in_cluster_random")
+        )
+    )
+    both = graph_peers.select("Date", "Code", "peer_ret_1d").join(
+        cluster_peers.select("Date", "Code", pl.col("peer_ret_1d").alias("true")),
+        on=["Date", "Code"],
+    )
+    finite = pl.col("peer_ret_1d").is_finite() & pl.col("true").is_finite()
+    corr = (
+        both.filter(finite).group_by("Date").agg(pl.corr("peer_ret_1d", "true").alias("peer_corr"))
+    )
+    return share.join(sizes, on="Date", how="left").join(corr, on="Date", how="left").sort("Date")

@@ -161,3 +161,13 @@ def test_a_checkpoint_from_other_model_code_is_a_one_line_error(tmp_path):
     store.save(0, 1, "best", state)
     with pytest.raises(ValueError, match=r"phase1/best.pt does not fit the current model code"):
         load_phase_model(store, 0, 1)
+
+
+def test_graph_quality_measures_the_graph_against_the_latent_clusters(reported):
+    quality = pl.read_parquet(reported / "08_reporting" / "graph_quality.parquet")
+    assert quality.columns == ["Date", "in_cluster_share", "in_cluster_random", "peer_corr"]
+    assert quality.height > 0
+    # the tiny market's 8 clusters: the graph's edges are inside one far more often than random
+    assert quality["in_cluster_share"].mean() > 2 * quality["in_cluster_random"].mean()
+    html = (reported / "08_reporting" / "report.html").read_text()
+    assert "Graph vs the latent clusters (synthetic market)" in html

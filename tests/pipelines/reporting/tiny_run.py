@@ -59,6 +59,7 @@ class TinyRun:
     features: DayMajorParquet  # the model_input table (features + peer features)
     panel: pl.DataFrame
     graph_edges: pl.DataFrame
+    peer_features: pl.DataFrame
     graph_stats: pl.DataFrame
     oracle_alpha: pl.DataFrame
     latent_clusters: pl.DataFrame
@@ -115,6 +116,7 @@ def build(root: Path) -> TinyRun:
         features=features,
         panel=panel,
         graph_edges=graphs.edges,
+        peer_features=peers,
         graph_stats=graph_stats(graphs.edges, graphs.nodes),
         oracle_alpha=market["oracle_alpha"],
         latent_clusters=market["latent_clusters"],
@@ -141,6 +143,7 @@ def catalog(run: TinyRun, **overrides) -> DataCatalog:
         "model_input": MemoryDataset(run.features, copy_mode="assign"),
         "panel": MemoryDataset(run.panel),
         "graph_edges": MemoryDataset(run.graph_edges),
+        "peer_features": MemoryDataset(run.peer_features),
         "graph_stats": MemoryDataset(run.graph_stats),
         "oracle_alpha": MemoryDataset(run.oracle_alpha),
         "latent_clusters": MemoryDataset(run.latent_clusters),

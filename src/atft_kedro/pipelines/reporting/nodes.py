@@ -24,6 +24,7 @@ from atft_kedro.evaluation.report import describe_data, render_report, summary_r
 from atft_kedro.features.model_input import with_peer_features
 from atft_kedro.graph import GraphConfig
 from atft_kedro.graph.peers import group_peer_table, peer_returns
+from atft_kedro.graph.stats import cluster_recovery
 from atft_kedro.loader.datasets import day_loader
 from atft_kedro.loader.scaler import OnlineRobustScaler
 from atft_kedro.training.checkpoints import CheckpointStore
@@ -53,6 +54,9 @@ FIGURES = {
     "variable_selection.png": "Variable-selection importance: mean softmax weight per input",
     "gat_attention.png": "GAT attention on same-sector33 edges vs other edges",
     "graph_statistics.png": "Correlation graph over time",
+    "graph_clusters.png": "Synthetic market only: share of graph edges inside a latent cluster "
+    "(in_cluster_random: what random pairs give) and correlation across stocks of the graph's "
+    "peer_ret_1d with the same feature built from the true clusters",
     "training_curves.png": "Training per fold and phase: loss and validation RankIC per epoch "
     "(epochs counted on across the phases of a fold)",
 }
@@ -130,31 +134,49 @@ def observed_inputs(table: pl.DataFrame, columns: list[str], train: list[str]) -
     return [c for c, ok in zip(columns, seen, strict=True) if ok]
 
 
+def cluster_peers_node(
+    panel: pl.DataFrame, latent_clusters: pl.DataFrame, graph: dict[str, Any]
+) -> pl.DataFrame:
+    """The peer family built from the true latent clusters instead of the graph (synthetic market
+    only; empty for real data), with the graph's return residualisation. Evaluation only."""
+    if latent_clusters is None or latent_clusters.height == 0:
+        return pl.DataFrame(schema={"Date": pl.Date, "Code": pl.Utf8})
+    config = GraphConfig.from_params(graph)
+    returns = peer_returns(panel, config.residualize, config.beta_window)
+    return group_peer_table(returns, latent_clusters)
+
+
+def graph_quality_node(
+    graph_edges: pl.DataFrame,
+    peer_features: pl.DataFrame,
+    cluster_peers: pl.DataFrame,
+    latent_clusters: pl.DataFrame,
+) -> pl.DataFrame:
+    """Per date, how well the graph finds the latent clusters (empty for real data)."""
+    if latent_clusters is None or latent_clusters.height == 0:
+        return pl.DataFrame(schema={"Date": pl.Date})
+    return cluster_recovery(graph_edges, peer_features, cluster_peers, latent_clusters)
+
+
 def baseline_predictions_node(
     model_input: DayMajorParquet,
     splits: dict[str, Any],
     oracle_alpha: pl.DataFrame,
-    latent_clusters: pl.DataFrame,
-    panel: pl.DataFrame,
-    graph: dict[str, Any],
+    cluster_peers: pl.DataFrame,
     reporting: dict[str, Any],
     horizons: list[int],
     seed: int,
 ) -> pl.DataFrame:
     """Every baseline of ``reporting.baselines`` on every fold's test dates (fitted on its train
     dates), plus, on the synthetic market, the oracle (``oracle_alpha``) and the observable
-    ceiling ``structural`` (ridge on the peer family of the true ``latent_clusters``, built with
-    the graph's return residualisation). Same table as `predictions`, for the reported horizons
-    only (``reporting.horizons``)."""
+    ceiling ``structural`` (ridge with the peer family of the true clusters, ``cluster_peers``).
+    Same table as `predictions`, for the reported horizons only (``reporting.horizons``)."""
     horizons = [int(h) for h in reporting.get("horizons") or horizons]
     names, masks = input_columns(model_input.columns)
     targets = [f"target_{h}d" for h in horizons]
     table = model_input.read(["Date", "Code", *names, *masks, *targets])
     tables = {name: table for name in reporting["baselines"]}
-    if latent_clusters is not None and latent_clusters.height:
-        config = GraphConfig.from_params(graph)
-        returns = peer_returns(panel, config.residualize, config.beta_window)
-        cluster_peers = group_peer_table(returns, latent_clusters)
+    if cluster_peers is not None and cluster_peers.height:
         tables["structural"] = with_peer_features(table, cluster_peers)
     if oracle_alpha is not None and oracle_alpha.height:
         tables["oracle"] = table
@@ -266,6 +288,7 @@ def figures_node(
     evaluation: dict[str, Any],
     interpretation: dict[str, Any],
     graph_stats: pl.DataFrame,
+    graph_quality: pl.DataFrame,
     training_metrics: dict[str, Any],
     reporting: dict[str, Any],
     seed: int,
@@ -305,6 +328,13 @@ def figures_node(
         "decile_returns.png": plots.decile_bars(deciles, f"Mean target_{h}d by prediction decile"),
         **_interpretation_figures(interpretation),
         "graph_statistics.png": plots.graph_statistics(stats),
+        "graph_clusters.png": (
+            plots.graph_statistics(graph_quality, "Graph vs the latent clusters")
+            if graph_quality.height
+            else plots.empty_figure(
+                "Graph vs the latent clusters", "no latent clusters (real data)"
+            )
+        ),
         "training_curves.png": plots.training_curves(_history(training_metrics)),
     }
     return {name: figures[name] for name in FIGURES}
@@ -340,6 +370,7 @@ def report_node(
     evaluation: dict[str, Any],
     figures: Mapping[str, Callable[[], bytes] | bytes | Figure],
     features: DayMajorParquet,
+    graph_quality: pl.DataFrame,
     splits: dict[str, Any],
     reporting: dict[str, Any],
 ) -> str:
@@ -362,6 +393,11 @@ def report_node(
         for label, per_h in evaluation["models"].items()
         for fold, block in per_h.get(f"h{h}", {}).get("folds", {}).items()
     ]  # fmt: skip
+    if graph_quality.height:
+        tables["Graph vs the latent clusters (synthetic market), mean over dates"] = [
+            {"dates": graph_quality.height,
+             **{c: graph_quality[c].mean() for c in graph_quality.columns if c != "Date"}}
+        ]  # fmt: skip
     names, masks = input_columns(features.columns)
     description = describe_data(features.read(["Date", "Code"]), splits, [*names, *masks])
     embedded = {}

@@ -4,8 +4,10 @@ from kedro.pipeline import Node, Pipeline
 
 from atft_kedro.pipelines.reporting.nodes import (
     baseline_predictions_node,
+    cluster_peers_node,
     evaluate_node,
     figures_node,
+    graph_quality_node,
     predict_test_node,
     report_node,
 )
@@ -14,6 +16,18 @@ from atft_kedro.pipelines.reporting.nodes import (
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
+            Node(
+                cluster_peers_node,
+                inputs=["panel", "latent_clusters", "params:graph"],
+                outputs="cluster_peer_features",
+                name="cluster_peers_node",
+            ),
+            Node(
+                graph_quality_node,
+                inputs=["graph_edges", "peer_features", "cluster_peer_features", "latent_clusters"],
+                outputs="graph_quality",
+                name="graph_quality_node",
+            ),
             Node(
                 predict_test_node,
                 inputs=[
@@ -37,9 +51,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "model_input",
                     "splits",
                     "oracle_alpha",
-                    "latent_clusters",
-                    "panel",
-                    "params:graph",
+                    "cluster_peer_features",
                     "params:reporting",
                     "params:horizons",
                     "params:seed",
@@ -61,6 +73,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "evaluation",
                     "interpretation",
                     "graph_stats",
+                    "graph_quality",
                     "training_metrics",
                     "params:reporting",
                     "params:seed",
@@ -70,7 +83,14 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),  # fmt: skip
             Node(
                 report_node,
-                inputs=["evaluation", "figures@png", "model_input", "splits", "params:reporting"],
+                inputs=[
+                    "evaluation",
+                    "figures@png",
+                    "model_input",
+                    "graph_quality",
+                    "splits",
+                    "params:reporting",
+                ],
                 outputs="report",
                 name="report_node",
             ),
