@@ -17,6 +17,7 @@ SMALL = dict(
     winsorize=None,
     candidates=None,
     beta_window=None,
+    rebuild_every=1,
 )
 
 

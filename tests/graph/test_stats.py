@@ -25,6 +25,7 @@ def graphs(rng, make_panel, factor_returns):
         k=2,
         threshold=0.45,
         min_codes=3,
+        rebuild_every=1,
         progress=False,
     )
     return build_graphs(make_panel(returns, sectors, markets), config)

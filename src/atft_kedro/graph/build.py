@@ -59,7 +59,7 @@ class GraphConfig:
     candidates: int | None = 20
     min_shared: float = 0.0
     threshold: float = 0.1
-    rebuild_every: int = 1
+    rebuild_every: int = 5
     min_codes: int = 10
     threads: int | None = 1
     progress: bool = True
