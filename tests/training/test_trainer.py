@@ -42,3 +42,28 @@ def test_streaming_and_in_memory_train_on_the_same_subset(tiny_market):
         assert per_epoch[0] != per_epoch[1]
         dates[implementation] = per_epoch
     assert dates["in_memory"] == dates["streaming"]
+
+
+def test_ema_is_the_bias_corrected_exponential_average_of_the_steps():
+    """After t steps the EMA is Σ (1−β) β^(t−s) θ_s / (1−β^t): the first step's weights fade."""
+    import torch
+    from torch.optim.swa_utils import AveragedModel
+
+    from atft_kedro.training.phases import PhaseConfig
+    from atft_kedro.training.trainer import weight_average
+
+    phase = PhaseConfig.from_dict(0, {"averaging": {"kind": "ema", "ema_decay": 0.9}})
+    model = torch.nn.Linear(2, 1, bias=False)
+    average = weight_average(model, phase)
+    assert isinstance(average, AveragedModel)
+    steps = np.array([5.0, 1.0, 2.0, 3.0, 4.0])
+    for value in steps:
+        model.weight.data.fill_(value)
+        average.update_parameters(model)
+    w = 0.9 ** np.arange(len(steps) - 1, -1, -1)
+    expected = (w * steps).sum() / w.sum()
+    got = average.module.weight.detach().numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+    # a plain EMA started at the first step would hold 0.9^4 = 66% of it
+    plain = 0.9**4 * 5.0 + sum(0.1 * 0.9 ** (3 - i) * v for i, v in enumerate(steps[1:]))
+    assert abs(got[0, 0] - plain) > 0.3
