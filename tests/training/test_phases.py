@@ -24,7 +24,8 @@ BASE = {"static", "vsn", "encoder", "heads"}
 EXPECTED = {0: BASE, 1: BASE | {"fan", "san"}, 2: BASE | {"fan", "san", "gat"}}
 EXPECTED |= {3: EXPECTED[2], 4: EXPECTED[2]}
 # The project defaults keep SAN off (it lowered val RankIC on the synthetic market; see the yml).
-PROJECT = {phase: modules - {"san"} for phase, modules in EXPECTED.items()}
+# The project's phases: SAN off; phase 2 trains only the new graph layers and the heads.
+PROJECT = {phase: modules - {"san"} for phase, modules in EXPECTED.items()} | {2: {"gat", "heads"}}
 
 
 def test_parse_phase_all_and_single():
