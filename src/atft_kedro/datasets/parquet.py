@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 from kedro.io import AbstractDataset, DatasetError
 
 from atft_kedro.atomic import atomic_path
+from atft_kedro.errors import UnreadableFileError, one_line
 from atft_kedro.features.day_major import write_day_major_parquet
 
 
@@ -33,7 +34,10 @@ class PolarsParquetDataset(AbstractDataset[pl.DataFrame, pl.DataFrame]):
             raise DatasetError(
                 f"{self._filepath} does not exist: run the pipeline that makes it first"
             )
-        return pl.read_parquet(self._filepath)
+        try:
+            return pl.read_parquet(self._filepath)
+        except (pl.exceptions.PolarsError, OSError) as err:
+            raise UnreadableFileError(self._filepath, one_line(err)) from err
 
     def save(self, data: pl.DataFrame) -> None:
         with atomic_path(self._filepath) as tmp:
@@ -89,6 +93,10 @@ class DayMajorParquetDataset(AbstractDataset[pl.DataFrame, DayMajorParquet]):
             raise DatasetError(
                 f"{self._filepath} does not exist: run the pipeline that makes it first"
             )
+        try:  # the footer, so that a truncated file fails here and names itself
+            pq.read_metadata(self._filepath)
+        except (OSError, ValueError) as err:  # pyarrow.ArrowInvalid is a ValueError
+            raise UnreadableFileError(self._filepath, one_line(err)) from err
         return DayMajorParquet(self._filepath)
 
     def save(self, data: pl.DataFrame) -> None:

@@ -30,6 +30,7 @@ import polars as pl
 import torch
 from tqdm.auto import tqdm
 
+from atft_kedro.errors import ParameterError
 from atft_kedro.graph.correlation import Method, rolling_correlation
 from atft_kedro.graph.knn import knn_edges
 from atft_kedro.graph.returns import (
@@ -69,7 +70,9 @@ class GraphConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(params) - known)
         if unknown:
-            raise ValueError(f"params:graph: unknown key(s) {unknown}; expected {sorted(known)}")
+            raise ParameterError(
+                f"params:graph: unknown key(s) {unknown}; expected {sorted(known)}"
+            )
         config = cls(**params)
         if config.rebuild_every < 1 or config.min_codes < 2:
             raise ValueError(

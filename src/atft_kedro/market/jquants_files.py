@@ -18,6 +18,7 @@ from pathlib import Path
 
 import polars as pl
 
+from atft_kedro.errors import UnreadableFileError, one_line
 from atft_kedro.market.schema import (
     OPTIONAL_TABLES,
     REQUIRED_TABLES,
@@ -53,10 +54,14 @@ def table_files(folder: Path, table: str) -> list[Path]:
 
 
 def read_table_file(path: Path) -> pl.DataFrame:
-    """One Parquet or CSV file as delivered (CSV columns as text)."""
-    if path.name.endswith(".parquet"):
-        return pl.read_parquet(path)
-    return pl.read_csv(path, infer_schema=False, encoding="utf8-lossy")
+    """One Parquet or CSV file as delivered (CSV columns as text); a file that cannot be parsed
+    raises UnreadableFileError naming it."""
+    try:
+        if path.name.endswith(".parquet"):
+            return pl.read_parquet(path)
+        return pl.read_csv(path, infer_schema=False, encoding="utf8-lossy")
+    except (pl.exceptions.PolarsError, OSError) as err:
+        raise UnreadableFileError(path, one_line(err)) from err
 
 
 def read_table(folder: Path, table: str) -> pl.DataFrame | None:

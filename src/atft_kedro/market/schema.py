@@ -27,13 +27,15 @@ from typing import Literal
 
 import polars as pl
 
+from atft_kedro.errors import UserError
+
 Convention = Literal["V1", "V2"]
 Kind = Literal["date", "code", "float", "str", "time"]
 
 MISSING_TOKENS = ("", "-", "－")  # how J-Quants and spreadsheets spell a missing number
 
 
-class RawDataError(ValueError):
+class RawDataError(UserError, ValueError):
     """Raw input that cannot be used: one line naming table, column and an example row."""
 
 

@@ -35,6 +35,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from atft_kedro.errors import ParameterError
+
 SESSIONS_PER_YEAR = 245
 ALPHA_COMPONENTS = ("lead_lag", "regime_momentum", "reversal", "earnings_drift", "investor_flow")
 HORIZONS = (1, 5, 10, 20)
@@ -153,9 +155,11 @@ PRESETS: dict[str, dict] = {
 def market_config(preset: str = "small", **overrides) -> SyntheticMarketConfig:
     """The preset's config with ``overrides`` (any field of :class:`SyntheticMarketConfig`)."""
     if preset not in PRESETS:
-        raise ValueError(f"market.preset: unknown preset {preset!r}; choose from {list(PRESETS)}")
+        raise ParameterError(
+            f"market.preset: unknown preset {preset!r}; choose from {list(PRESETS)}"
+        )
     names = {f.name for f in dataclasses.fields(SyntheticMarketConfig)}
     unknown = sorted(set(overrides) - names)
     if unknown:
-        raise ValueError(f"market: unknown synthetic-market parameter(s) {unknown}")
+        raise ParameterError(f"market: unknown synthetic-market parameter(s) {unknown}")
     return SyntheticMarketConfig(**{**PRESETS[preset], **overrides})

@@ -10,6 +10,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from atft_kedro.errors import ParameterError
+
 DEFAULT_QUANTILES: tuple[float, ...] = (0.1, 0.25, 0.5, 0.75, 0.9)
 DEFAULT_HORIZONS: tuple[int, ...] = (1, 5, 10, 20)
 
@@ -20,7 +22,7 @@ def _build(cls: type, values: dict[str, Any] | None, where: str) -> Any:
     known = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(known))
     if unknown:
-        raise ValueError(f"{where}: unknown key(s) {unknown}; known keys are {sorted(known)}")
+        raise ParameterError(f"{where}: unknown key(s) {unknown}; known keys are {sorted(known)}")
     kwargs: dict[str, Any] = {}
     for name, value in values.items():
         nested = _NESTED.get((cls.__name__, name))

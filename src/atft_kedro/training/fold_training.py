@@ -26,6 +26,7 @@ import polars as pl
 import pyarrow.parquet as pq
 import torch
 
+from atft_kedro.errors import UserError
 from atft_kedro.loader.datasets import DayDataset, make_day_dataset
 from atft_kedro.loader.scaler import OnlineRobustScaler
 from atft_kedro.model import ATFTGATFAN, ATFTLoss, LossConfig, ModelConfig
@@ -38,7 +39,7 @@ SWITCH_KEYS = ("use_fan", "use_san", "use_gat")
 NON_FEATURE_COLUMNS = ("Date", "Code", "market", "sector33", "sector17")
 
 
-class MissingCheckpointError(FileNotFoundError):
+class MissingCheckpointError(UserError, FileNotFoundError):
     """The checkpoint a phase starts from has not been trained yet."""
 
 

@@ -22,6 +22,8 @@ from typing import Any, Literal
 
 from torch import nn
 
+from atft_kedro.errors import ParameterError
+
 PHASES: tuple[int, ...] = (0, 1, 2, 3, 4)
 SWITCHES: dict[str, str] = {"fan": "use_fan", "san": "use_san", "gat": "use_gat"}
 """Optional sub-module name → the ModelConfig flag that puts it in the forward pass."""
@@ -109,7 +111,7 @@ class PhaseConfig:
         known = {f.name for f in dataclasses.fields(cls)} - {"phase"}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(
+            raise ParameterError(
                 f"training.phases.{phase}: unknown key(s) {unknown}; known keys are {sorted(known)}"
             )
         values["augmentation"] = AugmentationConfig(**(values.get("augmentation") or {}))

@@ -7,6 +7,7 @@ from typing import Any
 
 import polars as pl
 
+from atft_kedro.errors import ParameterError
 from atft_kedro.features.build import build_features
 from atft_kedro.loader.splits import purged_walk_forward
 from atft_kedro.market.jquants_api import fetch_jquants, resolve_api_key
@@ -51,7 +52,9 @@ def ingest_market_node(market: dict[str, Any], seed: int) -> tuple[pl.DataFrame,
             min_interval_s=api.get("min_interval_s", 1.0),
         )
     else:
-        raise ValueError(f"market.source: unknown source {source!r}; choose from {list(_SOURCES)}")
+        raise ParameterError(
+            f"market.source: unknown source {source!r}; choose from {list(_SOURCES)}"
+        )
 
     for name in OPTIONAL_TABLES:
         if tables.get(name) is None:

@@ -1,0 +1,52 @@
+"""Project CLI: Kedro's `run`, with user errors reported in one line.
+
+Kedro loads this module's `cli` group and lets its commands override the built-in ones. `run`
+takes every option of Kedro's `run` plus `--traceback`. An error caused by the user's input
+(`atft_kedro.errors.UserError`: bad raw data, an unknown parameter, an unreadable file, a phase
+whose prerequisite checkpoint is missing; or a Kedro `DatasetError`, e.g. a catalog file that a
+previous pipeline has not written) prints `error: <message>` on stderr and exits with status 2.
+Anything else is a bug and keeps its traceback, as does every error with `--traceback`.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from kedro.framework.cli.project import run as kedro_run
+from kedro.io import DatasetError
+
+from atft_kedro.errors import UserError, one_line
+
+USER_ERROR_EXIT = 2
+
+
+def user_error(exc: BaseException) -> BaseException | None:
+    """The user error in `exc`'s chain of causes (the innermost UserError first), or None."""
+    chain = []
+    while exc is not None and exc not in chain:
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return next((e for e in chain if isinstance(e, UserError)), None) or next(
+        (e for e in chain if isinstance(e, DatasetError)), None
+    )
+
+
+@click.group(name="atft_kedro")
+def cli() -> None:
+    """Project commands (override Kedro's built-in ones of the same name)."""
+
+
+@cli.command(name="run", params=[*kedro_run.params], help=kedro_run.help)
+@click.option(
+    "--traceback", "show_traceback", is_flag=True, help="Show the full traceback of an error."
+)
+def run(show_traceback: bool, **kwargs) -> None:
+    try:
+        kedro_run.callback(**kwargs)
+    except Exception as exc:
+        found = None if show_traceback else user_error(exc)
+        if found is None:
+            raise
+        click.echo(f"error: {one_line(found)} (kedro run --traceback shows where)", err=True)
+        sys.exit(USER_ERROR_EXIT)
