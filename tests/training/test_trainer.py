@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
+from torch.optim.swa_utils import AveragedModel
 
-from atft_kedro.training.trainer import LoopConfig, epoch_day_subset, epoch_loader
+from atft_kedro.training.phases import PhaseConfig
+from atft_kedro.training.trainer import LoopConfig, epoch_day_subset, epoch_loader, weight_average
 from tests.training.test_fold_training import make_data
 from tests.training.tiny_market import tiny_training_params
 
@@ -46,12 +49,6 @@ def test_streaming_and_in_memory_train_on_the_same_subset(tiny_market):
 
 def test_ema_is_the_bias_corrected_exponential_average_of_the_steps():
     """After t steps the EMA is Σ (1−β) β^(t−s) θ_s / (1−β^t): the first step's weights fade."""
-    import torch
-    from torch.optim.swa_utils import AveragedModel
-
-    from atft_kedro.training.phases import PhaseConfig
-    from atft_kedro.training.trainer import weight_average
-
     phase = PhaseConfig.from_dict(0, {"averaging": {"kind": "ema", "ema_decay": 0.9}})
     model = torch.nn.Linear(2, 1, bias=False)
     average = weight_average(model, phase)
