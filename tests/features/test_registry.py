@@ -46,4 +46,4 @@ def test_build_columns_follow_registry_order_of_the_features_stage(tables):
     df = build_features(**tables, horizons=(1, 5))
     keys = ["Date", "Code", "market", "sector33", "sector17"]
     inputs = registry.feature_names("features") + registry.mask_names("features")
-    assert df.columns == keys + inputs + ["target_1d", "target_5d"]
+    assert df.columns == keys + inputs + ["universe", *registry.target_names((1, 5))]

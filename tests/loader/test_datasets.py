@@ -73,7 +73,9 @@ def panel(seed: int = 0) -> dict[str, np.ndarray]:
     }
 
 
-def write_features(path, rows: dict[str, np.ndarray], group_sizes=GROUP_SIZES) -> None:
+def write_features(
+    path, rows: dict[str, np.ndarray], group_sizes=GROUP_SIZES, extra: tuple[str, ...] = ()
+) -> None:
     dates = np.array(calendar())[rows["day"]]
     table = pa.table(
         {
@@ -82,7 +84,7 @@ def write_features(path, rows: dict[str, np.ndarray], group_sizes=GROUP_SIZES) -
             "market": pa.array(rows["market"].tolist(), pa.string()),
             "sector33": pa.array(rows["sector33"].tolist(), pa.string()),
             "sector17": pa.array(["1"] * rows["day"].size, pa.string()),
-            **{c: pa.array(rows[c]) for c in [*COLUMNS, "target_1d", "target_5d"]},
+            **{c: pa.array(rows[c]) for c in [*COLUMNS, "target_1d", "target_5d", *extra]},
         }
     )
     with pq.ParquetWriter(path, table.schema) as writer:
@@ -374,3 +376,30 @@ def test_plain_dataloader_without_helper(market):
     ds = StreamingDayDataset(**kwargs(market, block_days=5))
     loader = DataLoader(ds, batch_size=None, num_workers=2, persistent_workers=False)
     assert len(collect(loader)) == N_DAYS - 2
+
+
+@pytest.mark.parametrize("implementation", ["streaming", "in_memory"])
+def test_target_view_and_investable_universe_choose_the_labels(market, implementation, tmp_path):
+    """``target`` picks the column y is read from; ``universe: investable`` blanks y outside it."""
+    rows = dict(market["rows"])
+    rng = np.random.default_rng(5)
+    n = rows["day"].size
+    rows |= {f"target_next_{h}d": rng.normal(size=n).astype(np.float32) for h in HORIZONS}
+    rows["universe"] = rng.integers(0, 2, n).astype(np.int8)
+    path = tmp_path / "features.parquet"
+    write_features(path, rows, extra=("target_next_1d", "target_next_5d", "universe"))
+    lookup = {(d, c): r for r, (d, c) in enumerate(zip(rows["day"], rows["Code"], strict=True))}
+    for universe in ("all", "investable"):
+        ds = make_day_dataset(implementation, **kwargs(
+            market, features_path=path, dates=None, target="next_close", universe=universe))  # fmt: skip
+        batches = collect(day_loader(ds))
+        for k, date in enumerate(calendar()):
+            batch = batches[date]
+            for h in HORIZONS:
+                r = np.array([lookup[(k, c)] for c in batch["codes"]])
+                want = rows[f"target_next_{h}d"][r].copy()
+                if universe == "investable":
+                    want[rows["universe"][r] != 1] = np.nan
+                np.testing.assert_array_equal(batch["y"][h].numpy(), want)
+    with pytest.raises(ValueError, match="loader target"):
+        make_day_dataset(implementation, **kwargs(market, features_path=path, target="vwap"))

@@ -1,17 +1,25 @@
 """Assemble the ``features`` table: every registry family, masks and targets for each panel row.
 
-Stages: validate the panel (day-major, unique keys); one integer sort gives the (Code, Date)
-order; universe-wide market and sector series; then chunks of whole codes, each with its
-date-level columns looked up by day index (market, sector, flows) or as of the date
-(statements), its per-code time-series families computed on whole columns, and its outputs kept
-as Float32 (NaN = missing); the chunks scattered back to (Date, Code) order column by column;
-per-Date cross-sectional normalisation; validity masks.
+Stages: validate the panel (day-major, unique keys); index it on the market's session calendar;
+one integer sort gives the (Code, Date) order; universe-wide market and sector series; then
+chunks of whole codes, each laid on the session grid, with its date-level columns looked up by
+session index (market, sector, flows) or as of the date (statements), its per-code time-series
+families computed on whole columns, and its outputs kept as Float32 (NaN = missing); the chunks
+scattered back to (Date, Code) order column by column; per-Date cross-sectional normalisation;
+validity masks.
+
+Sessions, not rows. Every lag, window and target counts market sessions. Between a code's first
+and last row, a session without a row (a suspension, or a file that leaves out no-trade days) gets
+a filler row treated like J-Quants' own no-trade row: no prices, zero volume and turnover, the
+close carried forward. Fillers occupy their session in every window and are dropped before output,
+so ``ret_5d`` is always five sessions and ``target_1d`` spans exactly one session or is NaN.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +39,12 @@ from atft_kedro.features.sector import relative_to_sector_exprs, sector_frame
 from atft_kedro.features.statements import STATEMENT_COLUMNS, statement_frame
 from atft_kedro.features.targets import target_exprs
 from atft_kedro.features.technicals import ma_gap_exprs, range_volume_exprs, technical_exprs
+from atft_kedro.features.universe import (
+    UniverseConfig,
+    investable_expr,
+    raw_close_expr,
+    resolve_tick_rule,
+)
 
 log = logging.getLogger(__name__)
 
@@ -84,21 +98,67 @@ def validate_panel(panel: pl.DataFrame) -> pl.DataFrame:
     return panel
 
 
+def session_calendar(
+    panel: pl.DataFrame, sessions: Sequence[dt.date] | None = None
+) -> pl.DataFrame:
+    """The market's sessions (Date, day_idx): the union of the panel's dates and ``sessions``
+    (e.g. the TSE calendar over the panel's span), ascending."""
+    dates = panel.get_column("Date").unique()
+    if sessions is not None:
+        first, last = dates.min(), dates.max()
+        extra = pl.Series("Date", list(sessions), dtype=pl.Date)
+        dates = pl.concat([dates, extra.filter(extra.is_between(first, last))]).unique()
+    return pl.DataFrame({"Date": dates.sort()}).with_columns(
+        day_idx=pl.int_range(pl.len(), dtype=pl.Int32)
+    )
+
+
 def _code_major_order(
-    panel: pl.DataFrame, codes: pl.Series
+    panel: pl.DataFrame, codes: pl.Series, calendar: pl.DataFrame
 ) -> tuple[pl.Series, np.ndarray, pl.Series]:
     """Row order of the day-major ``panel`` sorted by (Code, Date), each code's end in that order,
-    and each row's trading-day index.
+    and each row's session index in ``calendar``.
 
-    Sorting one integer key (code rank x days + day index) is much cheaper than sorting strings.
+    Sorting one integer key (code rank x sessions + session index) is much cheaper than sorting
+    strings.
     """
     code_idx = pl.col("Code").replace_strict(codes, range(len(codes)), return_dtype=pl.Int64)
-    day_idx = (pl.col("Date") != pl.col("Date").shift(1)).fill_null(False).cum_sum()
-    keys = panel.select(code=code_idx, day=day_idx.cast(pl.Int64))
-    n_days = int(keys["day"].max() or 0) + 1
-    order = keys.select((pl.col("code") * n_days + pl.col("day")).arg_sort())["code"]
+    day = calendar.get_column("Date").search_sorted(panel.get_column("Date")).cast(pl.Int64)
+    keys = panel.select(code=code_idx, day=day)
+    order = keys.select((pl.col("code") * calendar.height + pl.col("day")).arg_sort())["code"]
     ends = np.cumsum(np.bincount(keys["code"].to_numpy(), minlength=len(codes)))
     return order, ends, keys["day"].cast(pl.Int32)
+
+
+REAL = "_real"
+LISTING = ("market", "sector33", "sector17")
+
+
+def on_sessions(stocks: pl.DataFrame, dates: pl.Series) -> pl.DataFrame:
+    """Whole codes in (Code, Date) order with ``_day`` → the same rows plus a filler row for every
+    session between a code's first and last row that it lacks (OHLC null, volume and turnover 0,
+    listing carried forward); ``_real`` is True on the panel's own rows.
+
+    ``dates``: the session calendar (``_day`` indexes it).
+    """
+    spans = stocks.group_by("Code", maintain_order=True).agg(
+        first=pl.col("_day").first(), last=pl.col("_day").last()
+    )
+    real = stocks.with_columns(pl.lit(True).alias(REAL))
+    if int((spans["last"] - spans["first"] + 1).sum()) == stocks.height:
+        return real  # no code misses a session
+    grid = spans.select(
+        "Code", _day=pl.int_ranges("first", pl.col("last") + 1, dtype=pl.Int32)
+    ).explode("_day")
+    dense = grid.join(real, on=["Code", "_day"], how="left", maintain_order="left")
+    filler = pl.col(REAL).is_null()
+    return dense.with_columns(
+        dates.gather(dense.get_column("_day")).alias("Date"),
+        *[pl.when(filler).then(0.0).otherwise(pl.col(c)).alias(c) for c in ("volume", "turnover")],
+        *[pl.when(filler).then(pl.col(c).forward_fill().over("Code")).otherwise(pl.col(c))
+          for c in LISTING if c in dense.columns],
+        pl.col(REAL).fill_null(False),
+    ).select(real.columns)  # fmt: skip
 
 
 def _chunk_edges(code_ends: np.ndarray, chunk_rows: int) -> list[tuple[int, int]]:
@@ -118,7 +178,7 @@ def _sector_and_market_returns(
     for a, b in edges:
         parts.append(
             prepare_bars(rows(a, b))
-            .filter(pl.col("r").is_not_null())
+            .filter(pl.col(REAL) & pl.col("r").is_not_null())
             .group_by("Date", "sector33")
             .agg(sum_r=pl.col("r").sum(), n=pl.len(), n_up=(pl.col("r") > 0).sum())
             .collect()
@@ -209,46 +269,55 @@ def build_features(
     cs_method: str = "zscore",
     clip: float = 5.0,
     market_close: str = "15:00",
+    sessions: Sequence[dt.date] | None = None,
+    universe: UniverseConfig | None = None,
     chunk_rows: int = 250_000,
 ) -> pl.DataFrame:
     """The ``features`` table (docs/contracts.md) for every row of ``panel``.
 
     Args:
         panel: Date, Code, open, high, low, close, volume, turnover, market, sector33, sector17
-            (adjusted, point in time). Its distinct dates are the trading calendar.
+            (adjusted, point in time), optionally adj_factor (for the quoted price; 1 if absent).
         topix, trades_spec, statements: optional canonical tables; a missing one leaves its
             family NaN with mask 0 (the market family falls back to an equal-weight index).
         horizons: target horizons in trading days.
         cs_method: ``zscore`` | ``rank_gauss`` | ``none`` (raw values; for inspection and tests).
         clip: bound on the absolute cross-sectional score.
         market_close: ``HH:MM``; statements disclosed earlier are effective the same day.
+        sessions: the market's session calendar (e.g. the TSE's); the sessions are its dates
+            within the panel's span together with the panel's own dates (None: the panel's dates).
+        universe: thresholds of the ``universe`` column (default ``UniverseConfig()``).
         chunk_rows: about this many panel rows go through the per-code stage at once (bounds the
             memory of the float64 intermediates; whole codes per chunk, so the result does not
             depend on it beyond float64 rounding).
 
     Returns:
         Date, Code, market, sector33, sector17, features (Float32, registry order, NaN where
-        missing), masks (Int8), ``target_{h}d`` (Float32, NaN where unknown); sorted by Date, Code.
+        missing), masks (Int8), ``universe`` (Int8), the targets of ``registry.target_names``
+        (Float32, NaN where unknown); sorted by Date, Code.
     """
     if cs_method not in CS_METHODS:
         raise ValueError(f"cs_method must be one of {CS_METHODS}, got {cs_method!r}")
     names = registry.feature_names("features")
     targets = registry.target_names(horizons)
     panel = validate_panel(panel)  # day-major from here on
-    calendar = panel.select(pl.col("Date").unique(maintain_order=True))
-    calendar = calendar.with_columns(day_idx=pl.int_range(pl.len(), dtype=pl.Int32))
+    calendar = session_calendar(panel, sessions)
+    dates = calendar.get_column("Date")
     codes = panel["Code"].unique().sort()
-    order, code_ends, day = _code_major_order(panel, codes)
-    source = panel.select(*PANEL_COLUMNS, _day=day)
+    order, code_ends, day = _code_major_order(panel, codes, calendar)
+    factor = pl.col("adj_factor") if "adj_factor" in panel.columns else pl.lit(1.0)
+    source = panel.select(*PANEL_COLUMNS, adj_factor=factor.cast(pl.Float64), _day=day)
+    universe = universe or UniverseConfig()
+    tick_rule = resolve_tick_rule(universe, source.select(raw_close_expr(by="Code"))["_raw_close"])
 
-    def rows(a: int, b: int) -> pl.LazyFrame:
-        """Panel rows a..b of the (Code, Date) order: whole codes."""
-        return source.lazy().select(pl.all().gather(order[a:b]))  # unused columns pruned
+    def rows(a: int, b: int) -> pl.DataFrame:
+        """Panel rows a..b of the (Code, Date) order (whole codes) on the session grid."""
+        return on_sessions(source.gather(order[a:b]), dates)
 
     edges = _chunk_edges(code_ends, chunk_rows)
 
     # Universe-wide series first (market index, sector returns); then each code chunk alone.
-    market_r, sector_sums = _sector_and_market_returns(rows, edges)
+    market_r, sector_sums = _sector_and_market_returns(lambda a, b: rows(a, b).lazy(), edges)
     mkt = _DayTable.of(
         market_frame(market_index(calendar.select("Date"), topix, market_r)), calendar
     )
@@ -273,17 +342,21 @@ def build_features(
         technical_exprs(),
         stock_market_exprs(),
         [target_exprs(horizons)],
+        [[investable_expr(universe, tick_rule)]],
     )
     topix_valid = pl.col("is_topix_valid").fill_null(0)
-    outputs = [*[_float32(c) for c in names], topix_valid, *[_float32(c) for c in targets]]
+    outputs = [*[_float32(c) for c in names], topix_valid, "universe",
+               *[_float32(c) for c in targets]]  # fmt: skip
     day_major = _DayMajorColumns(order)
     for a, b in edges:
-        stocks = source.gather(order[a:b])
+        stocks = rows(a, b)
         context = _context(stocks, mkt, sectors, flows, stmts)
         frame = prepare_bars(pl.concat([stocks, context], how="horizontal").lazy())
+        frame = frame.with_columns(raw_close_expr())
         for stage in stages:
             frame = frame.with_columns(stage)
-        day_major.put(a, frame.with_columns(relative_to_sector_exprs()).select(outputs).collect())
+        frame = frame.with_columns(relative_to_sector_exprs()).filter(pl.col(REAL))
+        day_major.put(a, frame.select(outputs).collect())
     out = pl.concat([panel.select(KEYS), day_major.frame()], how="horizontal")
     out = cs_normalise(out, registry.cs_normalised_names(), cs_method, clip)
     return out.select(
@@ -296,6 +369,7 @@ def build_features(
             for f in registry.families("features")
         ],
         "is_topix_valid",
+        "universe",
         *targets,
     )
 
@@ -323,14 +397,17 @@ def panel_features(
     if unknown:
         raise ValueError(f"panel_features: not panel-only families {unknown}")
     panel = validate_panel(panel)
-    order, code_ends, _ = _code_major_order(panel, panel["Code"].unique().sort())
+    calendar = session_calendar(panel)
+    order, code_ends, day = _code_major_order(panel, panel["Code"].unique().sort(), calendar)
+    source = panel.with_columns(_day=day)
     stages = merge_stages(*(PANEL_FAMILIES[f]() for f in families))
     names = [c for f in families for c in registry.family_features(f)]
     parts = []
     for a, b in _chunk_edges(code_ends, chunk_rows):
-        frame = prepare_bars(panel.lazy().select(pl.all().gather(order[a:b])))
+        frame = prepare_bars(on_sessions(source.gather(order[a:b]), calendar["Date"]).lazy())
         for stage in stages:
             frame = frame.with_columns(stage)
+        frame = frame.filter(pl.col(REAL))
         parts.append(frame.select("Date", "Code", *[_float32(c) for c in names]).collect())
     return pl.concat(parts)
 

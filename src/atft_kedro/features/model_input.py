@@ -1,7 +1,8 @@
 """The model-input table: the features table joined with the graph stage's peer features.
 
 One row per row of ``features`` (Date, Code), columns in contract order: identifiers, every
-stage's features, every stage's masks, targets (``registry.model_input_names()``). A (Date, Code)
+stage's features, every stage's masks (``registry.model_input_names()``), then ``universe`` and the
+targets. A (Date, Code)
 without a peer row (no graph that day, or too little history) gets NaN peer features and
 ``is_peer_valid`` 0, like any other family with missing inputs.
 """
@@ -30,10 +31,10 @@ def model_input_table(features: pl.DataFrame, peers: pl.DataFrame) -> pl.DataFra
                 "rebuild it with the current code (`kedro run --pipeline data_processing` or "
                 "`--pipeline graph`)"
             )
-    targets = [c for c in features.columns if c.startswith("target_")]
+    labels = [c for c in features.columns if c == "universe" or c.startswith("target_")]
     return (
         with_peer_features(features, peers)
-        .select(*KEYS, *registry.model_input_names(), *targets)
+        .select(*KEYS, *registry.model_input_names(), *labels)
         .sort("Date", "Code")
     )
 

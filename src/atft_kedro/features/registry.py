@@ -45,6 +45,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from atft_kedro.features.targets import VIEWS, target_name
+
 Stage = Literal["features", "graph"]
 STAGES: tuple[Stage, ...] = ("features", "graph")
 
@@ -235,5 +237,6 @@ def model_input_names() -> list[str]:
 
 
 def target_names(horizons: tuple[int, ...] | list[int]) -> list[str]:
-    """Target columns ``target_{h}d``."""
-    return [f"target_{h}d" for h in horizons]
+    """Target columns of every view (``features.targets.VIEWS``): ``target_{h}d`` for each h, then
+    ``target_next_{h}d``, then ``target_open_{h}d``."""
+    return [target_name(h, view) for view in VIEWS for h in horizons]

@@ -1,12 +1,21 @@
-"""Forward-return targets over market sessions: ``target_{h}d(t) = close(s+h)/close(s) - 1``.
+"""Forward-return targets over market sessions, in three views of when a trade can happen.
 
-``s`` is the session index of t in the market's calendar (the union of the panel's dates, the
-``_day`` column). The target needs the code's row at exactly session s+h: a code that has no row
-there (a suspension, a file without no-trade days) gets NaN, so a "1-day" target never spans a
-gap. A row h sessions ahead lies within the code's next h rows, so each target is the first of
-h shifted candidates whose session is s+h (vectorised; no join). Targets use the future by
-definition; they are labels, never inputs. A missing or non-positive close gives NaN; nothing is
-filled.
+With ``s`` the session of date t (``_day``, an index into the market's calendar):
+
+    target_{h}d(t)      = close(s+h)   / close(s)   - 1     close-to-close (enter at the signal's close)
+    target_next_{h}d(t) = close(s+1+h) / close(s+1) - 1     next-session entry, the JPX competition
+                                                            convention (signal after close t, trade t+1)
+    target_open_{h}d(t) = open(s+1+h)  / open(s+1)  - 1     next-session entry at the open
+
+Close-to-close is what the model can learn most from, and what bid-ask bounce inflates: a close on
+the bid tends to be followed by one on the ask. Next-session entry is what a strategy trading after
+the signal earns. The features table holds all three; ``training.loader.target`` picks the one the
+model trains on, and the report evaluates every model under each.
+
+Each needs the code's rows at exactly those sessions: the frame is on the session grid (one row per
+session between a code's first and last row, ``features.build.on_sessions``), so a row k sessions
+ahead is k rows ahead; the session index is checked anyway. A missing or non-positive price gives
+NaN; nothing is filled. Targets use the future by definition; they are labels, never inputs.
 """
 
 from __future__ import annotations
@@ -16,16 +25,35 @@ import polars as pl
 from atft_kedro.features.returns_volatility import lead
 
 SESSION = "_day"
+#: view name -> (column prefix, entry/exit price, sessions between the signal and the entry)
+VIEWS = {
+    "close": ("target", "close", 0),
+    "next_close": ("target_next", "close", 1),
+    "next_open": ("target_open", "open", 1),
+}
 
 
-def target_exprs(horizons: tuple[int, ...] | list[int], close: str = "close") -> list[pl.Expr]:
-    """Expressions for ``target_{h}d`` on a frame sorted by (Code, Date) with ``_code``, ``_day``."""
-    px = pl.when(pl.col(close) > 0).then(pl.col(close))
+def target_name(h: int, view: str = "close") -> str:
+    """Column of the ``view`` target at horizon h: ``target_1d``, ``target_next_1d``, ..."""
+    return f"{VIEWS[view][0]}_{h}d"
+
+
+def _at_session_ahead(expr: pl.Expr, k: int) -> pl.Expr:
+    """``expr`` at session s+k of the same code (null when the code has no row there)."""
+    if k == 0:
+        return expr
     day = pl.col(SESSION)
+    return pl.when(lead(day, k) == day + k).then(lead(expr, k))
 
-    def at_session_ahead(h: int) -> pl.Expr:
-        return pl.coalesce(
-            [pl.when(lead(day, j) == day + h).then(lead(px, j)) for j in range(1, h + 1)]
-        )
 
-    return [(at_session_ahead(h) / px - 1.0).alias(f"target_{h}d") for h in horizons]
+def target_exprs(horizons: tuple[int, ...] | list[int]) -> list[pl.Expr]:
+    """Every view's ``target`` expressions, on a frame sorted by (Code, Date) on the session grid
+    with ``_code`` and ``_day``."""
+    out = []
+    for view, (_, price, entry) in VIEWS.items():
+        px = pl.when(pl.col(price) > 0).then(pl.col(price))
+        start = _at_session_ahead(px, entry)
+        for h in horizons:
+            end = _at_session_ahead(px, entry + h)
+            out.append((end / start - 1.0).alias(target_name(h, view)))
+    return out

@@ -22,6 +22,9 @@ import pyarrow.parquet as pq
 from atft_kedro.loader.scaler import OnlineRobustScaler
 
 STATIC_COLUMNS = ("market", "sector33")
+#: target view -> column prefix (``features.targets.VIEWS``; kept here so the loader needs no polars)
+TARGET_PREFIX = {"close": "target", "next_close": "target_next", "next_open": "target_open"}
+UNIVERSES = ("all", "investable")
 
 
 def day_number(date: dt.date | str | np.datetime64) -> int:
@@ -104,9 +107,14 @@ class FeatureTable:
         path: features Parquet (docs/contracts.md, "features").
         columns: model input columns, in order (F). Columns the scaler was fitted on are scaled;
             the others (validity masks) pass through as float32 with NaN → 0.
-        horizons: target horizons h, read from ``target_{h}d``.
+        horizons: target horizons h.
         scaler: fitted ``OnlineRobustScaler`` or None (no scaling).
         vocabularies: {"market": codes, "sector33": codes}; default from ``market.taxonomy``.
+        target: which target view ``y`` holds (``TARGET_PREFIX``): ``close`` reads
+            ``target_{h}d``, ``next_close`` ``target_next_{h}d``, ``next_open`` ``target_open_{h}d``.
+        universe: ``all``, or ``investable``: ``y`` is NaN on rows outside the investable
+            universe (``universe`` != 1), so they carry no loss and, with ``require_target``,
+            leave the batch.
     """
 
     def __init__(
@@ -116,18 +124,26 @@ class FeatureTable:
         horizons: Sequence[int],
         scaler: OnlineRobustScaler | None = None,
         vocabularies: Mapping[str, Sequence[str]] | None = None,
+        target: str = "close",
+        universe: str = "all",
     ) -> None:
         self.path = str(path)
         self.columns = list(columns)
         self.horizons = [int(h) for h in horizons]
-        self.target_columns = [f"target_{h}d" for h in self.horizons]
+        if target not in TARGET_PREFIX:
+            raise ValueError(f"loader target: {target!r}, want one of {list(TARGET_PREFIX)}")
+        if universe not in UNIVERSES:
+            raise ValueError(f"loader universe: {universe!r}, want one of {list(UNIVERSES)}")
+        self.target_columns = [f"{TARGET_PREFIX[target]}_{h}d" for h in self.horizons]
+        self.universe_column = ["universe"] if universe == "investable" else []
         self.scaler = scaler
         self.vocabularies = (
             dict(vocabularies) if vocabularies is not None else default_vocabularies()
         )
         parquet = pq.ParquetFile(self.path)
         names = parquet.schema_arrow.names
-        needed = ["Date", "Code", *STATIC_COLUMNS, *self.columns, *self.target_columns]
+        needed = ["Date", "Code", *STATIC_COLUMNS, *self.columns, *self.target_columns,
+                  *self.universe_column]  # fmt: skip
         missing = [c for c in needed if c not in names]
         if missing:
             raise KeyError(f"features ({self.path}): missing column(s) {missing}")
@@ -197,13 +213,16 @@ class FeatureTable:
         """Decode one row group into its days (column projection, no thread pool)."""
         table = parquet.read_row_group(
             group,
-            columns=["Date", "Code", *STATIC_COLUMNS, *self.columns, *self.target_columns],
+            columns=["Date", "Code", *STATIC_COLUMNS, *self.columns, *self.target_columns,
+                     *self.universe_column],
             use_threads=False,
-        )
+        )  # fmt: skip
         days = table.column("Date").cast(pa.date32()).cast(pa.int32()).to_numpy().astype(np.int64)
         codes, keys = arrow_code_keys(table.column("Code"))
         x = self._model_inputs(table)
         y = _float_matrix(table, self.target_columns)
+        if self.universe_column:
+            y[_float_matrix(table, self.universe_column)[:, 0] != 1] = np.nan
         market = vocabulary_index(table.column("market"), self.vocabularies["market"])
         sector = vocabulary_index(table.column("sector33"), self.vocabularies["sector33"])
         bounds = np.flatnonzero(np.diff(days)) + 1

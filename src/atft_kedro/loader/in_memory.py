@@ -42,11 +42,15 @@ class InMemoryDayDataset(Dataset):
         seed: int = 0,
         epoch: int = 0,
         require_target: bool = False,
+        target: str = "close",
+        universe: str = "all",
         vocabularies: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         if seq_len < 1:
             raise ValueError(f"InMemoryDayDataset: seq_len={seq_len} must be ≥ 1")
-        table = FeatureTable(features_path, columns, horizons, scaler, vocabularies)
+        table = FeatureTable(
+            features_path, columns, horizons, scaler, vocabularies, target, universe
+        )
         self.seq_len, self.horizons = int(seq_len), table.horizons
         self.shuffle, self.seed, self.epoch = bool(shuffle), int(seed), int(epoch)
         self.require_target = bool(require_target)

@@ -46,6 +46,8 @@ class StreamingDayDataset(IterableDataset):
         graph_edges_path: Date-sorted graph_edges Parquet, or None for no edges.
         shuffle, seed, epoch: training order (see module docstring); ``set_epoch`` changes epoch.
         require_target: keep only stocks with at least one finite target on day t.
+        target, universe: which target view ``y`` holds and whether rows outside the investable
+            universe lose their target (``FeatureTable``).
         block_days: requested days per read block (unit of worker sharding and of shuffling).
         vocabularies: static vocabularies; default ``market.taxonomy``.
     """
@@ -63,6 +65,8 @@ class StreamingDayDataset(IterableDataset):
         seed: int = 0,
         epoch: int = 0,
         require_target: bool = False,
+        target: str = "close",
+        universe: str = "all",
         block_days: int = 32,
         vocabularies: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
@@ -71,7 +75,9 @@ class StreamingDayDataset(IterableDataset):
             raise ValueError(
                 f"StreamingDayDataset: seq_len={seq_len}, block_days={block_days} must be ≥ 1"
             )
-        self.table = FeatureTable(features_path, columns, horizons, scaler, vocabularies)
+        self.table = FeatureTable(
+            features_path, columns, horizons, scaler, vocabularies, target, universe
+        )
         self.seq_len = int(seq_len)
         self.horizons = self.table.horizons
         self.graph = DayGraphReader(graph_edges_path) if graph_edges_path is not None else None

@@ -1,12 +1,19 @@
-"""Tokyo Stock Exchange trading calendar (``exchange_calendars``' XTKS), as ``datetime.date`` lists."""
+"""Tokyo Stock Exchange trading calendar (``exchange_calendars``' XTKS), as ``datetime.date`` lists,
+and the choice of a dataset's session calendar."""
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import warnings
+from collections.abc import Sequence
 from functools import lru_cache
 
 import exchange_calendars as xcals
+
+from atft_kedro.errors import ParameterError
+
+log = logging.getLogger(__name__)
 
 CALENDAR_NAME = "XTKS"
 
@@ -53,3 +60,26 @@ def tse_sessions_before(end: dt.date | str, n: int) -> list[dt.date]:
     years = n // 240 + 2
     sessions = tse_sessions(dt.date(end.year - years, 1, 1), end - dt.timedelta(days=1))
     return sessions[-n:] if n else []
+
+
+CALENDAR_RULES = ("auto", "tse", "data")
+#: share of the data's dates that must be TSE sessions for ``auto`` to choose the TSE calendar
+TSE_SHARE = 0.99
+
+
+def market_sessions(dates: Sequence[dt.date], rule: str = "auto") -> list[dt.date] | None:
+    """The session calendar for data with these ``dates``: the TSE's over their span (``tse``),
+    None for the data's own dates (``data``), or ``auto``: the TSE's when at least 99% of the
+    dates are TSE sessions (J-Quants data), else the data's own (a file from another market)."""
+    if rule not in CALENDAR_RULES:
+        raise ParameterError(f"features.calendar: {rule!r}, want one of {list(CALENDAR_RULES)}")
+    if rule == "data" or not len(dates):
+        return None
+    unique = sorted(set(dates))
+    tse = tse_sessions(unique[0], unique[-1])
+    if rule == "tse":
+        return tse
+    share = len(set(unique) & set(tse)) / len(unique)
+    chosen = "tse" if share >= TSE_SHARE else "data"
+    log.info("calendar: %.1f%% of the data's dates are TSE sessions -> %s", 100 * share, chosen)
+    return tse if chosen == "tse" else None

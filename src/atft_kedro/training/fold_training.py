@@ -36,7 +36,7 @@ from atft_kedro.training.seeding import seed_everything
 from atft_kedro.training.trainer import LoopConfig, train_phase
 
 SWITCH_KEYS = ("use_fan", "use_san", "use_gat")
-NON_FEATURE_COLUMNS = ("Date", "Code", "market", "sector33", "sector17")
+NON_FEATURE_COLUMNS = ("Date", "Code", "market", "sector33", "sector17", "universe")
 
 
 class MissingCheckpointError(UserError, FileNotFoundError):
@@ -46,7 +46,8 @@ class MissingCheckpointError(UserError, FileNotFoundError):
 def input_columns(columns: Sequence[str]) -> tuple[list[str], list[str]]:
     """(feature columns, validity-mask columns) of a features table, in table order.
 
-    Follows docs/contracts.md: identifiers, then features, then `is_*_valid`, then `target_*`.
+    Follows docs/contracts.md: identifiers, then features, then `is_*_valid`, then `universe`
+    and `target_*`.
     The model's inputs are the features followed by the masks.
     """
     masks = [c for c in columns if c.startswith("is_") and c.endswith("_valid")]
@@ -171,6 +172,8 @@ def fold_data(
         "scaler": scaler,
         "graph_edges_path": graph_edges_path,
         "require_target": True,
+        "target": loader.get("target", "close"),
+        "universe": loader.get("universe", "all"),
         "seed": int(np.random.SeedSequence([int(seed), fold]).generate_state(1)[0] >> 1),
     }
     if loader.get("implementation", "streaming") == "streaming":

@@ -5,7 +5,7 @@ import pytest
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
-from atft_kedro.features.registry import feature_names, mask_names
+from atft_kedro.features.registry import feature_names, mask_names, target_names
 from atft_kedro.pipelines.data_processing import create_pipeline
 
 PARAMS = {
@@ -13,7 +13,8 @@ PARAMS = {
     "seed": 0,
     "horizons": [1, 5, 10, 20],
     "seq_len": 20,
-    "features": {"cs_method": "zscore", "clip": 5.0, "market_close": "15:00"},
+    "features": {"cs_method": "zscore", "clip": 5.0, "market_close": "15:00", "calendar": "auto"},
+    "universe": {},
     "splits": {
         "n_splits": 1,
         "mode": "expanding",
@@ -48,8 +49,9 @@ def test_features_follow_the_contract(outputs):
     body = [
         c for c in features.columns if c not in ("Date", "Code", "market", "sector33", "sector17")
     ]
-    targets = [f"target_{h}d" for h in PARAMS["horizons"]]
-    assert body == feature_names("features") + mask_names("features") + targets
+    targets = target_names(PARAMS["horizons"])
+    assert body == feature_names("features") + mask_names("features") + ["universe", *targets]
+    assert features["universe"].dtype == pl.Int8 and features["universe"].sum() > 0
     assert all(features.schema[c] == pl.Float32 for c in feature_names("features") + targets)
 
 

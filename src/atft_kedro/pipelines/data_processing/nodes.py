@@ -9,7 +9,9 @@ import polars as pl
 
 from atft_kedro.errors import ParameterError
 from atft_kedro.features.build import build_features
+from atft_kedro.features.universe import UniverseConfig
 from atft_kedro.loader.splits import purged_walk_forward
+from atft_kedro.market.calendar import market_sessions
 from atft_kedro.market.jquants_api import fetch_jquants, resolve_api_key
 from atft_kedro.market.jquants_files import read_jquants_dir
 from atft_kedro.market.panel import build_panel
@@ -90,8 +92,11 @@ def build_features_node(
     statements: pl.DataFrame,
     horizons: list[int],
     features: dict[str, Any],
+    universe: dict[str, Any],
 ) -> pl.DataFrame:
-    """Features, validity masks and targets per (Date, Code), cross-sectionally normalised per Date."""
+    """Features, validity masks, the investable-universe flag and targets per (Date, Code), on the
+    market's session calendar, cross-sectionally normalised per Date."""
+    dates = panel.get_column("Date").unique().to_list()
     return build_features(
         panel,
         _present(topix),
@@ -101,6 +106,8 @@ def build_features_node(
         cs_method=features["cs_method"],
         clip=features["clip"],
         market_close=features["market_close"],
+        sessions=market_sessions(dates, features.get("calendar", "auto")),
+        universe=UniverseConfig.from_params(universe),
     )
 
 

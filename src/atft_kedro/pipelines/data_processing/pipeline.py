@@ -42,6 +42,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "raw_statements",
                     "params:horizons",
                     "params:features",
+                    "params:universe",
                 ],
                 outputs="features",
                 name="build_features_node",

@@ -1,0 +1,139 @@
+"""The investable universe: the rows a strategy could trade at date t, from data known at t.
+
+A row is investable when, at its session s,
+
+    raw close(s)                                   >= min_price
+    median(turnover over sessions s-w+1 .. s)      >= min_turnover      (w = turnover_window)
+    tick(raw close(s)) / raw close(s)              <= max_tick_share
+
+A session without a trade counts as zero turnover. Prices are the **raw** (unadjusted) close: the tick
+schedule and a price floor apply to the quoted price, not to a split-adjusted one.
+
+The tick is the TSE schedule for the quoted price (``tse``; TOPIX100 names trade on a finer grid,
+so this is conservative for them) or the grid the data shows (``observed``: the smallest positive
+price difference over the turnover window, ``observed_tick``). ``auto`` picks ``tse`` when the
+data's closes sit on the TSE grid (J-Quants data) and ``observed`` otherwise (files from another
+market, or the synthetic market's continuous prices).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, fields
+from typing import Any
+
+import polars as pl
+
+from atft_kedro.errors import ParameterError
+from atft_kedro.features.returns_volatility import CODE, ROW, lag
+
+log = logging.getLogger(__name__)
+
+#: TSE tick sizes for ordinary issues: (price up to and including, tick), yen.
+TSE_TICKS = (
+    (3_000, 1.0),
+    (5_000, 5.0),
+    (30_000, 10.0),
+    (50_000, 50.0),
+    (300_000, 100.0),
+    (500_000, 500.0),
+    (3_000_000, 1_000.0),
+    (5_000_000, 5_000.0),
+    (30_000_000, 10_000.0),
+    (50_000_000, 50_000.0),
+    (math.inf, 100_000.0),
+)
+TICK_RULES = ("auto", "tse", "observed")
+#: share of closes that must sit on the TSE grid for ``auto`` to choose it
+ON_GRID_SHARE = 0.99
+
+
+@dataclass(frozen=True)
+class UniverseConfig:
+    """Thresholds of the investable universe (``params:universe``); see the module docstring."""
+
+    min_price: float = 100.0  # raw close, yen
+    min_turnover: float = 1.0e8  # median daily turnover (TurnoverValue), yen
+    turnover_window: int = 20  # sessions
+    max_tick_share: float = 0.005  # tick / raw close
+    tick: str = "auto"  # auto | tse | observed
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any] | None) -> UniverseConfig:
+        params = dict(params or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise ParameterError(f"universe: unknown key(s) {unknown}; known: {sorted(known)}")
+        cfg = cls(**params)
+        if cfg.tick not in TICK_RULES:
+            raise ParameterError(f"universe.tick: {cfg.tick!r}, want one of {list(TICK_RULES)}")
+        if cfg.turnover_window < 1:
+            raise ParameterError(f"universe.turnover_window: {cfg.turnover_window}, want >= 1")
+        return cfg
+
+
+def tse_tick(price: pl.Expr) -> pl.Expr:
+    """The TSE tick size of a quoted price (null where the price is null)."""
+    expr = pl.lit(TSE_TICKS[-1][1])
+    for upper, tick in reversed(TSE_TICKS[:-1]):
+        expr = pl.when(price <= upper).then(pl.lit(tick)).otherwise(expr)
+    return pl.when(price.is_not_null()).then(expr)
+
+
+def on_tse_grid_share(raw_close: pl.Series) -> float:
+    """Share of positive closes that are a whole number of TSE ticks (within 1e-6 of a tick)."""
+    frame = pl.DataFrame({"p": raw_close}).filter(pl.col("p") > 0)
+    if frame.height == 0:
+        return 0.0
+    ticks = pl.col("p") / tse_tick(pl.col("p"))
+    return float(frame.select(((ticks - ticks.round()).abs() < 1e-6).mean()).item())
+
+
+def resolve_tick_rule(cfg: UniverseConfig, raw_close: pl.Series) -> str:
+    """``tse`` or ``observed``: ``cfg.tick`` itself, or for ``auto`` whether the closes sit on the
+    TSE grid."""
+    if cfg.tick != "auto":
+        return cfg.tick
+    share = on_tse_grid_share(raw_close)
+    rule = "tse" if share >= ON_GRID_SHARE else "observed"
+    log.info("universe: %.1f%% of closes on the TSE tick grid -> tick rule %r", 100 * share, rule)
+    return rule
+
+
+def raw_close_expr(by: str = CODE) -> pl.Expr:
+    """``_raw_close``: the quoted close (null unless positive) from the forward-adjusted one
+    (``market.panel``: price / Π adj_factor), on a frame in date order within each ``by``."""
+    factor = pl.col("adj_factor").fill_null(1.0).cum_prod().over(by)
+    return pl.when(pl.col("close") > 0).then(pl.col("close") * factor).alias("_raw_close")
+
+
+def observed_tick(window: int) -> pl.Expr:
+    """The price grid the data shows: the smallest positive difference between any two of a bar's
+    prices (open, high, low, close) or between consecutive closes, over the code's last ``window``
+    sessions. On a grid it is a whole number of ticks (one tick, for any stock that moves); on
+    continuous prices it is tiny. Computed on the cleaned bar (``prepare_bars``): a split scales
+    prices and grid alike, so the ratio to the close is unchanged."""
+    o, h, lo, c = (pl.col(x) for x in ("o", "h", "l", "c"))
+    steps = [(c - lag(c, 1)).abs(), (o - c).abs(), (h - o).abs(), (o - lo).abs(),
+             (h - c).abs(), (c - lo).abs()]  # fmt: skip
+    smallest = pl.min_horizontal(pl.when(d > 1e-12 * c).then(d) for d in steps)
+    return smallest.rolling_min(window, min_samples=1).over(CODE)
+
+
+def investable_expr(cfg: UniverseConfig, rule: str, raw: str = "_raw_close") -> pl.Expr:
+    """``universe`` (Int8 0/1) on a frame sorted by (Code, Date) on the session grid (one row per
+    session, the cleaned bar of ``prepare_bars``), with ``raw`` (quoted close, null without a
+    trade); ``rule``: ``tse`` or ``observed``."""
+    w = cfg.turnover_window
+    price = pl.col(raw)
+    turnover = pl.col("tv").fill_null(0.0)
+    median_tv = pl.when(pl.col(ROW) >= w - 1).then(turnover.rolling_median(w, min_samples=w))
+    if rule == "tse":
+        share = tse_tick(price) / price
+    else:
+        share = observed_tick(w) / pl.col("c")
+    ok = (price >= cfg.min_price) & (median_tv >= cfg.min_turnover)
+    ok = ok & (share <= cfg.max_tick_share)
+    return ok.fill_null(False).cast(pl.Int8).alias("universe")
