@@ -25,7 +25,8 @@ CONTRACT_COLUMNS = {  # docs/contracts.md, canonical raw tables
                    "OperatingProfit", "OrdinaryProfit", "Profit", "EarningsPerShare",
                    "TotalAssets", "Equity", "ForecastNetSales", "ForecastOperatingProfit",
                    "ForecastProfit"],
-    "oracle_alpha": ["Date", "Code", "alpha_1d", "alpha_5d", "alpha_10d", "alpha_20d"],
+    "oracle_alpha": ["Date", "Code", "alpha_1d", "alpha_5d", "alpha_10d", "alpha_20d",
+                     "alpha_next_1d", "alpha_next_5d", "alpha_next_10d", "alpha_next_20d"],
     "latent_clusters": ["Code", "cluster"],
 }  # fmt: skip
 TEXT = {"Code", "CompanyName", "Section", "DisclosedTime", "TypeOfCurrentPeriod"}

@@ -18,6 +18,8 @@ row of model inputs (no sequence):
 * ``reversal``: minus the 5-day return feature ``ret_5d``.
 * ``oracle``: the planted expected return ``alpha_{h}d`` (synthetic market only): the ceiling.
   Evaluation only; it never reaches a feature.
+* ``oracle_next``: the planted expected return with next-session entry, ``alpha_next_{h}d``
+  (close t+1 to close t+1+h, known at t): the ceiling of the tradable views.
 
 Training rows beyond ``max_train_rows`` are subsampled uniformly with the seed.
 """
@@ -36,9 +38,18 @@ from threadpoolctl import threadpool_limits
 from atft_kedro.evaluation.predictions import pred_col, require_columns, target_col
 from atft_kedro.features import registry
 
-BASELINES = ("ridge", "peer_ridge", "hgb", "momentum", "reversal", "structural", "oracle")
+BASELINES = (
+    "ridge",
+    "peer_ridge",
+    "hgb",
+    "momentum",
+    "reversal",
+    "structural",
+    "oracle",
+    "oracle_next",
+)
 RIDGE_LEARNERS = ("ridge", "peer_ridge", "structural")  # one learner, different inputs
-CEILINGS = ("structural", "oracle")  # synthetic market only: yardsticks, not competitors
+CEILINGS = ("structural", "oracle", "oracle_next")  # synthetic only: yardsticks, not competitors
 HGB_DEFAULTS = {
     "max_iter": 200,
     "learning_rate": 0.05,
@@ -180,7 +191,8 @@ def fit_predict_baseline(
             raise ValueError(
                 "baseline oracle: needs the oracle_alpha table (synthetic market only)"
             )
-        alphas = [f"alpha_{h}d" for h in horizons]
+        prefix = "alpha_next" if name == "oracle_next" else "alpha"
+        alphas = [f"{prefix}_{h}d" for h in horizons]
         require_columns(oracle_alpha, ("Date", "Code", *alphas), name="oracle_alpha")
         out = out.join(
             oracle_alpha.select(

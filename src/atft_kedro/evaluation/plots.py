@@ -208,3 +208,49 @@ def training_curves(
             ax.legend(fontsize=7)
     fig.suptitle(title)
     return fig
+
+
+def universe_size(sizes: pl.DataFrame, title: str = "Universe size per test day") -> Figure:
+    """``sizes`` has Date, stocks, investable (counts per day): one line each."""
+    if sizes.height == 0:
+        return empty_figure(title)
+    fig, ax = _figure((9.0, 3.0))
+    sizes = sizes.sort("Date")
+    for i, col in enumerate(("stocks", "investable")):
+        ax.plot(sizes["Date"].to_list(), sizes[col].to_numpy(), color=f"C{i}", label=col)
+    ax.set_ylim(bottom=0)
+    ax.set_ylabel("stocks")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def view_rank_ic(
+    values: Mapping[str, Mapping[str, tuple[float | None, list | None]]], title: str
+) -> Figure:
+    """``values[model][view] = (mean RankIC, [lo, hi])``: grouped bars with CI95 whiskers."""
+    models = list(values)
+    views = list(dict.fromkeys(v for per in values.values() for v in per))
+    if not models or not views:
+        return empty_figure(title)
+    fig, ax = _figure((max(6.0, 0.9 * len(models) + 2.0), 3.6))
+    width = 0.8 / len(views)
+    x = np.arange(len(models))
+    for j, view in enumerate(views):
+        mean = np.array([_num(values[m].get(view, (None, None))[0]) for m in models])
+        ci = [values[m].get(view, (None, None))[1] or [None, None] for m in models]
+        lo = np.array([_num(c[0]) for c in ci])
+        hi = np.array([_num(c[1]) for c in ci])
+        err = np.vstack([np.clip(mean - lo, 0, None), np.clip(hi - mean, 0, None)])
+        ax.bar(x + (j - (len(views) - 1) / 2) * width, mean, width, yerr=np.nan_to_num(err),
+               color=f"C{j}", label=view, capsize=2)  # fmt: skip
+    ax.axhline(0.0, color="black", lw=0.5)
+    ax.set_xticks(x, models, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("mean daily RankIC")
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+    return fig
+
+
+def _num(value: object) -> float:
+    return float(value) if isinstance(value, int | float) else float("nan")

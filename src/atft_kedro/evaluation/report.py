@@ -54,10 +54,19 @@ DEFINITIONS = {
     "inputs plus the peer family built from each code's true latent cluster instead of its graph "
     "neighbours (prices up to t only): what a simple estimator reaches when the peer structure is "
     "known. A better model may exceed it.",
+    "Three views": "close → close: enter at the signal's own close (what the model learns "
+    "from; bid-ask bounce and stale closes inflate it). Next-session close (the JPX competition "
+    "convention): close t+1 → close t+1+h, and its long-short backtest. Next-session open: "
+    "open t+1 → open t+1+h. Investable universe: close to close on rows with a quoted close >= "
+    "min_price, a 20-session median turnover >= min_turnover and tick / close <= max_tick_share "
+    "(params `universe`). Trust the next-session and investable columns when they disagree.",
+    "Realism check": "Fires when any model or baseline, or minus the 1-day return, has a RankIC "
+    "at h = 1 above the published band for good models on liquid markets (0.04–0.07).",
     "Oracle": "On the synthetic market, the planted expected return used as a prediction: the "
     "ceiling no model reaches, since most of its variance is a split of day t's return into a "
     "cluster part and an idiosyncratic part that prices only reveal with noise. It never enters a "
-    "feature.",
+    "feature. The next-session oracle is the planted expected return from close t+1 to close "
+    "t+1+h known at t: the ceiling of the next-session views.",
 }
 
 
@@ -111,6 +120,57 @@ def summary_rows(evaluation: Mapping, horizon: int = 1) -> list[dict[str, str]]:
     return rows
 
 
+def _pooled(models: Mapping, label: str, horizon: int) -> Mapping | None:
+    return models.get(label, {}).get(f"h{horizon}", {}).get("pooled")
+
+
+def view_rows(evaluation: Mapping, horizon: int, titles: Mapping[str, str]) -> list[dict[str, str]]:
+    """One row per model: RankIC [CI95] under each view (``titles``: view → column title; the
+    ``close`` view is ``evaluation["models"]``) and the net Sharpe of the next-session backtest."""
+    views = {"close": evaluation["models"], **evaluation.get("views", {})}
+    rows = []
+    for label in evaluation["models"]:
+        row: dict[str, str] = {"model": label}
+        for view, title in titles.items():
+            block = _pooled(views.get(view, {}), label, horizon)
+            row[title] = MISSING if block is None else _ci_text(block)
+        block = _pooled(views.get("next_close", {}), label, horizon)
+        if block is not None:
+            q = block["backtest"]["quantile"]
+            row["net Sharpe, next-session entry [CI95]"] = _with_ci(
+                q["net"]["sharpe"], q["net_sharpe_ci95"], 2
+            )
+        rows.append(row)
+    return rows
+
+
+def realism_rows(realism: Mapping) -> list[dict[str, object]]:
+    """The realism diagnostics as one table row."""
+    lo, hi = realism["band"]
+    return [{
+        "published band (RankIC, h = 1)": f"{lo:.2f}–{hi:.2f}",
+        "fired": "yes: " + ", ".join(a["model"] for a in realism["above_band"])
+        if realism["fired"] else "no",
+        "unchanged closes (share of rows)": realism.get("unchanged_close_share"),
+        "1-day reversal RankIC": realism.get("reversal_1d_rank_ic"),
+    }]  # fmt: skip
+
+
+def universe_rows(universe: Mapping) -> list[dict[str, object]]:
+    """Universe size per test day, summarised: days, mean / min / max stocks and investable."""
+    stocks, investable = universe.get("stocks") or [], universe.get("investable") or []
+    if not stocks:
+        return []
+    share = sum(investable) / max(1, sum(stocks))
+    return [{
+        "test days": len(stocks),
+        "stocks per day (mean)": sum(stocks) / len(stocks),
+        "investable per day (mean)": sum(investable) / len(investable),
+        "investable per day (min … max)": f"{min(investable)} … {max(investable)}",
+        "investable share of rows": share,
+    }]  # fmt: skip
+
+
 def _ci_text(block: Mapping) -> str:
     return f"{format_cell(block['rank_ic']['mean'])} {format_cell(block['rank_ic_mean_ci95'])}"
 
@@ -147,7 +207,11 @@ def verdict(evaluation: Mapping, model: str | None = None, horizon: int = 1) -> 
         else:
             relation = "CI95s overlap: not distinguishable"
         text += f" vs best baseline {best} {_ci_text(other)} ({relation})"
-    names = {"structural": "observable ceiling (structural)", "oracle": "oracle"}
+    names = {
+        "structural": "observable ceiling (structural)",
+        "oracle": "oracle",
+        "oracle_next": "next-session oracle",
+    }
     for ceiling in CEILINGS:
         if ceiling in blocks:
             level = blocks[ceiling]["rank_ic"]["mean"]
@@ -195,6 +259,7 @@ _TEMPLATE = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined
 <style>
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222;line-height:1.4}
 .verdict{font-size:1.15em;background:#eef5ff;border-left:5px solid #2a6fdb;padding:.8em 1em}
+.warning{font-size:1.1em;background:#fff3e0;border-left:5px solid #e65100;padding:.8em 1em}
 table{border-collapse:collapse;margin:1em 0;font-size:.85em}
 th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
@@ -202,6 +267,7 @@ dt{font-weight:600;margin-top:.5em}figure{margin:1.5em 0}img{max-width:100%}
 figcaption{font-size:.9em;color:#555}
 </style></head><body>
 <h1>{{ title }}</h1>
+{% if warning %}<p class="warning">{{ warning }}</p>{% endif %}
 <p class="verdict">{{ verdict }}</p>
 {% if generated %}<p><small>generated {{ generated }}</small></p>{% endif %}
 {% for name, rows in tables.items() %}
@@ -237,13 +303,15 @@ def render_report(
     title: str = "ATFT-GAT-FAN evaluation",
     definitions: Mapping[str, str] = DEFINITIONS,
     generated: str = "",
+    warning: str = "",
 ) -> str:
     """Render the report as one HTML string.
 
     ``tables``: name → rows (dicts with the same keys; values are formatted with ``format_cell``);
     ``figures``: caption → Figure (embedded as PNG); ``data_description``: (facts, fold rows) as
     from ``describe_data``; ``generated``: a timestamp line (left out when empty, so the same
-    inputs give the same bytes).
+    inputs give the same bytes); ``warning``: a paragraph shown above the verdict (e.g. the
+    realism check), left out when empty.
     """
     facts, folds = data_description or ({}, [])
 
@@ -254,6 +322,7 @@ def render_report(
     return _TEMPLATE.render(
         title=title,
         verdict=verdict_line or MISSING,
+        warning=warning,
         generated=generated,
         tables={name: cells(rows) for name, rows in tables.items()},
         facts={k: format_cell(v) for k, v in facts.items()},

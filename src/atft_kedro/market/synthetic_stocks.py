@@ -268,7 +268,7 @@ def simulate_chunk(
     )
     components = alpha_components(inputs, cfg)
     alpha = planted_alpha(components, cfg)
-    oracle = forward_alpha(inputs, cfg, HORIZONS)
+    oracle = forward_alpha(inputs, cfg, tuple(sorted({*HORIZONS, *(h + 1 for h in HORIZONS)})))
 
     # returns and the economic (split-free) price path
     r = np.zeros((n_t, n))
@@ -353,7 +353,12 @@ def simulate_chunk(
         "daily_quotes": quotes,
         "statements": stmts.per_share(u.shares[cols] / cum_factor),
         "oracle_alpha": pl.DataFrame(
-            {**keys, **{f"alpha_{h}d": oracle[h][ti, ci] for h in HORIZONS}}
+            {
+                **keys,
+                **{f"alpha_{h}d": oracle[h][ti, ci] for h in HORIZONS},
+                # next-session entry: E_t[log close(t+1+h) / close(t+1)] = alpha_{h+1} - alpha_1
+                **{f"alpha_next_{h}d": (oracle[h + 1] - oracle[1])[ti, ci] for h in HORIZONS},
+            }
         ),
     }
     if with_components:

@@ -71,7 +71,7 @@ def test_evaluation_has_every_model_and_the_final_phase(reported):
     evaluation = json.loads((reported / "08_reporting" / "evaluation.json").read_text())
     labels = list(evaluation["models"])
     assert labels == ["atft/phase0", "atft/phase1", "atft/phase2", "ridge", "peer_ridge", "hgb",
-                      "momentum", "reversal", "structural", "oracle"]  # fmt: skip
+                      "momentum", "reversal", "structural", "oracle", "oracle_next"]  # fmt: skip
     assert evaluation["final_model"] == "atft/phase2"
     oracle = evaluation["models"]["oracle"]["h1"]["pooled"]["rank_ic"]["mean"]
     assert oracle > 0.05, "the planted alpha must rank the realised returns"
@@ -105,7 +105,7 @@ def test_report_embeds_every_figure_and_only_finite_or_marked_cells(reported):
         assert f"<figcaption>{caption}</figcaption>" in html.replace("&#39;", "'")
     for h in HORIZONS:
         cells = _cells(html, f"Summary, h = {h}")
-        assert len(cells) == 10 * 12, "10 models x 12 columns"
+        assert len(cells) == 11 * 12, "11 models x 12 columns"
         for cell in cells:
             if cell == MISSING or re.fullmatch(r"[a-z_]+(/phase\d)?", cell):
                 continue
@@ -171,3 +171,21 @@ def test_graph_quality_measures_the_graph_against_the_latent_clusters(reported):
     assert quality["in_cluster_share"].mean() > 2 * quality["in_cluster_random"].mean()
     html = (reported / "08_reporting" / "report.html").read_text()
     assert "Graph vs the latent clusters (synthetic market)" in html
+
+
+def test_evaluation_has_the_tradable_views_and_a_silent_realism_check(reported):
+    evaluation = json.loads((reported / "08_reporting" / "evaluation.json").read_text())
+    assert set(evaluation["views"]) == {"next_close", "next_open", "investable"}
+    for models in evaluation["views"].values():
+        assert list(models) == list(evaluation["models"])
+    close = evaluation["models"]["oracle"]["h1"]["pooled"]["rank_ic"]["mean"]
+    lagged = evaluation["views"]["next_close"]["oracle_next"]["h1"]["pooled"]["rank_ic"]["mean"]
+    assert 0 < lagged < close, "next-session entry gives up the day-t+1 part of the alpha"
+    realism = evaluation["realism"]
+    assert realism["fired"] is False, realism["above_band"]
+    universe = evaluation["universe"]
+    assert len(universe["Date"]) == len(universe["investable"]) > 0
+    assert all(0 <= i <= s for i, s in zip(universe["investable"], universe["stocks"], strict=True))
+    html = (reported / "08_reporting" / "report.html").read_text()
+    assert "Three views, h = 1" in html and "Realism check" in html
+    assert 'class="warning"' not in html

@@ -7,6 +7,7 @@ import datetime as dt
 import logging
 import tempfile
 from collections.abc import Callable, Mapping
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +17,27 @@ from matplotlib.figure import Figure
 
 from atft_kedro.datasets import DayMajorParquet
 from atft_kedro.evaluation import plots
-from atft_kedro.evaluation.baselines import baseline_inputs, fit_predict_baseline
+from atft_kedro.evaluation.baselines import CEILINGS, baseline_inputs, fit_predict_baseline
 from atft_kedro.evaluation.evaluate import EvaluationConfig, daily_series, evaluate, json_safe
 from atft_kedro.evaluation.interpretation import InterpretationCollector, group_rows
 from atft_kedro.evaluation.predictions import model_label, split_by_model
-from atft_kedro.evaluation.report import describe_data, render_report, summary_rows, verdict
+from atft_kedro.evaluation.realism import (
+    PUBLISHED_BAND,
+    realism_check,
+    realism_message,
+    reversal_rank_ic,
+    unchanged_close_share,
+)
+from atft_kedro.evaluation.report import (
+    describe_data,
+    realism_rows,
+    render_report,
+    summary_rows,
+    universe_rows,
+    verdict,
+    view_rows,
+)
+from atft_kedro.evaluation.views import VIEW_TITLES, label_columns, universe_size, views_of
 from atft_kedro.features.model_input import with_peer_features
 from atft_kedro.graph import GraphConfig
 from atft_kedro.graph.peers import group_peer_table, peer_returns
@@ -59,6 +76,9 @@ FIGURES = {
     "peer_ret_1d with the same feature built from the true clusters",
     "training_curves.png": "Training per fold and phase: loss and validation RankIC per epoch "
     "(epochs counted on across the phases of a fold)",
+    "tradable_views.png": "Mean daily RankIC (CI95) per model under each view: close to close, "
+    "next-session close (JPX), next-session open, investable universe",
+    "universe_size.png": "Stocks with a row and stocks in the investable universe, per test day",
 }
 GRAPH_STAT_COLUMNS = ("nodes", "mean_degree", "isolated_nodes", "components",
                       "same_sector33_share", "sector33_modularity")  # fmt: skip
@@ -180,6 +200,8 @@ def baseline_predictions_node(
         tables["structural"] = with_peer_features(table, cluster_peers)
     if oracle_alpha is not None and oracle_alpha.height:
         tables["oracle"] = table
+        if any(c.startswith("alpha_next_") for c in oracle_alpha.columns):
+            tables["oracle_next"] = table
     frames = []
     for fold_split in splits["folds"]:
         observed = observed_inputs(table, [*names, *masks], fold_split["train"])
@@ -188,7 +210,7 @@ def baseline_predictions_node(
             frames.append(fit_predict_baseline(
                 name, data, splits, int(fold_split["fold"]), horizons,
                 baseline_inputs(name, observed), seed,
-                oracle_alpha=oracle_alpha if name == "oracle" else None,
+                oracle_alpha=oracle_alpha if name.startswith("oracle") else None,
                 max_train_rows=int(reporting.get("max_train_rows", 300_000)),
                 n_threads=int(reporting.get("threads") or 1),
             ))  # fmt: skip
@@ -209,7 +231,7 @@ def predictions_by_model(
     model = dict(sorted(model.items(), key=lambda kv: kv[1]["phase"][0]))
     folds = predictions["fold"].unique().to_list()
     base = split_by_model(baseline_predictions.filter(pl.col("fold").is_in(folds)))
-    order = [b for b in [*baselines_order, "structural", "oracle"] if b in base]
+    order = [b for b in [*baselines_order, *CEILINGS] if b in base]
     return model | {b: base[b] for b in order}
 
 
@@ -221,13 +243,37 @@ def final_label(predictions: pl.DataFrame) -> str:
 def evaluate_node(
     predictions: pl.DataFrame,
     baseline_predictions: pl.DataFrame,
+    model_input: DayMajorParquet,
+    panel: pl.DataFrame,
     reporting: dict[str, Any],
     seed: int,
 ) -> dict[str, Any]:
-    """The `evaluation` JSON: every model label × horizon, per fold and pooled (DESIGN §10)."""
+    """The `evaluation` JSON (DESIGN §10): every model label × horizon, per fold and pooled, close
+    to close (``models``) and under the tradable views (``views``: next-session close, next-session
+    open, investable universe), the realism check and the universe size per day."""
+    horizons = [int(h) for h in reporting["horizons"]]
+    cfg = _evaluation_config(reporting, seed)
     by_model = predictions_by_model(predictions, baseline_predictions, reporting["baselines"])
-    result = evaluate(by_model, reporting["horizons"], _evaluation_config(reporting, seed))
-    return result | {"final_model": final_label(predictions)}
+    labels = model_input.read(["Date", "Code", "ret_1d", *label_columns(horizons)])
+    per_view = {view: evaluate(tables, horizons, cfg)["models"]
+                for view, tables in views_of(by_model, labels, horizons).items()}  # fmt: skip
+    test_days = predictions["Date"].unique()
+    realism = realism_check(
+        per_view,
+        unchanged_close_share(panel),
+        reversal_rank_ic(labels, test_days, cfg.min_stocks),
+        tuple(reporting.get("published_band") or PUBLISHED_BAND),
+    )
+    size = universe_size(labels.filter(pl.col("Date").is_in(test_days.implode())))
+    return json_safe({
+        "config": asdict(cfg) | {"horizons": horizons},
+        "models": per_view.pop("close"),
+        "views": per_view,
+        "realism": realism,
+        "universe": {c: size[c].cast(pl.Utf8 if c == "Date" else pl.Int64).to_list()
+                     for c in size.columns},
+        "final_model": final_label(predictions),
+    })  # fmt: skip
 
 
 def _history(training_metrics: Mapping[str, Any]) -> dict[str, pl.DataFrame]:
@@ -336,8 +382,29 @@ def figures_node(
             )
         ),
         "training_curves.png": plots.training_curves(_history(training_metrics)),
+        "tradable_views.png": plots.view_rank_ic(
+            _view_values(evaluation, h, [final, *baselines]), f"RankIC by view, h = {h}"
+        ),
+        "universe_size.png": plots.universe_size(
+            pl.DataFrame(
+                evaluation.get("universe") or {"Date": [], "stocks": [], "investable": []}
+            ).with_columns(pl.col("Date").cast(pl.Utf8).str.to_date())
+        ),
     }
     return {name: figures[name] for name in FIGURES}
+
+
+def _view_values(evaluation: Mapping[str, Any], h: int, labels: list[str]) -> dict[str, dict]:
+    """{label: {view title: (RankIC, CI95)}} at horizon h, pooled test days."""
+    views = {"close": evaluation["models"], **evaluation.get("views", {})}
+    out = {}
+    for label in labels:
+        out[label] = {}
+        for view, title in VIEW_TITLES.items():
+            block = views.get(view, {}).get(label, {}).get(f"h{h}", {}).get("pooled")
+            if block:
+                out[label][title] = (block["rank_ic"]["mean"], block["rank_ic_mean_ci95"])
+    return out
 
 
 class _PNG:
@@ -384,6 +451,15 @@ def report_node(
             evaluation, h
         )
     h = int(reporting["horizons"][0])
+    tables[f"Three views, h = {h}: RankIC [CI95] by when the trade happens, pooled test days"] = (
+        view_rows(evaluation, h, VIEW_TITLES)
+    )
+    if evaluation.get("realism"):
+        tables["Realism check"] = realism_rows(evaluation["realism"])
+    if evaluation.get("universe"):
+        tables["Investable universe (params `universe`), test days"] = universe_rows(
+            evaluation["universe"]
+        )
     tables[f"What each phase adds (ablation), h = {h}"] = phase_ablation(evaluation, h)
     tables[f"RankIC per fold, h = {h} [CI95]"] = [
         {"model": label, "fold": fold,
@@ -415,4 +491,5 @@ def report_node(
         description,
         verdict(evaluation, evaluation.get("final_model"), h),
         title=f"ATFT-GAT-FAN evaluation (costs {cfg.get('cost_bps')} bps on turnover)",
+        warning=realism_message(evaluation.get("realism") or {}),
     )

@@ -61,7 +61,14 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),  # fmt: skip
             Node(
                 evaluate_node,
-                inputs=["predictions", "baseline_predictions", "params:reporting", "params:seed"],
+                inputs=[
+                    "predictions",
+                    "baseline_predictions",
+                    "model_input",
+                    "panel",
+                    "params:reporting",
+                    "params:seed",
+                ],
                 outputs="evaluation",
                 name="evaluate_node",
             ),
