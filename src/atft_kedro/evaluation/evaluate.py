@@ -75,10 +75,12 @@ def evaluate(
     predictions_by_model: Mapping[str, pl.DataFrame],
     horizons: Sequence[int],
     cfg: EvaluationConfig | None = None,
+    per_fold: bool = True,
 ) -> dict:
     """``{"config", "models": {label: {"h1": {"pooled": block, "folds": {"0": block}}}}}``.
 
-    JSON-ready: tuples become lists and non-finite numbers become null.
+    JSON-ready: tuples become lists and non-finite numbers become null. ``per_fold=False`` leaves
+    ``folds`` empty (pooled days only: half the bootstrap work).
     """
     cfg = cfg or EvaluationConfig()
     models: dict[str, dict] = {}
@@ -89,7 +91,7 @@ def evaluate(
             folds = {
                 str(fold): evaluate_block(part, h, cfg, _rng(cfg, label, h, fold))
                 for (fold,), part in preds.sort("fold").group_by(["fold"], maintain_order=True)
-            }
+            } if per_fold else {}  # fmt: skip
             pooled = evaluate_block(preds, h, cfg, _rng(cfg, label, h, "pooled"))
             per_h[f"h{h}"] = {"pooled": pooled, "folds": folds}
         models[label] = per_h

@@ -25,10 +25,13 @@ def test_one_row_per_code_of_the_latest_date_ranked_1_to_n():
     codes = table.filter(pl.col("Date") == latest)["Code"].sort().to_list()
     out = signals()
     assert out.columns == ["Date", "Code", "score", "q0.1", "q0.25", "q0.5", "q0.75", "q0.9",
-                           "rank", "horizon", "fold", "phase"]  # fmt: skip
+                           "rank", "investable", "horizon", "fold", "phase"]  # fmt: skip
     assert sorted(out["Code"].to_list()) == codes
     assert (out["Date"] == latest).all()
     assert out["rank"].to_list() == list(range(1, len(codes) + 1))
+    flags = run.features.read(["Date", "Code", "universe"]).filter(pl.col("Date") == latest)
+    joined = out.join(flags, on="Code")
+    assert (joined["investable"] == joined["universe"]).all()
     assert out["score"].is_sorted(descending=True)
     assert (out["score"] == out["q0.5"]).all(), "the score is the median prediction"
     assert out.select((pl.col("fold") == 1) & (pl.col("phase") == 2)).to_series().all(), (

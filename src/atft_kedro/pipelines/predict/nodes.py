@@ -69,7 +69,8 @@ def predict_signals_node(
     seq_len: int,
 ) -> pl.DataFrame:
     """Signals for the latest date of ``features``: Date, Code, score (the median prediction at
-    ``predict.horizon``), q{q} (its quantiles), rank (1 = highest score), horizon, fold, phase."""
+    ``predict.horizon``), q{q} (its quantiles), rank (1 = highest score), investable (1 where the
+    stock is in the investable universe that day, 0 otherwise), horizon, fold, phase."""
     torch.set_num_threads(int(predict.get("threads") or 1))
     fold, phase = choose_checkpoint(checkpoints, scalers, predict.get("fold"), predict.get("phase"))
     model = load_phase_model(checkpoints, fold, phase)
@@ -89,12 +90,15 @@ def predict_signals_node(
                              model_name=MODEL_NAME, fold=fold, phase=phase)  # fmt: skip
     log.info("predict: %d stocks on %s from fold %d phase %d", preds.height, day, fold, phase)
     quantiles = [pl.col(f"q{q:g}_{horizon}d").alias(f"q{q:g}") for q in model.cfg.quantiles]
+    universe = features.scan().filter(pl.col("Date") == day).select("Code", "universe").collect()
+    preds = preds.join(universe, on="Code", how="left")
     return preds.select(
         "Date",
         "Code",
         pl.col(f"pred_{horizon}d").alias("score"),
         *quantiles,
         pl.col(f"pred_{horizon}d").rank("ordinal", descending=True).cast(pl.Int32).alias("rank"),
+        pl.col("universe").fill_null(0).cast(pl.Int8).alias("investable"),
         pl.lit(horizon, pl.Int32).alias("horizon"),
         "fold",
         "phase",

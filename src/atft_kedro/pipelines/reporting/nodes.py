@@ -255,7 +255,8 @@ def evaluate_node(
     cfg = _evaluation_config(reporting, seed)
     by_model = predictions_by_model(predictions, baseline_predictions, reporting["baselines"])
     labels = model_input.read(["Date", "Code", "ret_1d", *label_columns(horizons)])
-    per_view = {view: evaluate(tables, horizons, cfg)["models"]
+    # per-fold blocks for the close view only (the report's fold table); the others pooled
+    per_view = {view: evaluate(tables, horizons, cfg, per_fold=view == "close")["models"]
                 for view, tables in views_of(by_model, labels, horizons).items()}  # fmt: skip
     test_days = predictions["Date"].unique()
     realism = realism_check(
