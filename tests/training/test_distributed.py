@@ -10,14 +10,14 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from atft_kedro.model import ATFTGATFAN, ATFTLoss, LossConfig
+from atft_kedro.pipelines.reporting.nodes import _history
 from atft_kedro.training.distributed import (
     Rank,
     all_shards,
     day_generator,
+    epoch_day_subset,
     gather_digests,
     shard_days,
-    train_phase_accumulated,
-    train_phase_ddp,
     weights_digest,
 )
 from atft_kedro.training.fold_training import (
@@ -28,7 +28,7 @@ from atft_kedro.training.fold_training import (
 )
 from atft_kedro.training.phases import apply_phase, phase_plan
 from atft_kedro.training.seeding import seed_everything
-from atft_kedro.training.trainer import LoopConfig, epoch_day_subset
+from atft_kedro.training.trainer import LoopConfig, Sharing, train_phase
 from tests.training.tiny_market import HORIZONS, SEQ_LEN, tiny_training_params
 
 WORLD = 2
@@ -90,15 +90,22 @@ def _rank_main(rank: int, port: int, market: dict, out: str, case: str) -> None:
     try:
         data, phase, loop, model, loss_fn = _setup(market, case)
         saved = []
-        result = train_phase_ddp(
-            model, loss_fn, phase, loop, data.train, data.val, Rank(rank, WORLD),
-            torch.device("cpu"), seed=0, save=lambda kind, state: saved.append(kind),
+
+        def save(kind, state):
+            if kind == "last" and "last" not in saved:  # after epoch 1 of 2: a resume's start
+                torch.save(state, f"{out}.last_epoch1")  # now: the tensors train on in place
+            saved.append(kind)
+
+        result = train_phase(
+            model, loss_fn, phase, loop, data.train, data.val, save=save,
+            sharing=Sharing(Rank(rank, WORLD)), seed=0,
         )  # fmt: skip
         digests = gather_digests(model)
         torch.save(
             {"history": result.history, "digests": digests, "saved": saved},
             f"{out}.rank{rank}",
         )
+
     finally:
         dist.destroy_process_group()
 
@@ -123,7 +130,8 @@ def test_two_ranks_match_single_process_with_same_batches(tiny_market, tmp_path,
 
     data, phase, loop, model, loss_fn = _setup(tiny_market, case)
     start = weights_digest(model)
-    twin = train_phase_accumulated(model, loss_fn, phase, loop, data.train, data.val, WORLD, seed=0)
+    twin = train_phase(model, loss_fn, phase, loop, data.train, data.val, save=lambda *_: None,
+                       sharing=Sharing(accumulate=WORLD), seed=0)  # fmt: skip
     assert not torch.allclose(start, digests[0])  # training changed the weights
     torch.testing.assert_close(digests[0], weights_digest(model), atol=TOLERANCE, rtol=0)
     for ddp_epoch, twin_epoch in zip(ranks[0]["history"], twin.history, strict=True):
@@ -137,3 +145,18 @@ def test_two_ranks_match_single_process_with_same_batches(tiny_market, tmp_path,
     if CASES[case][1] is not None:  # the day cap: 5 days per epoch, 2 per step → 2 steps
         assert [e["train_days"] for e in history] == [2, 2]
     assert all(e["averaged_weights"] for e in history) == phase.averaging.enabled
+
+    # the DDP run's metrics feed the report's training curve (one loop, one record format)
+    curve = _history({"fold0_phase": {"fold": 0, "phase": phase.phase, "epochs": history}})
+    (frame,) = curve.values()
+    assert frame["train_loss"].is_not_null().all() and frame["val_rank_ic"].is_not_null().all()
+
+    # a single process resumed from the 2-rank `last` after epoch 1 ends with the DDP weights
+    resumed = torch.load(f"{out}.last_epoch1", weights_only=True)
+    assert resumed["world_size"] == WORLD and resumed["epoch"] == 1
+    for key in ("scheduler_state", "loss_state", "rng_state", "early_stopping", "global_step"):
+        assert key in resumed, key
+    data, phase, loop, model, loss_fn = _setup(tiny_market, case)
+    train_phase(model, loss_fn, phase, loop, data.train, data.val, save=lambda *_: None,
+                resume_state=resumed, sharing=Sharing(accumulate=WORLD), seed=0)  # fmt: skip
+    torch.testing.assert_close(digests[0], weights_digest(model), atol=TOLERANCE, rtol=0)

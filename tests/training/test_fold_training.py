@@ -148,7 +148,7 @@ def test_non_finite_loss_is_skipped_and_counted(tiny_market, tmp_path, monkeypat
     assert epoch["nonfinite_skips"] == 1
     assert epoch["train_days"] == make_data(tiny_market, params).train.__len__() - 1
     params["max_nonfinite_share"] = 0.0
-    with pytest.raises(NonFiniteLossError, match="1 of .* day batches had a non-finite loss"):
+    with pytest.raises(NonFiniteLossError, match="1 of .* steps had a non-finite loss"):
         run(tiny_market, params, CheckpointStore(tmp_path / "b"), 0)
 
 
@@ -167,3 +167,24 @@ def test_a_checkpoint_from_another_model_version_is_a_one_line_error():
     with pytest.raises(ValueError, match=r"old\.pt does not fit this model \(2 missing.*gat\.peer"):
         fold_training.load_weights(model, state, "old.pt")
     fold_training.load_weights(model, {**state, "model_state": model.state_dict()}, "ok.pt")
+
+
+RECORD_KEYS = {"fold", "phase", "name", "started_from", "modules", "trainable",
+               "trainable_parameters", "early_stop_horizon", "best_epoch", "best_val_rank_ic",
+               "stopped_early", "checkpoint", "phase_config", "epochs"}  # fmt: skip
+EPOCH_KEYS = {"epoch", "global_step", "lr", "train_total", "train_seconds", "samples_per_s",
+              "train_days", "train_samples", "nonfinite_skips", "nonfinite_repairs", "val_loss",
+              "val_days", "val_mean_rank_ic", "best_epoch", "improved", "averaged_weights",
+              "seconds", "peak_rss_mib"}  # fmt: skip
+LOSS_PARTS = {"pinball", "rank", "sharpe", "mse", "aux"}
+
+
+def test_training_metrics_record_keys_are_the_contract(tiny_market, tmp_path):
+    """docs/contracts.md, "training_metrics": the keys the report and users read."""
+    record = run(tiny_market, tiny_training_params(), CheckpointStore(tmp_path), 0)["fold0_phase0"]
+    assert set(record) == RECORD_KEYS
+    per_horizon = {f"val_{m}_{h}d" for m in ("ic", "rank_ic") for h in HORIZONS}
+    for epoch in record["epochs"]:
+        train_parts = {k for k in epoch if k.startswith("train_")} - EPOCH_KEYS
+        assert set(epoch) == EPOCH_KEYS | per_horizon | train_parts
+        assert {k.removeprefix("train_") for k in train_parts} <= LOSS_PARTS

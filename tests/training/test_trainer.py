@@ -7,8 +7,9 @@ import pytest
 import torch
 from torch.optim.swa_utils import AveragedModel
 
+from atft_kedro.training.distributed import epoch_day_subset
 from atft_kedro.training.phases import PhaseConfig
-from atft_kedro.training.trainer import LoopConfig, epoch_day_subset, epoch_loader, weight_average
+from atft_kedro.training.trainer import LoopConfig, epoch_loader, weight_average
 from tests.training.test_fold_training import make_data
 from tests.training.tiny_market import tiny_training_params
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,9 +32,12 @@ from atft_kedro.loader.datasets import DayDataset, make_day_dataset
 from atft_kedro.loader.scaler import OnlineRobustScaler
 from atft_kedro.model import ATFTGATFAN, ATFTLoss, LossConfig, ModelConfig
 from atft_kedro.training.checkpoints import CheckpointStore, load_checkpoint, plain
-from atft_kedro.training.phases import PhaseConfig, apply_phase
+from atft_kedro.training.distributed import ONE_PROCESS, Rank, barrier
+from atft_kedro.training.phases import PhaseConfig, apply_phase, phase_plan
 from atft_kedro.training.seeding import seed_everything
-from atft_kedro.training.trainer import LoopConfig, train_phase
+from atft_kedro.training.trainer import LoopConfig, Sharing, train_phase
+
+log = logging.getLogger(__name__)
 
 SWITCH_KEYS = ("use_fan", "use_san", "use_gat")
 NON_FEATURE_COLUMNS = ("Date", "Code", "market", "sector33", "sector17", "universe")
@@ -251,8 +255,14 @@ def train_fold(
     resume_checkpoint: str | Path | None = None,
     params: dict[str, Any] | None = None,
     on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
+    rank: Rank = ONE_PROCESS,
 ) -> dict[str, dict[str, Any]]:
-    """Run the phases of `plan` on one fold; {"fold{f}_phase{p}": metrics record} per phase."""
+    """Run the phases of `plan` on one fold; {"fold{f}_phase{p}": metrics record} per phase.
+
+    The same for one process and for each rank of a DDP job (``rank``; rank 0 saves). A `last`
+    checkpoint of an N-rank job resumed on one process continues with N days per step (gradients
+    averaged in place), so it ends where the N-rank job would have.
+    """
     fold = data.fold
     resume = load_checkpoint(resume_checkpoint) if resume_checkpoint else None
     continues = (
@@ -261,10 +271,15 @@ def train_fold(
         and int(resume["fold"]) == fold
         and int(resume["phase"]) in [p.phase for p in plan]
     )
+    sharing = Sharing(rank)
     if continues:
         plan = [p for p in plan if p.phase >= int(resume["phase"])]
+        job = int(resume.get("world_size", 1))
+        if rank.world_size == 1 and job > 1:
+            sharing = Sharing(rank, accumulate=job)
     records: dict[str, dict[str, Any]] = {}
     for index, phase in enumerate(plan):
+        sharing = sharing if index == 0 else Sharing(rank)
         seed_everything(phase_seed(seed, fold, phase.phase), threads)
         model = ATFTGATFAN(model_config(model_params, data.n_features, horizons))
         resume_state, started_from = None, "random initialisation (seeded)"
@@ -277,24 +292,105 @@ def train_fold(
             started_from = load_previous_phase(model, store, fold, phase.phase)
         learns = apply_phase(model, phase)
         loss_fn = ATFTLoss(LossConfig.from_dict(phase.loss), model.cfg.quantiles)
+        seeded = phase_seed(seed, fold, phase.phase)
         result = train_phase(
-            model,
-            loss_fn,
-            phase,
-            loop,
-            data.train,
-            data.val,
-            lambda kind, state, p=phase.phase: store.save(fold, p, kind, state),
-            fold=fold,
-            params={**(params or {}), "started_from": started_from},
-            resume_state=resume_state,
-            on_epoch_end=on_epoch_end,
-        )
-        records[f"fold{fold}_phase{phase.phase}"] = phase_record(
+            model, loss_fn, phase, loop, data.train, data.val,
+            save=lambda kind, state, p=phase.phase: store.save(fold, p, kind, state),
+            fold=fold, params={**(params or {}), "started_from": started_from},
+            resume_state=resume_state, on_epoch_end=on_epoch_end,
+            sharing=sharing,
+            seed=seeded if sharing.indexed or rank.world_size > 1 else None,
+        )  # fmt: skip
+        barrier()  # the next phase starts from this phase's `best`, written by rank 0
+        record = phase_record(
             fold, phase, model, learns, loop, store, started_from,
             result.history, result.best_epoch, result.best_value, result.stopped_early,
         )  # fmt: skip
+        if sharing.world_size > 1:
+            record["distributed"] = {"world_size": sharing.world_size, "ranks": rank.world_size}
+        records[f"fold{fold}_phase{phase.phase}"] = record
         del model
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
+    return records
+
+
+def selected_folds(splits: dict[str, Any], training: dict[str, Any]) -> list[dict[str, Any]]:
+    """The folds of `splits` listed in `training.folds` (null: all of them)."""
+    folds = {int(f["fold"]): f for f in splits["folds"]}
+    wanted = training.get("folds")
+    if wanted is None:
+        return list(folds.values())
+    unknown = [f for f in wanted if int(f) not in folds]
+    if unknown:
+        raise ValueError(
+            f"training.folds: fold(s) {unknown} not in splits.json (have {sorted(folds)})"
+        )
+    return [folds[int(f)] for f in wanted]
+
+
+def fit_scalers(
+    features_path: str | Path, splits: dict[str, Any], training: dict[str, Any], seed: int
+) -> dict[str, Any]:
+    """{"fold{f}": OnlineRobustScaler statistics} fitted on each selected fold's training dates."""
+    calendar = trading_calendar(features_path)
+    return {
+        f"fold{f['fold']}": fit_fold_scaler(
+            features_path, f, calendar, training.get("scaler") or {}, seed
+        ).to_dict()
+        for f in selected_folds(splits, training)
+    }
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    """One training job: the phases `phase` (0–4 or "all") of every selected fold."""
+
+    training: dict[str, Any]  # the `training` parameter block
+    phase: int | str
+    seed: int
+    horizons: Sequence[int]
+    seq_len: int
+    resume_checkpoint: str | None = None
+
+
+def train_folds(
+    features_path: str | Path,
+    graph_edges_path: str | Path | None,
+    splits: dict[str, Any],
+    scalers: dict[str, Any],
+    store: CheckpointStore,
+    job: TrainingRun,
+    rank: Rank = ONE_PROCESS,
+) -> dict[str, dict[str, Any]]:
+    """Train the job on every selected fold; one metrics record per (fold, phase).
+
+    The entry point of both `kedro run --pipeline training` and the torchrun job (`ddp_main`,
+    each rank with its `rank`): checkpoints go to `store`, from rank 0 only.
+    """
+    training = job.training
+    plan, loop = phase_plan(training, job.phase), LoopConfig.from_params(training)
+    calendar = trading_calendar(features_path)
+    run = plain({"training": training, "phase": job.phase, "seed": job.seed,
+                 "horizons": list(job.horizons), "seq_len": job.seq_len,
+                 "resume_checkpoint": job.resume_checkpoint,
+                 "world_size": rank.world_size})  # fmt: skip
+    records: dict[str, dict[str, Any]] = {}
+    for fold_split in selected_folds(splits, training):
+        key = f"fold{fold_split['fold']}"
+        if key not in scalers:
+            raise KeyError(f"scalers: no statistics for {key}; run fit_scalers_node first")
+        data = fold_data(
+            features_path, graph_edges_path, fold_split, calendar,
+            OnlineRobustScaler.from_dict(scalers[key]), horizons=job.horizons,
+            seq_len=job.seq_len, loader=training.get("loader") or {}, seed=job.seed,
+        )  # fmt: skip
+        log.info("rank %d/%d, %s: phases %s on %d training / %d validation days",
+                 rank.rank, rank.world_size, key, [p.phase for p in plan],
+                 len(data.train), len(data.val))  # fmt: skip
+        records |= train_fold(
+            data, plan, loop, training.get("model") or {}, store,
+            seed=job.seed, horizons=job.horizons, threads=training.get("threads"),
+            resume_checkpoint=job.resume_checkpoint, params=run, rank=rank,
+        )  # fmt: skip
     return records

@@ -1,21 +1,21 @@
 """The training loop of one phase: AdamW, warm-up + cosine, clipping, early stopping on RankIC.
 
-One optimiser step per trading day (a day batch). Per epoch:
+One loop for one process and for N ranks (``training.distributed``): a step trains the days
+``Sharing`` gives it (one day; a rank's day of a DDP job; or, on one process, the N days an N-rank
+job would average), back-propagates their mean loss and applies one optimiser step. Per phase:
 
-1. the training days, in an order that depends on (seed, epoch) only (the dataset's `set_epoch`),
-   at most `max_train_days_per_epoch` of them: a uniform random subset, also a function of
-   (seed, epoch) only, so every epoch sees different days and a resumed run sees the same ones;
-   each batch is augmented (phase 4), the loss is computed and, if finite, back-propagated with the
-   gradient norm clipped; a non-finite loss or gradient skips the batch and is counted, and more
-   than `max_nonfinite_share` of an epoch's batches skipped stops the run with an error;
-2. weight averaging (phase 4, SWA or EMA) after each step;
-3. validation, chronological, of the model or of its average: loss, IC and RankIC per horizon;
-4. early stopping on the mean validation RankIC at `early_stop_horizon`; `best` is saved when it
-   improves, `last` after every epoch, each holding everything needed to resume exactly.
+1. **restore**: from a ``last`` checkpoint of this phase, everything (weights, optimiser,
+   scheduler, averaged weights, loss state, RNG states, early stopping, history), so an interrupted
+   run ends where an uninterrupted one would;
+2. **train an epoch**: the epoch's days (all, or ``max_train_days_per_epoch`` drawn by
+   (seed, epoch)), augmented in phase 4; a non-finite loss or gradient skips the step (on every
+   rank) and is counted, and more than ``max_nonfinite_share`` of an epoch's steps skipped stops
+   the run with an error; weight averaging (phase 4, SWA or EMA) after each step;
+3. **evaluate**: chronological validation of the model or of its average: loss, IC and RankIC per
+   horizon; early stopping on the mean RankIC at ``early_stop_horizon``;
+4. **checkpoint**: ``best`` when it improved, ``last`` after every epoch (rank 0 only).
 
-Resuming from `last` restores weights, optimiser, scheduler, averaged weights, loss state, RNG
-states, early-stopping state and metric history, so an interrupted run ends where an uninterrupted
-one would.
+The per-epoch metrics record is pinned in docs/contracts.md ("training_metrics").
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel
 from tqdm.auto import tqdm
 
@@ -42,6 +42,14 @@ from atft_kedro.loader.day_table import to_date
 from atft_kedro.loader.in_memory import InMemoryDayDataset
 from atft_kedro.training.augmentation import augment_batch
 from atft_kedro.training.checkpoints import plain
+from atft_kedro.training.distributed import (
+    Rank,
+    all_finite,
+    day_generator,
+    epoch_day_subset,
+    resolve_device,
+    step_days,
+)
 from atft_kedro.training.phases import PhaseConfig, parameter_groups
 from atft_kedro.training.seeding import restore_rng_state, rng_state
 from atft_kedro.training.validation import evaluate, to_device
@@ -104,18 +112,6 @@ def _optional_int(value: Any) -> int | None:
     return int(value)
 
 
-def epoch_day_subset(n_days: int, max_days: int | None, seed: int, epoch: int) -> np.ndarray:
-    """Sorted positions (of n_days training days) trained in `epoch`: all, or `max_days` drawn
-    uniformly without replacement by a generator seeded with (seed, epoch) only."""
-    if max_days is None or max_days >= n_days:
-        return np.arange(n_days)
-    rng = np.random.default_rng([seed, epoch, _SUBSET_STREAM])
-    return np.sort(rng.choice(n_days, size=max_days, replace=False))
-
-
-_SUBSET_STREAM = 7  # keeps the subset's random stream apart from the dataset's shuffling stream
-
-
 def epoch_loader(data: DayDataset, loop: LoopConfig, epoch: int) -> tuple[Any, int]:
     """The training batches of `epoch` (after `data.set_epoch(epoch)`) and their number.
 
@@ -157,17 +153,6 @@ def weight_average(model: nn.Module, phase: PhaseConfig) -> AveragedModel | None
     return AveragedModel(
         model, multi_avg_fn=debiased_ema(phase.averaging.ema_decay) if ema else None
     )
-
-
-def resolve_device(name: str) -> torch.device:
-    """`auto` → cuda if available, else cpu; `cuda` without a GPU is a one-line error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("training.device is 'cuda' but no CUDA device is available")
-    if name not in ("cpu", "cuda"):
-        raise ValueError(f"training.device must be auto, cpu or cuda, got {name!r}")
-    return torch.device(name)
 
 
 def warmup_cosine(warmup_steps: int, total_steps: int, min_ratio: float) -> Callable[[int], float]:
@@ -232,6 +217,228 @@ class PhaseResult:
     stopped_early: bool
 
 
+@dataclass(frozen=True)
+class Sharing:
+    """How this process shares the days of a step.
+
+    ``rank``: its place in a DDP job (one day per rank per step; DDP averages the gradients).
+    ``accumulate``: on one process, the days per step (> 1: the twin of an ``accumulate``-rank job,
+    gradients averaged in place). The default is one process, one day per step, in the dataset's
+    own shuffled order; the others index days directly and need the in-memory dataset.
+    """
+
+    rank: Rank = Rank()
+    accumulate: int = 1
+
+    @property
+    def indexed(self) -> bool:
+        return self.rank.world_size > 1 or self.accumulate > 1
+
+    @property
+    def world_size(self) -> int:
+        """Days per step of the whole job (recorded in checkpoints)."""
+        return self.rank.world_size * self.accumulate
+
+
+@dataclass
+class _Steps:
+    """What a step needs: the model (and its DDP wrapper), loss, optimiser state, device."""
+
+    model: nn.Module
+    trained: nn.Module  # the model, or its DDP wrapper (forward only)
+    loss_fn: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    averaged: AveragedModel | None
+    device: torch.device
+    phase: PhaseConfig
+    loop: LoopConfig
+    sharing: Sharing
+    seed: int
+    global_step: int = 0
+
+    def autocast(self) -> Any:
+        if self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+
+def epoch_steps(
+    data: DayDataset, loop: LoopConfig, sharing: Sharing, seed: int, epoch: int
+) -> tuple[Any, int]:
+    """The steps of `epoch` as lists of (day index or None, batch), and their number."""
+    if not sharing.indexed:
+        data.set_epoch(epoch)
+        batches, n = epoch_loader(data, loop, epoch)
+        return _one_day_steps(batches), n
+    days = step_days(len(data), sharing.rank, sharing.accumulate, seed, epoch,
+                     loop.max_train_days_per_epoch)  # fmt: skip
+    return ([(d, data[d]) for d in step] for step in days), len(days)
+
+
+def _one_day_steps(batches: Any) -> Any:
+    """[(None, batch)] per batch, iterating ``batches`` only when the first step is taken (a
+    DataLoader draws its base seed from the global RNG when iterated)."""
+    for batch in batches:
+        yield [(None, batch)]
+
+
+def _train_step(run: _Steps, step: list[tuple[int | None, dict]], epoch: int) -> dict | None:
+    """Forward, backward and update on one step's days; the loss parts summed over its days, or
+    None when the step was skipped (a non-finite loss or gradient on any rank)."""
+    phase, loop = run.phase, run.loop
+    loss_before = {k: v.clone() for k, v in run.loss_fn.state_dict().items()}
+    run.optimizer.zero_grad(set_to_none=True)
+    finite, sums, samples = True, {}, 0
+    for day, batch in step:
+        if len(batch["codes"]) == 0:
+            continue
+        generator = day_generator(run.seed, epoch, day, run.device) if day is not None else None
+        batch = augment_batch(to_device(batch, run.device), phase.augmentation, generator)
+        with run.autocast():
+            loss, parts = run.loss_fn(run.trained(batch), batch)
+        finite = finite and bool(torch.isfinite(loss))
+        if finite:
+            (loss / len(step)).backward()
+            samples += len(batch["codes"])
+            for name, value in parts.items():
+                sums[name] = sums.get(name, 0.0) + value
+    if finite and samples:
+        params = [p for g in run.optimizer.param_groups for p in g["params"]]
+        finite = bool(torch.isfinite(torch.nn.utils.clip_grad_norm_(params, loop.grad_clip)))
+    if not all_finite(finite, run.device):
+        run.optimizer.zero_grad(set_to_none=True)
+        run.loss_fn.load_state_dict(loss_before)  # a NaN must not poison the Sharpe EMA
+        return None
+    if not samples:
+        return {}
+    run.optimizer.step()
+    run.scheduler.step()
+    run.global_step += 1
+    if run.averaged is not None and epoch >= phase.averaging.start_epoch:
+        run.averaged.update_parameters(run.model)
+    return sums | {"_samples": samples, "_days": sum(len(b["codes"]) > 0 for _, b in step)}
+
+
+def train_epoch(run: _Steps, data: DayDataset, epoch: int, fold: int) -> dict[str, Any]:
+    """One epoch of steps; its training metrics (``train_*`` means over the trained days)."""
+    run.model.train()
+    run.loss_fn.train()
+    steps_in, n_steps = epoch_steps(data, run.loop, run.sharing, run.seed, epoch)
+    repairs_before = nonfinite_repairs(run.model)
+    started = time.perf_counter()
+    sums: dict[str, float] = {}
+    days = samples = skipped = tried = 0
+    first_skip = None
+    bar = tqdm(
+        steps_in,
+        total=n_steps,
+        desc=f"fold {fold} phase {run.phase.phase} epoch {epoch + 1}/{run.phase.epochs}",
+        disable=not (run.loop.progress_bar and run.sharing.rank.is_main and sys.stderr.isatty()),
+        leave=False,
+    )
+    for step in bar:
+        if run.sharing.rank.world_size == 1 and all(len(b["codes"]) == 0 for _, b in step):
+            continue  # (under DDP every rank must take part in every step)
+        tried += 1
+        out = _train_step(run, step, epoch)
+        if out is None:
+            skipped += 1
+            first_skip = first_skip or step[0][1]["date"]
+            continue
+        days += out.pop("_days", 0)
+        samples += out.pop("_samples", 0)
+        for name, value in out.items():
+            sums[name] = sums.get(name, 0.0) + value
+        bar.set_postfix(samples_s=f"{samples / (time.perf_counter() - started):.0f}", refresh=False)
+    bar.close()
+    seconds = time.perf_counter() - started
+    if skipped > run.loop.max_nonfinite_share * max(tried, 1):
+        raise NonFiniteLossError(
+            f"fold {fold} phase {run.phase.phase} epoch {epoch + 1}: {skipped} of {tried} steps "
+            f"had a non-finite loss or gradient (first {first_skip}; limit "
+            f"{run.loop.max_nonfinite_share:.0%}): lower the learning rate or check the features"
+        )
+    return {
+        **{f"train_{k}": (v / days if days else None) for k, v in sums.items()},
+        "train_seconds": seconds,
+        "samples_per_s": samples / seconds if seconds > 0 else None,
+        "train_days": days,
+        "train_samples": samples,
+        "nonfinite_skips": skipped,
+        "nonfinite_repairs": nonfinite_repairs(run.model) - repairs_before,
+    }
+
+
+def _restore(run: _Steps, stopper: EarlyStopping, state: dict[str, Any]) -> tuple[list, int]:
+    """Continue from a ``last`` checkpoint of this phase: (history, epochs done)."""
+    run.model.load_state_dict(state["model_state"])
+    run.optimizer.load_state_dict(state["optimizer_state"])
+    run.scheduler.load_state_dict(state["scheduler_state"])
+    if run.averaged is not None and state.get("averaged_state") is not None:
+        run.averaged.load_state_dict(state["averaged_state"])
+    if state.get("loss_state") is not None:
+        run.loss_fn.load_state_dict(state["loss_state"])
+    stopper.load_state_dict(state["early_stopping"])
+    run.global_step = int(state["global_step"])
+    restore_rng_state(state["rng_state"])
+    return list(state["history"]), int(state["epoch"])
+
+
+def _checkpoint(
+    run: _Steps, save: Callable[[str, dict[str, Any]], Any], state: dict[str, Any],
+    judged: nn.Module, improved: bool,
+) -> None:  # fmt: skip
+    """Save ``best`` (the judged weights) when it improved and ``last`` (everything to resume)."""
+    if improved:
+        save("best", {**state, "model_state": judged.state_dict()})
+    save("last", {
+        **state,
+        "model_state": run.model.state_dict(),
+        "optimizer_state": run.optimizer.state_dict(),
+        "scheduler_state": run.scheduler.state_dict(),
+        "averaged_state": run.averaged.state_dict() if run.averaged is not None else None,
+        "loss_state": run.loss_fn.state_dict(),
+        "rng_state": rng_state(),
+    })  # fmt: skip
+
+
+def _setup(
+    model: nn.Module, loss_fn: nn.Module, phase: PhaseConfig, loop: LoopConfig,
+    train_data: DayDataset, sharing: Sharing, seed: int,
+) -> _Steps:  # fmt: skip
+    """Device, optimiser, schedule, weight average and (under DDP) the wrapped model."""
+    device = resolve_device(loop.device)
+    model.to(device)
+    loss_fn.to(device)
+    if loop.early_stop_horizon not in model.cfg.horizons:
+        raise ValueError(f"training.early_stop_horizon={loop.early_stop_horizon} is not a model "
+                         f"horizon {list(model.cfg.horizons)}")  # fmt: skip
+    if sharing.indexed and not isinstance(train_data, InMemoryDayDataset):
+        raise TypeError("distributed training needs training.loader.implementation: in_memory")
+    optimizer = torch.optim.AdamW(
+        parameter_groups(model, phase.lr, phase.lr_multipliers, loop.weight_decay),
+        lr=phase.lr,
+        betas=loop.betas,
+    )
+    if sharing.indexed:
+        steps_per_epoch = len(step_days(len(train_data), sharing.rank, sharing.accumulate, seed, 0,
+                                        loop.max_train_days_per_epoch))  # fmt: skip
+    else:
+        steps_per_epoch = min(len(train_data), loop.max_train_days_per_epoch or len(train_data))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        warmup_cosine(loop.warmup_steps, phase.epochs * max(1, steps_per_epoch), loop.min_lr_ratio),
+    )
+    trained = model
+    if sharing.rank.world_size > 1:
+        trained = DistributedDataParallel(
+            model, device_ids=[device.index] if device.index is not None else None
+        )
+    return _Steps(model, trained, loss_fn, optimizer, scheduler, weight_average(model, phase),
+                  device, phase, loop, sharing, seed)  # fmt: skip
+
+
 def train_phase(
     model: nn.Module,
     loss_fn: nn.Module,
@@ -239,150 +446,54 @@ def train_phase(
     loop: LoopConfig,
     train_data: DayDataset,
     val_data: DayDataset,
-    save: Callable[[str, dict[str, Any]], Any],
     *,
+    save: Callable[[str, dict[str, Any]], Any],
     fold: int = 0,
     params: dict[str, Any] | None = None,
     resume_state: dict[str, Any] | None = None,
     on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
+    sharing: Sharing = Sharing(),
+    seed: int | None = None,
 ) -> PhaseResult:
     """Train `model` (already configured with `apply_phase`) for one phase.
 
-    `save(kind, state)` stores the `best` / `last` checkpoint dicts. `resume_state` is a `last`
-    checkpoint of this phase to continue from (everything restored); otherwise the run starts at
-    epoch 0 with a fresh optimiser. `on_epoch_end(metrics)` is called after `last` is saved.
+    `save(kind, state)` stores the `best` / `last` checkpoint dicts (called on rank 0 only).
+    `resume_state` is a `last` checkpoint of this phase to continue from; otherwise the run starts
+    at epoch 0 with a fresh optimiser. `on_epoch_end(metrics)` is called after `last` is saved.
+    `sharing` shares each step's days (one process by default); `seed` drives the days of indexed
+    sharing and their augmentation (default: the training dataset's seed).
     """
-    device = resolve_device(loop.device)
-    model.to(device)
-    loss_fn.to(device)
-    horizons = list(model.cfg.horizons)
-    if loop.early_stop_horizon not in horizons:
-        raise ValueError(
-            f"training.early_stop_horizon={loop.early_stop_horizon} is not a model horizon {horizons}"
-        )
-    optimizer = torch.optim.AdamW(
-        parameter_groups(model, phase.lr, phase.lr_multipliers, loop.weight_decay),
-        lr=phase.lr,
-        betas=loop.betas,
-    )
-    steps_per_epoch = max(1, min(len(train_data), loop.max_train_days_per_epoch or len(train_data)))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        warmup_cosine(loop.warmup_steps, phase.epochs * steps_per_epoch, loop.min_lr_ratio),
-    )
-    averaged = weight_average(model, phase)
+    seed = int(train_data.seed) if seed is None else int(seed)
+    run = _setup(model, loss_fn, phase, loop, train_data, sharing, seed)
     stopper = EarlyStopping(phase.patience, loop.min_delta)
-    history: list[dict[str, Any]] = []
-    start_epoch, global_step = 0, 0
+    history, start_epoch = [], 0
     if resume_state is not None:
-        model.load_state_dict(resume_state["model_state"])
-        optimizer.load_state_dict(resume_state["optimizer_state"])
-        scheduler.load_state_dict(resume_state["scheduler_state"])
-        if averaged is not None and resume_state.get("averaged_state") is not None:
-            averaged.load_state_dict(resume_state["averaged_state"])
-        if resume_state.get("loss_state") is not None:
-            loss_fn.load_state_dict(resume_state["loss_state"])
-        stopper.load_state_dict(resume_state["early_stopping"])
-        history = list(resume_state["history"])
-        start_epoch, global_step = int(resume_state["epoch"]), int(resume_state["global_step"])
-        restore_rng_state(resume_state["rng_state"])
-    amp = (
-        torch.autocast("cuda", dtype=torch.bfloat16)
-        if device.type == "cuda"
-        else contextlib.nullcontext()
-    )
+        history, start_epoch = _restore(run, stopper, resume_state)
     params_used = plain({"phase": dataclasses.asdict(phase), "loop": dataclasses.asdict(loop)})
     params_used["run"] = plain(params or {})
-
+    main = sharing.rank.is_main
     for epoch in range(start_epoch, phase.epochs):
         if stopper.should_stop:
             break
-        model.train()
-        loss_fn.train()
-        train_data.set_epoch(epoch)
-        batches_in, n_batches = epoch_loader(train_data, loop, epoch)
-        repairs_before = nonfinite_repairs(model)
         started = time.perf_counter()
-        sums: dict[str, float] = {}
-        steps = skipped = samples = batches = 0
-        first_skip = None
-        bar = tqdm(
-            batches_in,
-            total=n_batches,
-            desc=f"fold {fold} phase {phase.phase} epoch {epoch + 1}/{phase.epochs}",
-            disable=not (loop.progress_bar and sys.stderr.isatty()),
-            leave=False,
-        )
-        for batch in bar:
-            if len(batch["codes"]) == 0:
-                continue
-            batches += 1
-            batch = augment_batch(to_device(batch, device), phase.augmentation)
-            loss_before = {k: v.clone() for k, v in loss_fn.state_dict().items()}
-            with amp:
-                out = model(batch)
-                loss, parts = loss_fn(out, batch)
-            optimizer.zero_grad(set_to_none=True)
-            finite = bool(torch.isfinite(loss))
-            if finite:
-                loss.backward()
-                norm = torch.nn.utils.clip_grad_norm_(
-                    [p for g in optimizer.param_groups for p in g["params"]], loop.grad_clip
-                )
-                finite = bool(torch.isfinite(norm))
-            if not finite:
-                skipped += 1
-                first_skip = first_skip or batch["date"]
-                optimizer.zero_grad(set_to_none=True)
-                loss_fn.load_state_dict(loss_before)  # a NaN must not poison the Sharpe EMA
-                continue
-            optimizer.step()
-            scheduler.step()
-            global_step += 1
-            steps += 1
-            if averaged is not None and epoch >= phase.averaging.start_epoch:
-                averaged.update_parameters(model)
-            samples += len(batch["codes"])
-            for name, value in parts.items():
-                sums[name] = sums.get(name, 0.0) + value
-            bar.set_postfix(
-                loss=f"{parts['total']:.4f}",
-                samples_s=f"{samples / (time.perf_counter() - started):.0f}",
-                refresh=False,
-            )
-        bar.close()
-        train_seconds = time.perf_counter() - started
-        if skipped > loop.max_nonfinite_share * max(batches, 1):
-            raise NonFiniteLossError(
-                f"fold {fold} phase {phase.phase} epoch {epoch + 1}: {skipped} of {batches} day "
-                f"batches had a non-finite loss or gradient (first {first_skip}; limit "
-                f"{loop.max_nonfinite_share:.0%}): lower the learning rate or check the features"
-            )
-        use_average = averaged is not None and int(averaged.n_averaged) > 0
-        judged = averaged.module if use_average else model
-        val = evaluate(
-            judged, loss_fn, day_loader(val_data, loop.num_workers), horizons, device,
-            loop.min_stocks_per_day,
-        )  # fmt: skip
+        trained = train_epoch(run, train_data, epoch, fold)
+        use_average = run.averaged is not None and int(run.averaged.n_averaged) > 0
+        judged = run.averaged.module if use_average else model
+        val = evaluate(judged, loss_fn, day_loader(val_data, loop.num_workers),
+                       list(model.cfg.horizons), run.device, loop.min_stocks_per_day)  # fmt: skip
         score = val[f"val_rank_ic_{loop.early_stop_horizon}d"]
         improved = stopper.step(score, epoch)
         metrics: dict[str, Any] = {
             "epoch": epoch + 1,
-            "global_step": global_step,
-            "lr": scheduler.get_last_lr()[0],
-            **{f"train_{k}": (v / steps if steps else None) for k, v in sums.items()},
+            "global_step": run.global_step,
+            "lr": run.scheduler.get_last_lr()[0],
+            **trained,
             **val,
             "val_mean_rank_ic": score,
             "best_epoch": stopper.best_epoch + 1,
             "improved": improved,
             "averaged_weights": use_average,
             "seconds": time.perf_counter() - started,
-            "train_seconds": train_seconds,
-            "samples_per_s": samples / train_seconds if train_seconds > 0 else None,
-            "train_days": steps,
-            "train_samples": samples,
-            "nonfinite_skips": skipped,
-            "nonfinite_repairs": nonfinite_repairs(model) - repairs_before,
             "peak_rss_mib": peak_rss_mib(),
         }
         history.append(metrics)
@@ -391,33 +502,23 @@ def train_phase(
             "fold": fold,
             "phase": phase.phase,
             "epoch": epoch + 1,
-            "global_step": global_step,
+            "global_step": run.global_step,
             "early_stopping": stopper.state_dict(),
             "history": history,
             "params": params_used,
+            "world_size": sharing.world_size,
+            "seed": seed,
         }
-        if improved:
-            save("best", {**state, "model_state": judged.state_dict()})
-        save(
-            "last",
-            {
-                **state,
-                "model_state": model.state_dict(),
-                "optimizer_state": optimizer.state_dict(),
-                "scheduler_state": scheduler.state_dict(),
-                "averaged_state": averaged.state_dict() if averaged is not None else None,
-                "loss_state": loss_fn.state_dict(),
-                "rng_state": rng_state(),
-            },
-        )
-        log.info(
-            "fold %d phase %d epoch %d/%d: train loss %s, val loss %s, val RankIC@%dd %s%s, "
-            "%.1f s, %.0f samples/s, %d non-finite skipped",
-            fold, phase.phase, epoch + 1, phase.epochs, _fmt(metrics.get("train_total")),
-            _fmt(val["val_loss"]), loop.early_stop_horizon, _fmt(score),
-            " (best)" if improved else "", metrics["seconds"], metrics["samples_per_s"] or 0.0,
-            skipped,
-        )  # fmt: skip
+        if main:
+            _checkpoint(run, save, state, judged, improved)
+            log.info(
+                "fold %d phase %d epoch %d/%d: train loss %s, val loss %s, val RankIC@%dd %s%s, "
+                "%.1f s, %.0f samples/s, %d non-finite skipped",
+                fold, phase.phase, epoch + 1, phase.epochs, _fmt(metrics.get("train_total")),
+                _fmt(val["val_loss"]), loop.early_stop_horizon, _fmt(score),
+                " (best)" if improved else "", metrics["seconds"],
+                metrics["samples_per_s"] or 0.0, metrics["nonfinite_skips"],
+            )  # fmt: skip
         if on_epoch_end is not None:
             on_epoch_end(metrics)
     best = stopper.best if math.isfinite(stopper.best) else None

@@ -34,8 +34,7 @@ from atft_kedro.hpo.study import (
     storage_url,
     trials_table,
 )
-from atft_kedro.pipelines.training.nodes import selected_folds
-from atft_kedro.training.fold_training import fit_fold_scaler, trading_calendar
+from atft_kedro.training.fold_training import fit_fold_scaler, selected_folds, trading_calendar
 from atft_kedro.training.phases import parse_phase
 
 log = logging.getLogger(__name__)

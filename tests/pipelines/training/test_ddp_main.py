@@ -11,8 +11,8 @@ import sys
 import pytest
 import torch
 
+from atft_kedro.pipelines.training.ddp_main import runtime_params
 from atft_kedro.training.checkpoints import CheckpointStore
-from atft_kedro.training.ddp_main import runtime_params
 from tests.e2e.conftest import KedroProject
 
 # A smaller synthetic market than `tiny` (fewer codes and sessions): the 2-rank run stays short.
@@ -37,7 +37,7 @@ def test_torchrun_two_ranks_train_phase_zero_into_the_pipeline_store(tmp_path):
 
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-        "-m", "atft_kedro.training.ddp_main", "--env", "tiny", "--phase", "0",
+        "-m", "atft_kedro.pipelines.training.ddp_main", "--env", "tiny", "--phase", "0",
         "--params", f"{MARKET},training.threads=1",
     ]  # fmt: skip
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "OMP_NUM_THREADS": "1"}
@@ -50,16 +50,19 @@ def test_torchrun_two_ranks_train_phase_zero_into_the_pipeline_store(tmp_path):
     assert store.available() == [(0, 0, "best"), (0, 0, "last")]  # phase 0 only, no stray files
     best = store.load(0, 0, "best")
     assert (best["fold"], best["phase"], best["epoch"]) == (0, 0, 1)
-    assert best["params"]["world_size"] == 2
+    assert best["world_size"] == 2 and best["params"]["run"]["world_size"] == 2
     assert all(
         torch.isfinite(t).all() for t in best["model_state"].values() if t.is_floating_point()
     )
-    assert "optimizer_state" in store.load(0, 0, "last")
+    last = store.load(0, 0, "last")
+    for key in ("optimizer_state", "scheduler_state", "loss_state", "rng_state", "global_step"):
+        assert key in last, key  # a one-process `kedro run` can resume it
 
     metrics_dir = project.path / "data" / "08_reporting" / "training_metrics"
     assert sorted(p.name for p in metrics_dir.iterdir()) == ["fold0_phase0.json"]
     record = json.loads((metrics_dir / "fold0_phase0.json").read_text())
     assert record["distributed"]["world_size"] == 2
     assert len(record["epochs"]) == 1 and record["best_epoch"] == 1
+    assert math.isfinite(record["epochs"][0]["train_total"]), "the training curve's loss"
     assert math.isfinite(record["best_val_rank_ic"])
     assert record["checkpoint"].endswith("fold0/phase0/best.pt")

@@ -1,0 +1,110 @@
+"""`torchrun` entry point: the training pipeline's phases under DistributedDataParallel.
+
+    torchrun --standalone --nproc_per_node=2 -m atft_kedro.pipelines.training.ddp_main --env tiny --phase 0
+
+Every rank opens the Kedro project (parameters and catalog of `--env`) and calls the same fold
+orchestration as `kedro run --pipeline training` (`fold_training.train_folds`) with its rank: the
+one training loop (`trainer.train_phase`) shares each step's days across the ranks and DDP averages
+their gradients. Rank 0 alone fits and saves `scalers`, writes the `checkpoints` (same store and
+paths) and saves the `training_metrics` records, so the reporting pipeline reads a distributed run
+exactly like a single-process one.
+
+One optimiser step averages N days (N = world size), so an epoch of D days takes D / N steps, and
+phase 4's augmentation noise is drawn per (seed, epoch, day). A `last.pt` of an N-rank job resumed
+by `kedro run` on one process continues with N days per step. Kedro is imported inside `main`
+only: this module is the torchrun adapter, like a pipeline's nodes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch.distributed as dist
+from omegaconf import OmegaConf
+
+from atft_kedro.training.checkpoints import plain
+from atft_kedro.training.distributed import barrier, init_from_env
+from atft_kedro.training.fold_training import TrainingRun, fit_scalers, train_folds
+
+log = logging.getLogger(__name__)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="torchrun --nproc_per_node=N -m atft_kedro.pipelines.training.ddp_main",
+        description="Train phases of the training pipeline with DistributedDataParallel.",
+    )
+    parser.add_argument("--env", default=None, help="Kedro environment (as `kedro run --env`)")
+    parser.add_argument("--phase", default=None, help="0-4 or all (default: params `phase`)")
+    parser.add_argument(
+        "--params",
+        default="",
+        help='runtime parameters as for `kedro run --params`, e.g. "seed=7,training.folds=[0]"',
+    )
+    parser.add_argument(
+        "--project-path", type=Path, default=Path.cwd(), help="the Kedro project (default: cwd)"
+    )
+    return parser.parse_args(argv)
+
+
+def runtime_params(text: str) -> dict[str, Any]:
+    """`"a=1,b.c=[0,1]"` → `{"a": 1, "b": {"c": [0, 1]}}` (commas inside brackets are kept)."""
+    items = [i.strip() for i in re.split(r",(?![^\[\]{}]*[\]}])", text) if i.strip()]
+    bad = [i for i in items if "=" not in i or not i.split("=", 1)[0].strip()]
+    if bad:
+        raise ValueError(f"--params: item {bad[0]!r} must be KEY=VALUE (e.g. seed=7)")
+    return OmegaConf.to_container(OmegaConf.from_dotlist(items)) if items else {}
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
+    """Open the project, train the phase plan on every selected fold, return the records."""
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    from atft_kedro.training.inference import edges_file
+
+    args = parse_args(argv)
+    project = args.project_path.resolve()
+    bootstrap_project(project)
+    with KedroSession.create(
+        project, env=args.env, runtime_params=runtime_params(args.params), save_on_close=False
+    ) as session:
+        context = session.load_context()
+        catalog, params = context.catalog, context.params
+        training = plain(params["training"])
+        implementation = (training.get("loader") or {}).get("implementation", "streaming")
+        if implementation != "in_memory":
+            raise ValueError(
+                f"training.loader.implementation must be in_memory for DDP, got {implementation!r}"
+            )
+        rank, _ = init_from_env(training.get("device", "auto"))
+        try:
+            job = TrainingRun(
+                training, args.phase if args.phase is not None else params.get("phase", "all"),
+                int(params["seed"]), list(params["horizons"]), int(params["seq_len"]),
+                params.get("resume_checkpoint"),
+            )  # fmt: skip
+            features, splits = catalog.load("model_input"), catalog.load("splits")
+            if rank.is_main:
+                catalog.save("scalers", fit_scalers(features.path, splits, training, job.seed))
+            barrier()
+            with tempfile.TemporaryDirectory(prefix="atft_ddp_graph_") as folder:
+                edges = edges_file(catalog.load("graph_edges"), Path(folder))
+                records = train_folds(features.path, edges, splits, catalog.load("scalers"),
+                                      catalog.load("checkpoints"), job, rank)  # fmt: skip
+            if rank.is_main:
+                catalog.save("training_metrics", records)
+            return records
+        finally:
+            if dist.is_available() and dist.is_initialized():
+                dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()
