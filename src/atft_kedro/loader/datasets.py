@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from torch.utils.data import DataLoader
@@ -11,6 +12,23 @@ from atft_kedro.loader.in_memory import InMemoryDayDataset
 from atft_kedro.loader.streaming import StreamingDayDataset
 
 DayDataset = StreamingDayDataset | InMemoryDayDataset
+
+
+@dataclass(frozen=True)
+class LoaderConfig:
+    """``training.loader`` (units and choices in conf/base/parameters_training.yml)."""
+
+    implementation: Literal["streaming", "in_memory"] = "in_memory"
+    num_workers: int = 0  # DataLoader worker processes
+    block_days: int = 32  # streaming only: trading days per read block
+    target: str = "close"  # close | next_close | next_open
+    universe: str = "all"  # all | investable
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any] | None) -> LoaderConfig:
+        from atft_kedro.config import from_block
+
+        return from_block(cls, params, "training.loader")
 
 
 def make_day_dataset(

@@ -106,7 +106,7 @@ class ModelConfig:
     n_sector33: int = 33
     lstm_layers: int = 1
     attn_heads: int = 4
-    dropout: float = 0.1
+    dropout: float = 0.2
     use_fan: bool = True
     use_san: bool = True
     use_gat: bool = True

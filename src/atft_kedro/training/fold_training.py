@@ -27,8 +27,9 @@ import polars as pl
 import pyarrow.parquet as pq
 import torch
 
+from atft_kedro.config import from_block
 from atft_kedro.errors import UserError
-from atft_kedro.loader.datasets import DayDataset, make_day_dataset
+from atft_kedro.loader.datasets import DayDataset, LoaderConfig, make_day_dataset
 from atft_kedro.loader.scaler import OnlineRobustScaler
 from atft_kedro.model import ATFTGATFAN, ATFTLoss, LossConfig, ModelConfig
 from atft_kedro.training.checkpoints import CheckpointStore, load_checkpoint, plain
@@ -122,6 +123,14 @@ def trading_calendar(features_path: str | Path) -> list[dt.date]:
     )
 
 
+@dataclass(frozen=True)
+class ScalerConfig:
+    """``training.scaler`` (conf/base/parameters_training.yml)."""
+
+    clip: float = 5.0  # robust z-units
+    reservoir_size: int = 200_000  # rows in the uniform training sample
+
+
 def fit_fold_scaler(
     features_path: str | Path,
     fold_split: dict[str, Any],
@@ -131,11 +140,9 @@ def fit_fold_scaler(
 ) -> OnlineRobustScaler:
     """OnlineRobustScaler of the feature columns (not the masks), fitted on the fold's TRAIN dates."""
     features, _ = input_columns(pq.read_schema(features_path).names)
+    cfg = from_block(ScalerConfig, scaler_params, "training.scaler")
     scaler = OnlineRobustScaler(
-        features,
-        clip=float(scaler_params.get("clip", 5.0)),
-        reservoir_size=int(scaler_params.get("reservoir_size", 100_000)),
-        seed=int(seed),
+        features, clip=float(cfg.clip), reservoir_size=int(cfg.reservoir_size), seed=int(seed)
     )
     return scaler.fit_from_parquet(features_path, dates_between(calendar, fold_split["train"]))
 
@@ -168,6 +175,7 @@ def fold_data(
     """
     features, masks = input_columns(pq.read_schema(features_path).names)
     fold = int(fold_split["fold"])
+    cfg = LoaderConfig.from_params(loader)
     common: dict[str, Any] = {
         "features_path": features_path,
         "columns": [*features, *masks],
@@ -176,13 +184,12 @@ def fold_data(
         "scaler": scaler,
         "graph_edges_path": graph_edges_path,
         "require_target": True,
-        "target": loader.get("target", "close"),
-        "universe": loader.get("universe", "all"),
         "seed": int(np.random.SeedSequence([int(seed), fold]).generate_state(1)[0] >> 1),
+        "target": cfg.target,
+        "universe": cfg.universe,
+        "block_days": int(cfg.block_days),
     }
-    if loader.get("implementation", "streaming") == "streaming":
-        common["block_days"] = int(loader.get("block_days", 32))
-    implementation = loader.get("implementation", "streaming")
+    implementation = cfg.implementation
     train_dates = dates_between(calendar, fold_split["train"])
     val_dates = dates_between(calendar, fold_split["val"])
     if not train_dates or not val_dates:

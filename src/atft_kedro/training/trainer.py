@@ -68,16 +68,16 @@ class LoopConfig:
     device: str = "auto"  # auto | cpu | cuda; mixed precision (bf16) on cuda only
     weight_decay: float = 0.01  # AdamW decoupled weight decay (weights only, not biases/norms)
     betas: tuple[float, float] = (0.9, 0.999)
-    warmup_steps: int = 20  # optimiser steps (= training days) of linear warm-up
+    warmup_steps: int = 50  # optimiser steps (= training days) of linear warm-up
     min_lr_ratio: float = 0.05  # cosine decays the lr to this fraction of its peak
     grad_clip: float = 1.0  # max global L2 norm of the gradient
     early_stop_horizon: int = 1  # horizon (trading days) whose mean val RankIC stops training
     min_delta: float = 0.0  # RankIC improvement that counts as better
     max_nonfinite_share: float = 0.05  # share of an epoch's batches that may be skipped
-    min_stocks_per_day: int = 5  # days with fewer valid targets are left out of IC / RankIC
+    min_stocks_per_day: int = 10  # days with fewer valid targets are left out of IC / RankIC
     num_workers: int = 0  # DataLoader worker processes
     progress_bar: bool = True  # tqdm per epoch (on a terminal only)
-    max_train_days_per_epoch: int | None = None  # random subset of training days per epoch
+    max_train_days_per_epoch: int | None = 150  # random subset of training days per epoch
 
     @classmethod
     def from_params(cls, training: dict[str, Any]) -> LoopConfig:
@@ -100,7 +100,9 @@ class LoopConfig:
             min_stocks_per_day=int(training.get("min_stocks_per_day", defaults.min_stocks_per_day)),
             num_workers=int(loader.get("num_workers", defaults.num_workers)),
             progress_bar=bool(training.get("progress_bar", defaults.progress_bar)),
-            max_train_days_per_epoch=_optional_int(training.get("max_train_days_per_epoch")),
+            max_train_days_per_epoch=_optional_int(
+                training.get("max_train_days_per_epoch", defaults.max_train_days_per_epoch)
+            ),
         )
 
 

@@ -1,0 +1,58 @@
+"""One source of defaults: every dataclass a parameter block is parsed into has the defaults of
+conf/base, so the Python API without Kedro (notebooks, benchmarks) runs what `kedro run` runs."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from atft_kedro.config import from_block
+from atft_kedro.errors import ParameterError
+from atft_kedro.evaluation.evaluate import EvaluationConfig
+from atft_kedro.features.universe import UniverseConfig
+from atft_kedro.graph import GraphConfig
+from atft_kedro.loader.datasets import LoaderConfig
+from atft_kedro.model.config import ModelConfig
+from atft_kedro.training.fold_training import ScalerConfig, model_config
+from atft_kedro.training.trainer import LoopConfig
+
+CONF = Path(__file__).parents[1] / "conf" / "base"
+
+
+def _params() -> dict:
+    out: dict = {}
+    for path in sorted(CONF.glob("parameters*.yml")):
+        out |= yaml.safe_load(path.read_text()) or {}
+    return out
+
+
+PARAMS = _params()
+TRAINING = PARAMS["training"]
+
+
+@pytest.mark.parametrize(
+    ("name", "parsed", "default"),
+    [
+        ("training (loop)", lambda: LoopConfig.from_params(TRAINING), LoopConfig),
+        ("training.loader", lambda: LoaderConfig.from_params(TRAINING["loader"]), LoaderConfig),
+        ("training.scaler", lambda: from_block(ScalerConfig, TRAINING["scaler"], "s"), ScalerConfig),
+        ("universe", lambda: UniverseConfig.from_params(PARAMS["universe"]), UniverseConfig),
+        ("graph", lambda: GraphConfig.from_params(PARAMS["graph"]), GraphConfig),
+        ("reporting", lambda: EvaluationConfig(**{k: v for k, v in PARAMS["reporting"].items()
+                                                  if k in EvaluationConfig.__dataclass_fields__}),
+         EvaluationConfig),
+        ("training.model", lambda: model_config(TRAINING["model"], 8, PARAMS["horizons"]),
+         lambda: ModelConfig(n_features=8, horizons=tuple(PARAMS["horizons"]))),
+    ],
+)  # fmt: skip
+def test_dataclass_defaults_equal_conf_base(name, parsed, default):
+    assert parsed() == default(), f"{name}: the dataclass defaults differ from conf/base"
+
+
+def test_unknown_keys_are_one_line_parameter_errors():
+    with pytest.raises(
+        ParameterError, match=r"training.loader: unknown key\(s\) \['implementaton'\]"
+    ):
+        LoaderConfig.from_params({"implementaton": "streaming"})
+    with pytest.raises(ParameterError, match="training.scaler"):
+        from_block(ScalerConfig, {"clip": 5.0, "reservoir": 10}, "training.scaler")
