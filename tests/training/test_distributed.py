@@ -9,8 +9,8 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from atft_kedro.evaluation.figures import training_history
 from atft_kedro.model import ATFTGATFAN, ATFTLoss, LossConfig
-from atft_kedro.pipelines.reporting.nodes import _history
 from atft_kedro.training.distributed import (
     Rank,
     all_shards,
@@ -147,7 +147,7 @@ def test_two_ranks_match_single_process_with_same_batches(tiny_market, tmp_path,
     assert all(e["averaged_weights"] for e in history) == phase.averaging.enabled
 
     # the DDP run's metrics feed the report's training curve (one loop, one record format)
-    curve = _history({"fold0_phase": {"fold": 0, "phase": phase.phase, "epochs": history}})
+    curve = training_history({"fold0_phase": {"fold": 0, "phase": phase.phase, "epochs": history}})
     (frame,) = curve.values()
     assert frame["train_loss"].is_not_null().all() and frame["val_rank_ic"].is_not_null().all()
 

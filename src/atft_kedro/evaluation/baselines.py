@@ -26,6 +26,7 @@ Training rows beyond ``max_train_rows`` are subsampled uniformly with the seed.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import date
 
@@ -37,6 +38,9 @@ from threadpoolctl import threadpool_limits
 
 from atft_kedro.evaluation.predictions import pred_col, require_columns, target_col
 from atft_kedro.features import registry
+from atft_kedro.features.model_input import with_peer_features
+
+log = logging.getLogger(__name__)
 
 BASELINES = (
     "ridge",
@@ -210,3 +214,52 @@ def fit_predict_baseline(
         model=pl.lit(name), fold=pl.lit(fold, dtype=pl.Int32), phase=pl.lit(None, dtype=pl.Int32)
     )
     return out.select("Date", "Code", "model", "fold", "phase", *map(pred_col, horizons), *targets)
+
+
+def observed_inputs(table: pl.DataFrame, columns: Sequence[str], train: Sequence[str]) -> list[str]:
+    """The columns with at least one finite value on the training dates (HistGradientBoosting
+    cannot bin a column that is entirely missing, e.g. an optional table absent in early years)."""
+    first, last = (date.fromisoformat(str(d)) for d in train)
+    rows = table.filter(pl.col("Date").is_between(first, last))
+    seen = rows.select(pl.col(c).cast(pl.Float64).is_finite().any() for c in columns).row(0)
+    return [c for c, ok in zip(columns, seen, strict=True) if ok]
+
+
+def baseline_predictions(
+    table: pl.DataFrame,
+    splits: dict,
+    names: Sequence[str],
+    inputs: Sequence[str],
+    horizons: Sequence[int],
+    *,
+    seed: int,
+    oracle_alpha: pl.DataFrame | None = None,
+    cluster_peers: pl.DataFrame | None = None,
+    max_train_rows: int = 300_000,
+    n_threads: int | None = 1,
+) -> pl.DataFrame:
+    """Baselines ``names`` on every fold's test dates, each fitted on its fold's training dates;
+    on the synthetic market also ``structural`` (``cluster_peers``: the peer family of the true
+    clusters) and ``oracle`` / ``oracle_next`` (``oracle_alpha``). The `predictions` table.
+
+    ``table``: Date, Code, the model ``inputs`` and ``target_{h}d``.
+    """
+    tables = {name: table for name in names}
+    if cluster_peers is not None and cluster_peers.height:
+        tables["structural"] = with_peer_features(table, cluster_peers)
+    if oracle_alpha is not None and oracle_alpha.height:
+        tables["oracle"] = table
+        if any(c.startswith("alpha_next_") for c in oracle_alpha.columns):
+            tables["oracle_next"] = table
+    frames = []
+    for fold_split in splits["folds"]:
+        observed = observed_inputs(table, inputs, fold_split["train"])
+        for name, data in tables.items():
+            log.info("baseline %s: fold %s", name, fold_split["fold"])
+            frames.append(fit_predict_baseline(
+                name, data, splits, int(fold_split["fold"]), horizons,
+                baseline_inputs(name, observed), seed,
+                oracle_alpha=oracle_alpha if name.startswith("oracle") else None,
+                max_train_rows=max_train_rows, n_threads=n_threads,
+            ))  # fmt: skip
+    return pl.concat(frames, how="vertical")

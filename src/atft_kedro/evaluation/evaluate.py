@@ -19,6 +19,13 @@ from atft_kedro.evaluation.backtest import long_short_returns, performance
 from atft_kedro.evaluation.bootstrap import mean_ci, sharpe_ci
 from atft_kedro.evaluation.metrics import daily_ic, decile_returns, ic_summary
 from atft_kedro.evaluation.predictions import pred_col, require_unique_days, target_col
+from atft_kedro.evaluation.realism import (
+    PUBLISHED_BAND,
+    realism_check,
+    reversal_rank_ic,
+    unchanged_close_share,
+)
+from atft_kedro.evaluation.views import universe_size, views_of
 
 SCHEMES = ("quantile", "jpx")
 
@@ -140,3 +147,35 @@ def json_safe(obj: object) -> object:
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     return obj
+
+
+def evaluation_document(
+    by_model: Mapping[str, pl.DataFrame],
+    labels: pl.DataFrame,
+    panel: pl.DataFrame,
+    horizons: Sequence[int],
+    cfg: EvaluationConfig,
+    band: tuple[float, float] = PUBLISHED_BAND,
+) -> dict:
+    """The `evaluation` JSON (docs/contracts.md): every model label × horizon close to close,
+    per fold and pooled (``models``), under the tradable views, pooled (``views``), the realism
+    check and the universe size per test day.
+
+    ``labels``: Date, Code, ret_1d and ``views.label_columns(horizons)`` (from ``model_input``);
+    ``panel``: Date, Code, close (for the unchanged-close share).
+    """
+    horizons = [int(h) for h in horizons]
+    per_view = {view: evaluate(tables, horizons, cfg, per_fold=view == "close")["models"]
+                for view, tables in views_of(by_model, labels, horizons).items()}  # fmt: skip
+    test_days = pl.concat([t.select("Date") for t in by_model.values()])["Date"].unique()
+    realism = realism_check(per_view, unchanged_close_share(panel),
+                            reversal_rank_ic(labels, test_days, cfg.min_stocks), band)  # fmt: skip
+    size = universe_size(labels.filter(pl.col("Date").is_in(test_days.implode())))
+    return json_safe({
+        "config": asdict(cfg) | {"horizons": horizons},
+        "models": per_view.pop("close"),
+        "views": per_view,
+        "realism": realism,
+        "universe": {c: size[c].cast(pl.Utf8 if c == "Date" else pl.Int64).to_list()
+                     for c in size.columns},
+    })  # fmt: skip

@@ -6,7 +6,7 @@ Columns: ``Date, Code, model, fold, phase, pred_{h}d, q{q}_{h}d, target_{h}d``. 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import polars as pl
 
@@ -57,3 +57,24 @@ def split_by_model(predictions: pl.DataFrame) -> dict[str, pl.DataFrame]:
     for (model, phase), part in predictions.group_by(["model", "phase"], maintain_order=True):
         out[model_label(model, phase)] = part.sort("Date", "Code")
     return out
+
+
+def predictions_by_model(
+    predictions: pl.DataFrame,
+    baseline_predictions: pl.DataFrame,
+    baselines_order: Sequence[str],
+    ceilings: Sequence[str] = ("structural", "oracle", "oracle_next"),
+) -> dict[str, pl.DataFrame]:
+    """{label: predictions}: the model's phases ascending, then baselines in the configured order
+    and the ceilings, each restricted to the folds the model was evaluated on."""
+    model = split_by_model(predictions.sort("phase", "Date", "Code"))
+    model = dict(sorted(model.items(), key=lambda kv: kv[1]["phase"][0]))
+    folds = predictions["fold"].unique().to_list()
+    base = split_by_model(baseline_predictions.filter(pl.col("fold").is_in(folds)))
+    order = [b for b in [*baselines_order, *ceilings] if b in base]
+    return model | {b: base[b] for b in order}
+
+
+def final_label(predictions: pl.DataFrame) -> str:
+    """Label of the model's highest evaluated phase, e.g. ``atft/phase4``."""
+    return model_label(str(predictions["model"][0]), int(predictions["phase"].max()))

@@ -10,12 +10,14 @@ import base64
 import io
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import jinja2
 import polars as pl
 from matplotlib.figure import Figure
 
 from atft_kedro.evaluation.baselines import BASELINES, CEILINGS
+from atft_kedro.evaluation.views import VIEW_TITLES
 
 MISSING = "—"
 
@@ -169,6 +171,22 @@ def universe_rows(universe: Mapping) -> list[dict[str, object]]:
         "investable per day (min … max)": f"{min(investable)} … {max(investable)}",
         "investable share of rows": share,
     }]  # fmt: skip
+
+
+def phase_ablation(evaluation: Mapping[str, Any], h: int) -> list[dict[str, Any]]:
+    """One row per model phase: pooled RankIC, CI95 and the change from the previous phase."""
+    rows, previous = [], None
+    for label, per_h in evaluation["models"].items():
+        if label in BASELINES or f"h{h}" not in per_h:
+            continue
+        block = per_h[f"h{h}"]["pooled"]
+        mean = block["rank_ic"]["mean"]
+        change = None if previous is None or mean is None else mean - previous
+        rows.append({"phase": label, "RankIC": mean, "CI95": block["rank_ic_mean_ci95"],
+                     "Δ RankIC vs previous phase": change,
+                     "net Sharpe": block["backtest"]["quantile"]["net"]["sharpe"]})  # fmt: skip
+        previous = mean
+    return rows
 
 
 def _ci_text(block: Mapping) -> str:
@@ -330,3 +348,39 @@ def render_report(
         figures=[(caption, figure_to_base64(fig)) for caption, fig in figures.items()],
         definitions=definitions,
     )
+
+
+def report_tables(
+    evaluation: Mapping, horizons: Sequence[int], graph_quality: pl.DataFrame
+) -> dict[str, list[dict[str, object]]]:
+    """The report's tables, {title: rows}, in report order (the first horizon leads)."""
+    tables: dict[str, list] = {}
+    for h in horizons:
+        tables[f"Summary, h = {h} trading day(s), pooled test days of all folds"] = summary_rows(
+            evaluation, h
+        )
+    h = int(horizons[0])
+    tables[f"Three views, h = {h}: RankIC [CI95] by when the trade happens, pooled test days"] = (
+        view_rows(evaluation, h, VIEW_TITLES)
+    )
+    if evaluation.get("realism"):
+        tables["Realism check"] = realism_rows(evaluation["realism"])
+    if evaluation.get("universe"):
+        tables["Investable universe (params `universe`), test days"] = universe_rows(
+            evaluation["universe"]
+        )
+    tables[f"What each phase adds (ablation), h = {h}"] = phase_ablation(evaluation, h)
+    tables[f"RankIC per fold, h = {h} [CI95]"] = [
+        {"model": label, "fold": fold,
+         "RankIC": block["rank_ic"]["mean"], "CI95": block["rank_ic_mean_ci95"],
+         "net Sharpe": block["backtest"]["quantile"]["net"]["sharpe"],
+         "days": block["rank_ic"]["n_days"]}
+        for label, per_h in evaluation["models"].items()
+        for fold, block in per_h.get(f"h{h}", {}).get("folds", {}).items()
+    ]  # fmt: skip
+    if graph_quality.height:
+        tables["Graph vs the latent clusters (synthetic market), mean over dates"] = [
+            {"dates": graph_quality.height,
+             **{c: graph_quality[c].mean() for c in graph_quality.columns if c != "Date"}}
+        ]  # fmt: skip
+    return tables

@@ -7,20 +7,30 @@ q{q}_{h}d, target_{h}d` (docs/contracts.md); targets keep NaN where the future i
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pyarrow.parquet as pq
 import torch
 from torch import nn
 
+from atft_kedro.evaluation.interpretation import InterpretationCollector
 from atft_kedro.loader.datasets import DayDataset, day_loader, make_day_dataset
 from atft_kedro.loader.scaler import OnlineRobustScaler
 from atft_kedro.model import ATFTGATFAN, ModelConfig
 from atft_kedro.training.checkpoints import CheckpointStore
-from atft_kedro.training.fold_training import input_columns
+from atft_kedro.training.fold_training import (
+    MissingCheckpointError,
+    dates_between,
+    input_columns,
+    trading_calendar,
+)
 from atft_kedro.training.validation import to_device
+
+log = logging.getLogger(__name__)
 
 MODEL_NAME = "atft"  # the `model` label of the network's predictions
 
@@ -140,3 +150,54 @@ def trained_phases(store: CheckpointStore, folds: list[int]) -> dict[int, list[i
         if kind == "best" and fold in found:
             found[fold].append(phase)
     return {f: sorted(p) for f, p in found.items() if p}
+
+
+def predict_test_folds(
+    features: str | Path,
+    graph_edges: str | Path | None,
+    splits: dict,
+    scalers: dict,
+    store: CheckpointStore,
+    *,
+    horizons: Sequence[int],
+    seq_len: int,
+    seed: int,
+) -> tuple[pl.DataFrame, dict]:
+    """Predictions of every trained (fold, phase) `best` model on its fold's test dates, and the
+    final phase's interpretation averaged over those dates (JSON-ready).
+
+    Each fold uses its own scaler (``scalers["fold{f}"]``, fitted on its training dates).
+    ``features``: the model_input Parquet; ``graph_edges``: its edges file (``edges_file``).
+    """
+    folds = [int(f["fold"]) for f in splits["folds"] if f"fold{f['fold']}" in scalers]
+    phases = trained_phases(store, folds)
+    if not phases:
+        raise MissingCheckpointError(
+            f"reporting: no `best` checkpoint under {store.path} for folds {folds}: "
+            "run `kedro run --pipeline training` first"
+        )
+    final = max(p for ps in phases.values() for p in ps)
+    calendar = trading_calendar(features)
+    columns = pq.read_schema(features).names
+    names, masks = input_columns(columns)
+    collector = InterpretationCollector([*names, *masks], seed=int(seed))
+    frames, final_model = [], None
+    for fold_split in splits["folds"]:
+        fold = int(fold_split["fold"])
+        if fold not in phases:
+            continue
+        scaler = OnlineRobustScaler.from_dict(scalers[f"fold{fold}"])
+        test = dates_between(calendar, fold_split["test"])
+        data = day_dataset(features, columns, graph_edges, test, scaler, horizons, seq_len)
+        for phase in phases[fold]:
+            model = load_phase_model(store, fold, phase)
+            log.info("fold %d phase %d: predicting %d test days", fold, phase, len(data))
+            frames.append(predict_days(model, data, horizons, model.cfg.quantiles,
+                                       model_name=MODEL_NAME, fold=fold, phase=phase))  # fmt: skip
+            if phase == final:
+                with torch.no_grad():
+                    for batch in day_loader(data):
+                        collector.update(batch, model(batch, return_interpretation=True))
+                final_model = model
+    interpretation = collector.result(final_model) | {"phase": final, "model": MODEL_NAME}
+    return pl.concat(frames, how="vertical"), interpretation

@@ -18,9 +18,9 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
 from atft_kedro.datasets import DayMajorParquetDataset
+from atft_kedro.evaluation.figures import FIGURES
 from atft_kedro.evaluation.report import MISSING
 from atft_kedro.pipelines.reporting import create_pipeline
-from atft_kedro.pipelines.reporting.nodes import FIGURES
 from atft_kedro.training.checkpoints import CheckpointStore
 from atft_kedro.training.fold_training import input_columns
 from atft_kedro.training.inference import load_phase_model

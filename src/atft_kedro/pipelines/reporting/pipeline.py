@@ -53,7 +53,6 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "oracle_alpha",
                     "cluster_peer_features",
                     "params:reporting",
-                    "params:horizons",
                     "params:seed",
                 ],
                 outputs="baseline_predictions",
