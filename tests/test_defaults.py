@@ -38,9 +38,7 @@ TRAINING = PARAMS["training"]
         ("training.scaler", lambda: from_block(ScalerConfig, TRAINING["scaler"], "s"), ScalerConfig),
         ("universe", lambda: UniverseConfig.from_params(PARAMS["universe"]), UniverseConfig),
         ("graph", lambda: GraphConfig.from_params(PARAMS["graph"]), GraphConfig),
-        ("reporting", lambda: EvaluationConfig(**{k: v for k, v in PARAMS["reporting"].items()
-                                                  if k in EvaluationConfig.__dataclass_fields__}),
-         EvaluationConfig),
+        ("reporting", lambda: EvaluationConfig.from_params(PARAMS["reporting"], 0), EvaluationConfig),
         ("training.model", lambda: model_config(TRAINING["model"], 8, PARAMS["horizons"]),
          lambda: ModelConfig(n_features=8, horizons=tuple(PARAMS["horizons"]))),
     ],
@@ -56,3 +54,13 @@ def test_unknown_keys_are_one_line_parameter_errors():
         LoaderConfig.from_params({"implementaton": "streaming"})
     with pytest.raises(ParameterError, match="training.scaler"):
         from_block(ScalerConfig, {"clip": 5.0, "reservoir": 10}, "training.scaler")
+
+
+def test_an_unknown_training_key_is_a_parameter_error():
+    with pytest.raises(ParameterError, match=r"training: unknown key\(s\) \['warmup_steps'\]"):
+        LoopConfig.from_params({**TRAINING, "warmup_steps": 10})  # belongs under `schedule`
+
+
+def test_an_unknown_reporting_key_is_a_parameter_error():
+    with pytest.raises(ParameterError, match=r"reporting: unknown key\(s\) \['cost'\]"):
+        EvaluationConfig.from_params({**PARAMS["reporting"], "cost": 5.0}, 0)

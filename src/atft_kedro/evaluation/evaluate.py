@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import polars as pl
 
+from atft_kedro.errors import ParameterError
 from atft_kedro.evaluation.backtest import long_short_returns, performance
 from atft_kedro.evaluation.bootstrap import mean_ci, sharpe_ci
 from atft_kedro.evaluation.metrics import daily_ic, decile_returns, ic_summary
@@ -39,6 +40,21 @@ class EvaluationConfig:
     n_boot: int = 2000  # bootstrap resamples
     mean_block: float = 10.0  # mean block length (days); raised to h for horizon h
     seed: int = 0
+
+    @classmethod
+    def from_params(cls, reporting: Mapping[str, object], seed: int) -> EvaluationConfig:
+        """From the `reporting` block (its other keys are read by the reporting nodes); an
+        unknown key is a one-line ParameterError."""
+        metrics = {f for f in cls.__dataclass_fields__ if f != "seed"}
+        unknown = sorted(set(reporting) - metrics - REPORTING_KEYS)
+        if unknown:
+            known = sorted(metrics | REPORTING_KEYS)
+            raise ParameterError(f"reporting: unknown key(s) {unknown}; known: {known}")
+        return cls(**{k: v for k, v in reporting.items() if k in metrics}, seed=int(seed))
+
+
+#: keys of the `reporting` block besides EvaluationConfig's fields
+REPORTING_KEYS = {"horizons", "baselines", "max_train_rows", "threads", "published_band"}
 
 
 def _rng(cfg: EvaluationConfig, label: str, h: int, fold: object) -> np.random.Generator:

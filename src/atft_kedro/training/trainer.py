@@ -37,6 +37,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel
 from tqdm.auto import tqdm
 
+from atft_kedro.errors import ParameterError
 from atft_kedro.loader.datasets import DayDataset, day_loader
 from atft_kedro.loader.day_table import to_date
 from atft_kedro.loader.in_memory import InMemoryDayDataset
@@ -61,6 +62,12 @@ class NonFiniteLossError(RuntimeError):
     """Too many day batches of an epoch gave a non-finite loss or gradient."""
 
 
+#: keys of the `training` block (conf/base/parameters_training.yml)
+TRAINING_KEYS = {"folds", "device", "threads", "progress_bar", "max_train_days_per_epoch", "loader",
+                 "scaler", "model", "optimizer", "schedule", "grad_clip", "early_stop_horizon",
+                 "min_delta", "min_stocks_per_day", "max_nonfinite_share", "phases"}  # fmt: skip
+
+
 @dataclass
 class LoopConfig:
     """Settings shared by every phase (the `training` block of parameters_training.yml)."""
@@ -81,9 +88,18 @@ class LoopConfig:
 
     @classmethod
     def from_params(cls, training: dict[str, Any]) -> LoopConfig:
+        """From the `training` block; an unknown key there or in `optimizer` / `schedule` is a
+        one-line ParameterError (the other sub-blocks are checked by their own parsers)."""
         optimizer = training.get("optimizer") or {}
         schedule = training.get("schedule") or {}
         loader = training.get("loader") or {}
+        for name, block, known in (("training", training, TRAINING_KEYS),
+                                   ("training.optimizer", optimizer, {"weight_decay", "betas"}),
+                                   ("training.schedule", schedule,
+                                    {"warmup_steps", "min_lr_ratio"})):  # fmt: skip
+            unknown = sorted(set(block) - known)
+            if unknown:
+                raise ParameterError(f"{name}: unknown key(s) {unknown}; known: {sorted(known)}")
         defaults = cls()
         return cls(
             device=training.get("device", defaults.device),
@@ -258,6 +274,8 @@ class _Steps:
     sharing: Sharing
     seed: int
     global_step: int = 0
+    fold: int = 0
+    params: dict[str, Any] = dataclasses.field(default_factory=dict)  # recorded in checkpoints
 
     def autocast(self) -> Any:
         if self.device.type == "cuda":
@@ -467,64 +485,77 @@ def train_phase(
     """
     seed = int(train_data.seed) if seed is None else int(seed)
     run = _setup(model, loss_fn, phase, loop, train_data, sharing, seed)
+    run.fold = fold
+    run.params = plain({"phase": dataclasses.asdict(phase), "loop": dataclasses.asdict(loop),
+                        "run": params or {}})  # fmt: skip
     stopper = EarlyStopping(phase.patience, loop.min_delta)
     history, start_epoch = [], 0
     if resume_state is not None:
         history, start_epoch = _restore(run, stopper, resume_state)
-    params_used = plain({"phase": dataclasses.asdict(phase), "loop": dataclasses.asdict(loop)})
-    params_used["run"] = plain(params or {})
-    main = sharing.rank.is_main
     for epoch in range(start_epoch, phase.epochs):
         if stopper.should_stop:
             break
         started = time.perf_counter()
         trained = train_epoch(run, train_data, epoch, fold)
-        use_average = run.averaged is not None and int(run.averaged.n_averaged) > 0
-        judged = run.averaged.module if use_average else model
-        val = evaluate(judged, loss_fn, day_loader(val_data, loop.num_workers),
-                       list(model.cfg.horizons), run.device, loop.min_stocks_per_day)  # fmt: skip
-        score = val[f"val_rank_ic_{loop.early_stop_horizon}d"]
-        improved = stopper.step(score, epoch)
+        judged, val = _validate(run, val_data)
+        improved = stopper.step(val["val_mean_rank_ic"], epoch)
         metrics: dict[str, Any] = {
             "epoch": epoch + 1,
             "global_step": run.global_step,
             "lr": run.scheduler.get_last_lr()[0],
             **trained,
             **val,
-            "val_mean_rank_ic": score,
             "best_epoch": stopper.best_epoch + 1,
             "improved": improved,
-            "averaged_weights": use_average,
+            "averaged_weights": judged is not model,
             "seconds": time.perf_counter() - started,
             "peak_rss_mib": peak_rss_mib(),
         }
         history.append(metrics)
-        state = {
-            "model_config": plain(dataclasses.asdict(model.cfg)),
-            "fold": fold,
-            "phase": phase.phase,
-            "epoch": epoch + 1,
-            "global_step": run.global_step,
-            "early_stopping": stopper.state_dict(),
-            "history": history,
-            "params": params_used,
-            "world_size": sharing.world_size,
-            "seed": seed,
-        }
-        if main:
-            _checkpoint(run, save, state, judged, improved)
-            log.info(
-                "fold %d phase %d epoch %d/%d: train loss %s, val loss %s, val RankIC@%dd %s%s, "
-                "%.1f s, %.0f samples/s, %d non-finite skipped",
-                fold, phase.phase, epoch + 1, phase.epochs, _fmt(metrics.get("train_total")),
-                _fmt(val["val_loss"]), loop.early_stop_horizon, _fmt(score),
-                " (best)" if improved else "", metrics["seconds"],
-                metrics["samples_per_s"] or 0.0, metrics["nonfinite_skips"],
-            )  # fmt: skip
+        if sharing.rank.is_main:
+            _checkpoint(run, save, _state(run, epoch, stopper, history), judged, improved)
+            _log_epoch(run, metrics)
         if on_epoch_end is not None:
             on_epoch_end(metrics)
     best = stopper.best if math.isfinite(stopper.best) else None
     return PhaseResult(history, stopper.best_epoch + 1, best, stopper.should_stop)
+
+
+def _validate(run: _Steps, val_data: DayDataset) -> tuple[nn.Module, dict[str, Any]]:
+    """The judged weights (the running average once it has any, else the model) and their
+    validation metrics, with ``val_mean_rank_ic`` at the early-stopping horizon."""
+    use_average = run.averaged is not None and int(run.averaged.n_averaged) > 0
+    judged = run.averaged.module if use_average else run.model
+    val = evaluate(judged, run.loss_fn, day_loader(val_data, run.loop.num_workers),
+                   list(run.model.cfg.horizons), run.device, run.loop.min_stocks_per_day)  # fmt: skip
+    return judged, {**val, "val_mean_rank_ic": val[f"val_rank_ic_{run.loop.early_stop_horizon}d"]}
+
+
+def _state(run: _Steps, epoch: int, stopper: EarlyStopping, history: list) -> dict[str, Any]:
+    """What every checkpoint of this epoch records besides weights and optimiser state."""
+    return {
+        "model_config": plain(dataclasses.asdict(run.model.cfg)),
+        "fold": run.fold,
+        "phase": run.phase.phase,
+        "epoch": epoch + 1,
+        "global_step": run.global_step,
+        "early_stopping": stopper.state_dict(),
+        "history": history,
+        "params": run.params,
+        "world_size": run.sharing.world_size,
+        "seed": run.seed,
+    }
+
+
+def _log_epoch(run: _Steps, m: dict[str, Any]) -> None:
+    log.info(
+        "fold %d phase %d epoch %d/%d: train loss %s, val loss %s, val RankIC@%dd %s%s, "
+        "%.1f s, %.0f samples/s, %d non-finite skipped",
+        run.fold, run.phase.phase, m["epoch"], run.phase.epochs, _fmt(m.get("train_total")),
+        _fmt(m["val_loss"]), run.loop.early_stop_horizon, _fmt(m["val_mean_rank_ic"]),
+        " (best)" if m["improved"] else "", m["seconds"], m["samples_per_s"] or 0.0,
+        m["nonfinite_skips"],
+    )  # fmt: skip
 
 
 def _fmt(value: float | None) -> str:

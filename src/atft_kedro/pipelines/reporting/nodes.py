@@ -28,11 +28,6 @@ from atft_kedro.training.fold_training import input_columns
 from atft_kedro.training.inference import edges_file, predict_test_folds
 
 
-def _evaluation_config(reporting: Mapping[str, Any], seed: int) -> EvaluationConfig:
-    keys = ("cost_bps", "quantile", "top_n", "min_stocks", "n_boot", "mean_block")
-    return EvaluationConfig(**{k: reporting[k] for k in keys if k in reporting}, seed=int(seed))
-
-
 def predict_test_node(
     model_input: DayMajorParquet,
     graph_edges: pl.DataFrame,
@@ -116,7 +111,7 @@ def evaluate_node(
     band = tuple(reporting.get("published_band") or PUBLISHED_BAND)
     document = evaluation_document(
         by_model, labels, panel.select("Date", "Code", "close"), horizons,
-        _evaluation_config(reporting, seed), band,
+        EvaluationConfig.from_params(reporting, seed), band,
     )  # fmt: skip
     return document | {"final_model": final_label(predictions)}
 
@@ -136,7 +131,7 @@ def figures_node(
     by_model = predictions_by_model(predictions, baseline_predictions, reporting["baselines"])
     run = {"interpretation": interpretation, "graph_stats": graph_stats,
            "graph_quality": graph_quality, "training_metrics": training_metrics}  # fmt: skip
-    cfg = _evaluation_config(reporting, seed)
+    cfg = EvaluationConfig.from_params(reporting, seed)
     return report_figures(by_model, evaluation, run, cfg, int(reporting["horizons"][0]))
 
 
