@@ -11,6 +11,7 @@ from atft_kedro.errors import ParameterError
 from atft_kedro.evaluation.evaluate import EvaluationConfig
 from atft_kedro.features.universe import UniverseConfig
 from atft_kedro.graph import GraphConfig
+from atft_kedro.hpo.search import HPOConfig
 from atft_kedro.loader.datasets import LoaderConfig
 from atft_kedro.model.config import ModelConfig
 from atft_kedro.training.fold_training import ScalerConfig, model_config
@@ -39,6 +40,8 @@ TRAINING = PARAMS["training"]
         ("universe", lambda: UniverseConfig.from_params(PARAMS["universe"]), UniverseConfig),
         ("graph", lambda: GraphConfig.from_params(PARAMS["graph"]), GraphConfig),
         ("reporting", lambda: EvaluationConfig.from_params(PARAMS["reporting"], 0), EvaluationConfig),
+        ("hpo", lambda: HPOConfig.from_params(PARAMS["hpo"]),
+         lambda: HPOConfig(search_space=PARAMS["hpo"]["search_space"])),
         ("training.model", lambda: model_config(TRAINING["model"], 8, PARAMS["horizons"]),
          lambda: ModelConfig(n_features=8, horizons=tuple(PARAMS["horizons"]))),
     ],
