@@ -9,12 +9,15 @@ import yaml
 from atft_kedro.config import from_block
 from atft_kedro.errors import ParameterError
 from atft_kedro.evaluation.evaluate import EvaluationConfig
+from atft_kedro.features.build import FeaturesConfig
 from atft_kedro.features.universe import UniverseConfig
 from atft_kedro.graph import GraphConfig
 from atft_kedro.hpo.search import HPOConfig
 from atft_kedro.loader.datasets import LoaderConfig
+from atft_kedro.loader.splits import SplitsConfig
 from atft_kedro.model.config import ModelConfig
 from atft_kedro.training.fold_training import ScalerConfig, model_config
+from atft_kedro.training.inference import PredictConfig
 from atft_kedro.training.trainer import LoopConfig
 
 CONF = Path(__file__).parents[1] / "conf" / "base"
@@ -37,6 +40,9 @@ TRAINING = PARAMS["training"]
         ("training (loop)", lambda: LoopConfig.from_params(TRAINING), LoopConfig),
         ("training.loader", lambda: LoaderConfig.from_params(TRAINING["loader"]), LoaderConfig),
         ("training.scaler", lambda: from_block(ScalerConfig, TRAINING["scaler"], "s"), ScalerConfig),
+        ("features", lambda: FeaturesConfig.from_params(PARAMS["features"]), FeaturesConfig),
+        ("splits", lambda: SplitsConfig.from_params(PARAMS["splits"]), SplitsConfig),
+        ("predict", lambda: PredictConfig.from_params(PARAMS["predict"]), PredictConfig),
         ("universe", lambda: UniverseConfig.from_params(PARAMS["universe"]), UniverseConfig),
         ("graph", lambda: GraphConfig.from_params(PARAMS["graph"]), GraphConfig),
         ("reporting", lambda: EvaluationConfig.from_params(PARAMS["reporting"], 0), EvaluationConfig),

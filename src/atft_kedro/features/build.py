@@ -66,6 +66,22 @@ SECTOR_COLUMNS = ["sec_ret_1d", "sec_mom_5d", "sec_mom_20d", "sec_vol_20d", "sec
 MARKET_COLUMNS = registry.family_features("market")
 
 
+@dataclass(frozen=True)
+class FeaturesConfig:
+    """The `features` block (conf/base/parameters_data_processing.yml)."""
+
+    cs_method: str = "zscore"  # zscore | rank_gauss
+    clip: float = 5.0  # bound on |normalised value|
+    market_close: str = "15:00"  # statements disclosed before it count the same day
+    calendar: str = "auto"  # auto | tse | data
+
+    @classmethod
+    def from_params(cls, params: dict | None) -> FeaturesConfig:
+        from atft_kedro.config import from_block
+
+        return from_block(cls, params, "features")
+
+
 def _check_columns(table: str, df: pl.DataFrame, required: list[str]) -> None:
     missing = [c for c in required if c not in df.columns]
     if missing:

@@ -10,8 +10,28 @@ the last fold's test block ends on the last date. The training block grows from 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import date
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SplitsConfig:
+    """The `splits` block (conf/base/parameters_data_processing.yml)."""
+
+    n_splits: int = 2
+    mode: str = "expanding"  # expanding | rolling
+    train_days: int | None = None  # rolling only: training block length, trading days
+    embargo_days: int = 20
+    val_days: int = 60
+    test_days: int = 120
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any] | None) -> SplitsConfig:
+        from atft_kedro.config import from_block
+
+        return from_block(cls, params, "splits")
 
 
 def purged_walk_forward(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,23 @@ from atft_kedro.training.validation import to_device
 
 log = logging.getLogger(__name__)
 
-MODEL_NAME = "atft"  # the `model` label of the network's predictions
+MODEL_NAME = "atft"
+
+
+@dataclass(frozen=True)
+class PredictConfig:
+    """The `predict` block (conf/base/parameters_predict.yml)."""
+
+    horizon: int = 1  # of the score and quantiles, trading days
+    fold: int | None = None  # None: the latest trained fold
+    phase: int | None = None  # None: the highest phase with a best checkpoint
+    threads: int = 1
+
+    @classmethod
+    def from_params(cls, params: dict | None) -> PredictConfig:
+        from atft_kedro.config import from_block
+
+        return from_block(cls, params, "predict")  # the `model` label of the network's predictions
 
 
 @torch.no_grad()

@@ -8,9 +8,9 @@ from typing import Any
 import polars as pl
 
 from atft_kedro.errors import ParameterError
-from atft_kedro.features.build import build_features
+from atft_kedro.features.build import FeaturesConfig, build_features
 from atft_kedro.features.universe import UniverseConfig
-from atft_kedro.loader.splits import purged_walk_forward
+from atft_kedro.loader.splits import SplitsConfig, purged_walk_forward
 from atft_kedro.market.calendar import market_sessions
 from atft_kedro.market.jquants_api import fetch_jquants, resolve_api_key
 from atft_kedro.market.jquants_files import read_jquants_dir
@@ -38,6 +38,9 @@ def ingest_market_node(market: dict[str, Any], seed: int) -> tuple[pl.DataFrame,
         An absent optional table is returned empty (zero rows, canonical columns); the two
         evaluation-only tables ``oracle_alpha`` and ``latent_clusters`` are empty for real data.
     """
+    unknown = sorted(set(market) - {"source", "preset", *_SOURCES})
+    if unknown:
+        raise ParameterError(f"market: unknown key(s) {unknown}; known: source, preset, {_SOURCES}")
     source = market["source"]
     if source == "synthetic":
         synthetic = market.get("synthetic", {})
@@ -96,6 +99,7 @@ def build_features_node(
 ) -> pl.DataFrame:
     """Features, validity masks, the investable-universe flag and targets per (Date, Code), on the
     market's session calendar, cross-sectionally normalised per Date."""
+    cfg = FeaturesConfig.from_params(features)
     dates = panel.get_column("Date").unique().to_list()
     return build_features(
         panel,
@@ -103,10 +107,10 @@ def build_features_node(
         _present(trades_spec),
         _present(statements),
         horizons=tuple(horizons),
-        cs_method=features["cs_method"],
-        clip=features["clip"],
-        market_close=features["market_close"],
-        sessions=market_sessions(dates, features.get("calendar", "auto")),
+        cs_method=cfg.cs_method,
+        clip=cfg.clip,
+        market_close=cfg.market_close,
+        sessions=market_sessions(dates, cfg.calendar),
         universe=UniverseConfig.from_params(universe),
     )
 
@@ -115,14 +119,15 @@ def make_splits_node(
     panel: pl.DataFrame, splits: dict[str, Any], seq_len: int, horizons: list[int]
 ) -> dict:
     """Purged walk-forward folds over the trading dates of ``panel`` (JSON document)."""
+    cfg = SplitsConfig.from_params(splits)
     return purged_walk_forward(
         panel.get_column("Date").unique().to_list(),
-        n_splits=splits["n_splits"],
+        n_splits=cfg.n_splits,
         seq_len=seq_len,
         max_horizon=max(horizons),
-        embargo_days=splits["embargo_days"],
-        val_days=splits["val_days"],
-        test_days=splits["test_days"],
-        mode=splits["mode"],
-        train_days=splits.get("train_days"),
+        embargo_days=cfg.embargo_days,
+        val_days=cfg.val_days,
+        test_days=cfg.test_days,
+        mode=cfg.mode,
+        train_days=cfg.train_days,
     )

@@ -16,6 +16,7 @@ from atft_kedro.training.checkpoints import CheckpointStore
 from atft_kedro.training.fold_training import trading_calendar
 from atft_kedro.training.inference import (
     MODEL_NAME,
+    PredictConfig,
     day_dataset,
     edges_file,
     load_phase_model,
@@ -71,10 +72,11 @@ def predict_signals_node(
     """Signals for the latest date of ``features``: Date, Code, score (the median prediction at
     ``predict.horizon``), q{q} (its quantiles), rank (1 = highest score), investable (1 where the
     stock is in the investable universe that day, 0 otherwise), horizon, fold, phase."""
-    torch.set_num_threads(int(predict.get("threads") or 1))
-    fold, phase = choose_checkpoint(checkpoints, scalers, predict.get("fold"), predict.get("phase"))
+    cfg = PredictConfig.from_params(predict)
+    torch.set_num_threads(int(cfg.threads or 1))
+    fold, phase = choose_checkpoint(checkpoints, scalers, cfg.fold, cfg.phase)
     model = load_phase_model(checkpoints, fold, phase)
-    horizon = int(predict["horizon"])
+    horizon = int(cfg.horizon)
     if horizon not in model.cfg.horizons:
         raise ValueError(
             f"predict.horizon: {horizon} is not a horizon of the model ({list(model.cfg.horizons)})"
