@@ -1,7 +1,7 @@
 """A search over the training configuration: this worker's trials, then the study's summary.
 
-``run_trials`` adds ``n_trials`` trials to the shared study (the first worker to find it empty
-enqueues the default configuration, so the best trial can be compared with it on the same days).
+``run_trials`` adds ``n_trials`` trials to the shared study (worker 0 enqueues the default
+configuration once, so the best trial can be compared with it on the same days).
 ``summarise`` turns the study into a trials table, the best parameters as a conf fragment, and the
 day-by-day comparison of the best trial with the default configuration.
 """
@@ -102,17 +102,23 @@ def trial_setup(
 
 
 def run_trials(
-    study: optuna.Study, setup: TrialSetup, dims: list[Dimension], cfg: HPOConfig,
-    defaults: dict[str, Any] | None,
+    study: optuna.Study, make_setup: Callable[[], TrialSetup], dims: list[Dimension],
+    cfg: HPOConfig, defaults: dict[str, Any] | None,
 ) -> dict[str, Any]:  # fmt: skip
-    """Add ``cfg.n_trials`` trials to ``study``; ``defaults`` (the configured values of the
-    dimensions) is enqueued first when the study is empty. Returns how to reopen the study."""
-    if defaults is not None and not study.get_trials(deepcopy=False):
+    """Add ``cfg.n_trials`` trials to ``study``; returns how to reopen it.
+
+    Worker 0 enqueues ``defaults`` (the configured values of the dimensions) as a trial when the
+    study has none yet, so the best trial can be compared with the default on the same days. Only
+    worker 0 does: workers started together would otherwise race on an empty study.
+    """
+    has_default = any(t.user_attrs.get("configuration") == "default"
+                      for t in study.get_trials(deepcopy=False))  # fmt: skip
+    if defaults is not None and cfg.worker == 0 and not has_default:
         study.enqueue_trial(
             {d.name: d.encode(defaults[d.name]) for d in dims},
             user_attrs={"configuration": "default"},
         )
-    study.optimize(make_objective(setup, dims), n_trials=int(cfg.n_trials),
+    study.optimize(make_objective(make_setup(), dims), n_trials=int(cfg.n_trials),
                    timeout=cfg.timeout_s, gc_after_trial=True)  # fmt: skip
     return {"study_name": study.study_name, "n_trials_total": len(study.trials)}
 

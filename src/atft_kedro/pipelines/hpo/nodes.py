@@ -46,8 +46,10 @@ def optimise_node(
     study = open_search_study(cfg, seed)
     data = _data(features, graph_edges, splits, horizons, seq_len)
     with tempfile.TemporaryDirectory(prefix="atft_hpo_") as folder:
-        setup = trial_setup(data, training, cfg, int(graph["k"]), seed, Path(folder))
-        return run_trials(study, setup, dims, cfg, default_values(training, graph, dims))
+        return run_trials(
+            study, lambda: trial_setup(data, training, cfg, int(graph["k"]), seed, Path(folder)),
+            dims, cfg, default_values(training, graph, dims),
+        )  # fmt: skip
 
 
 def summarise_study_node(
