@@ -121,6 +121,7 @@ def long_short_returns(
     preds: pl.DataFrame,
     pred_col: str,
     target_col: str,
+    *,
     scheme: str = "quantile",
     quantile: float = 0.1,
     top_n: int = 200,

@@ -318,6 +318,7 @@ def render_report(
     figures: Mapping[str, Figure],
     data_description: tuple[Mapping[str, object], Sequence[Mapping[str, object]]] | None = None,
     verdict_line: str = "",
+    *,
     title: str = "ATFT-GAT-FAN evaluation",
     definitions: Mapping[str, str] = DEFINITIONS,
     generated: str = "",

@@ -124,6 +124,7 @@ class FeatureTable:
         horizons: Sequence[int],
         scaler: OnlineRobustScaler | None = None,
         vocabularies: Mapping[str, Sequence[str]] | None = None,
+        *,
         target: str = "close",
         universe: str = "all",
     ) -> None:

@@ -33,6 +33,7 @@ class InMemoryDayDataset(Dataset):
         self,
         features_path: str | Path,
         dates: Sequence[dt.date | str] | None,
+        *,
         columns: Sequence[str],
         horizons: Sequence[int],
         seq_len: int,
@@ -49,7 +50,7 @@ class InMemoryDayDataset(Dataset):
         if seq_len < 1:
             raise ValueError(f"InMemoryDayDataset: seq_len={seq_len} must be ≥ 1")
         table = FeatureTable(
-            features_path, columns, horizons, scaler, vocabularies, target, universe
+            features_path, columns, horizons, scaler, vocabularies, target=target, universe=universe
         )
         self.seq_len, self.horizons = int(seq_len), table.horizons
         self.shuffle, self.seed, self.epoch = bool(shuffle), int(seed), int(epoch)

@@ -36,6 +36,7 @@ class SplitsConfig:
 
 def purged_walk_forward(
     dates: Iterable[date | str],
+    *,
     n_splits: int,
     seq_len: int,
     max_horizon: int,

@@ -56,6 +56,7 @@ class StreamingDayDataset(IterableDataset):
         self,
         features_path: str | Path,
         dates: Sequence[dt.date | str] | None,
+        *,
         columns: Sequence[str],
         horizons: Sequence[int],
         seq_len: int,
@@ -76,7 +77,7 @@ class StreamingDayDataset(IterableDataset):
                 f"StreamingDayDataset: seq_len={seq_len}, block_days={block_days} must be ≥ 1"
             )
         self.table = FeatureTable(
-            features_path, columns, horizons, scaler, vocabularies, target, universe
+            features_path, columns, horizons, scaler, vocabularies, target=target, universe=universe
         )
         self.seq_len = int(seq_len)
         self.horizons = self.table.horizons

@@ -294,6 +294,7 @@ def fetch_jquants(
     cache_dir: str | Path,
     start: date | str,
     end: date | str,
+    *,
     api_key: str | ApiKey | None = None,
     tables: tuple[str, ...] = tuple(ENDPOINTS),
     client: Any = None,

@@ -36,7 +36,7 @@ from atft_kedro.training.checkpoints import CheckpointStore, load_checkpoint, pl
 from atft_kedro.training.distributed import ONE_PROCESS, Rank, barrier
 from atft_kedro.training.phases import PhaseConfig, apply_phase, phase_plan
 from atft_kedro.training.seeding import seed_everything
-from atft_kedro.training.trainer import LoopConfig, Sharing, train_phase
+from atft_kedro.training.trainer import LoopConfig, PhaseResult, Sharing, train_phase
 
 log = logging.getLogger(__name__)
 
@@ -221,14 +221,12 @@ def phase_record(
     fold: int,
     phase: PhaseConfig,
     model: ATFTGATFAN,
+    *,
     learns: dict[str, bool],
     loop: LoopConfig,
     store: CheckpointStore,
     started_from: str,
-    history: list[dict[str, Any]],
-    best_epoch: int,
-    best_value: float | None,
-    stopped_early: bool,
+    result: PhaseResult,
 ) -> dict[str, Any]:
     """The `training_metrics` record of one trained (fold, phase)."""
     return {
@@ -240,12 +238,12 @@ def phase_record(
         "trainable": sorted(k for k, v in learns.items() if v),
         "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
         "early_stop_horizon": loop.early_stop_horizon,
-        "best_epoch": best_epoch,
-        "best_val_rank_ic": best_value,
-        "stopped_early": stopped_early,
+        "best_epoch": result.best_epoch,
+        "best_val_rank_ic": result.best_value,
+        "stopped_early": result.stopped_early,
         "checkpoint": str(store.path_for(fold, phase.phase, "best")),
         "phase_config": plain(dataclasses.asdict(phase)),
-        "epochs": history,
+        "epochs": result.history,
     }
 
 
@@ -309,10 +307,8 @@ def train_fold(
             seed=seeded if sharing.indexed or rank.world_size > 1 else None,
         )  # fmt: skip
         barrier()  # the next phase starts from this phase's `best`, written by rank 0
-        record = phase_record(
-            fold, phase, model, learns, loop, store, started_from,
-            result.history, result.best_epoch, result.best_value, result.stopped_early,
-        )  # fmt: skip
+        record = phase_record(fold, phase, model, learns=learns, loop=loop, store=store,
+                              started_from=started_from, result=result)  # fmt: skip
         if sharing.world_size > 1:
             record["distributed"] = {"world_size": sharing.world_size, "ranks": rank.world_size}
         records[f"fold{fold}_phase{phase.phase}"] = record
@@ -368,6 +364,7 @@ def train_folds(
     scalers: dict[str, Any],
     store: CheckpointStore,
     job: TrainingRun,
+    *,
     rank: Rank = ONE_PROCESS,
 ) -> dict[str, dict[str, Any]]:
     """Train the job on every selected fold; one metrics record per (fold, phase).

@@ -148,7 +148,8 @@ def day_dataset(
     edges: Path | None,
     dates: list[dt.date],
     scaler: OnlineRobustScaler,
-    horizons: list[int],
+    *,
+    horizons: Sequence[int],
     seq_len: int,
 ) -> DayDataset:
     """Chronological day batches of ``dates`` (every stock with a row; targets may be NaN)."""
@@ -205,7 +206,8 @@ def predict_test_folds(
             continue
         scaler = OnlineRobustScaler.from_dict(scalers[f"fold{fold}"])
         test = dates_between(calendar, fold_split["test"])
-        data = day_dataset(features, columns, graph_edges, test, scaler, horizons, seq_len)
+        data = day_dataset(features, columns, graph_edges, test, scaler, horizons=horizons,
+                           seq_len=seq_len)  # fmt: skip
         for phase in phases[fold]:
             model = load_phase_model(store, fold, phase)
             log.info("fold %d phase %d: predicting %d test days", fold, phase, len(data))

@@ -425,7 +425,7 @@ def _checkpoint(
 
 def _setup(
     model: nn.Module, loss_fn: nn.Module, phase: PhaseConfig, loop: LoopConfig,
-    train_data: DayDataset, sharing: Sharing, seed: int,
+    train_data: DayDataset, *, sharing: Sharing, seed: int,
 ) -> _Steps:  # fmt: skip
     """Device, optimiser, schedule, weight average and (under DDP) the wrapped model."""
     device = resolve_device(loop.device)
@@ -484,7 +484,7 @@ def train_phase(
     sharing and their augmentation (default: the training dataset's seed).
     """
     seed = int(train_data.seed) if seed is None else int(seed)
-    run = _setup(model, loss_fn, phase, loop, train_data, sharing, seed)
+    run = _setup(model, loss_fn, phase, loop, train_data, sharing=sharing, seed=seed)
     run.fold = fold
     run.params = plain({"phase": dataclasses.asdict(phase), "loop": dataclasses.asdict(loop),
                         "run": params or {}})  # fmt: skip

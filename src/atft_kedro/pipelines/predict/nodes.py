@@ -85,9 +85,8 @@ def predict_signals_node(
     scaler = OnlineRobustScaler.from_dict(scalers[f"fold{fold}"])
     with tempfile.TemporaryDirectory(prefix="atft_predict_") as folder:
         edges = edges_file(latest_graph(graph_edges, day), Path(folder))
-        data = day_dataset(
-            features.path, features.columns, edges, [day], scaler, list(model.cfg.horizons), seq_len
-        )
+        data = day_dataset(features.path, features.columns, edges, [day], scaler,
+                           horizons=list(model.cfg.horizons), seq_len=seq_len)  # fmt: skip
         preds = predict_days(model, data, model.cfg.horizons, model.cfg.quantiles,
                              model_name=MODEL_NAME, fold=fold, phase=phase)  # fmt: skip
     log.info("predict: %d stocks on %s from fold %d phase %d", preds.height, day, fold, phase)

@@ -97,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
             with tempfile.TemporaryDirectory(prefix="atft_ddp_graph_") as folder:
                 edges = edges_file(catalog.load("graph_edges"), Path(folder))
                 records = train_folds(features.path, edges, splits, catalog.load("scalers"),
-                                      catalog.load("checkpoints"), job, rank)  # fmt: skip
+                                      catalog.load("checkpoints"), job, rank=rank)  # fmt: skip
             if rank.is_main:
                 catalog.save("training_metrics", records)
             return records
