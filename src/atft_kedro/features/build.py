@@ -21,6 +21,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import polars as pl
@@ -241,15 +242,47 @@ def _missing(n: int, names: list[str]) -> pl.DataFrame:
     return pl.select(pl.repeat(None, n, dtype=pl.Float64).alias(c) for c in names)
 
 
-def _context(
-    stocks: pl.DataFrame,
-    mkt: _DayTable,
-    sectors: _DayTable,
-    flows: _DayTable | None,
-    stmts: pl.DataFrame | None,
-) -> pl.DataFrame:
+class _DateTables(NamedTuple):
+    """The date-level tables every code chunk looks up (flows and statements may be absent)."""
+
+    market: _DayTable
+    sectors: _DayTable
+    flows: _DayTable | None
+    statements: pl.DataFrame | None  # effective date and its session index (_eff, _eff_idx)
+
+
+def _date_tables(
+    calendar: pl.DataFrame,
+    market_r: pl.LazyFrame,
+    sector_sums: pl.LazyFrame,
+    *,
+    topix: pl.DataFrame | None,
+    trades_spec: pl.DataFrame | None,
+    statements: pl.DataFrame | None,
+    market_close: str,
+) -> _DateTables:
+    """Market, sector, flow and statement tables on the session calendar."""
+    dates = calendar.select("Date")
+    mkt = _DayTable.of(market_frame(market_index(dates, topix, market_r)), calendar)
+    sectors = _DayTable.of(sector_frame(sector_sums).collect(), calendar, "sector33")
+    flows = None
+    if trades_spec is not None and trades_spec.height > 0:
+        flows = _DayTable.of(flow_frame(trades_spec, dates), calendar, "Section")
+    else:
+        log.warning("no trades_spec table: flow features are NaN with is_flows_valid = 0")
+    stmts = None
+    if statements is not None and statements.height > 0:
+        stmts = statement_frame(statements, dates, market_close)
+        stmts = stmts.join(calendar, on="Date").rename({"Date": "_eff", "day_idx": "_eff_idx"})
+    else:
+        log.warning("no statements table: statement features are NaN with is_statements_valid = 0")
+    return _DateTables(mkt, sectors, flows, stmts)
+
+
+def _context(stocks: pl.DataFrame, tables: _DateTables) -> pl.DataFrame:
     """Date-level and as-of columns for each row of ``stocks`` (code-major rows, whole codes),
     row-aligned with it."""
+    mkt, sectors, flows, stmts = tables
     columns = [mkt.rows(stocks), sectors.rows(stocks)]
     if flows is not None:
         section = pl.col("market").replace_strict(SECTION_OF_MARKET, default=None)
@@ -334,22 +367,8 @@ def build_features(
 
     # Universe-wide series first (market index, sector returns); then each code chunk alone.
     market_r, sector_sums = _sector_and_market_returns(lambda a, b: rows(a, b).lazy(), edges)
-    mkt = _DayTable.of(
-        market_frame(market_index(calendar.select("Date"), topix, market_r)), calendar
-    )
-    sectors = _DayTable.of(sector_frame(sector_sums).collect(), calendar, "sector33")
-    flows = None
-    if trades_spec is not None and trades_spec.height > 0:
-        flows = _DayTable.of(flow_frame(trades_spec, calendar.select("Date")), calendar, "Section")
-    else:
-        log.warning("no trades_spec table: flow features are NaN with is_flows_valid = 0")
-    stmts = None
-    if statements is not None and statements.height > 0:
-        stmts = statement_frame(statements, calendar.select("Date"), market_close)
-        stmts = stmts.join(calendar, on="Date").rename({"Date": "_eff", "day_idx": "_eff_idx"})
-    else:
-        log.warning("no statements table: statement features are NaN with is_statements_valid = 0")
-
+    tables = _date_tables(calendar, market_r, sector_sums, topix=topix, trades_spec=trades_spec,
+                          statements=statements, market_close=market_close)  # fmt: skip
     stages = merge_stages(
         returns_exprs(),
         volatility_exprs(),
@@ -366,7 +385,7 @@ def build_features(
     day_major = _DayMajorColumns(order)
     for a, b in edges:
         stocks = rows(a, b)
-        context = _context(stocks, mkt, sectors, flows, stmts)
+        context = _context(stocks, tables)
         frame = prepare_bars(pl.concat([stocks, context], how="horizontal").lazy())
         frame = frame.with_columns(raw_close_expr())
         for stage in stages:
@@ -374,20 +393,19 @@ def build_features(
         frame = frame.with_columns(relative_to_sector_exprs()).filter(pl.col(REAL))
         day_major.put(a, frame.select(outputs).collect())
     out = pl.concat([panel.select(KEYS), day_major.frame()], how="horizontal")
-    out = cs_normalise(out, registry.cs_normalised_names(), cs_method, clip)
-    return out.select(
-        *KEYS,
-        *names,
-        *[
-            pl.all_horizontal(pl.col(registry.family_features(f)).is_not_nan())
-            .cast(pl.Int8)
-            .alias(f"is_{f}_valid")
-            for f in registry.families("features")
-        ],
-        "is_topix_valid",
-        "universe",
-        *targets,
-    )
+    return _with_masks(cs_normalise(out, registry.cs_normalised_names(), cs_method, clip), targets)
+
+
+def _with_masks(out: pl.DataFrame, targets: list[str]) -> pl.DataFrame:
+    """The contract's column order, with each features-stage family's validity mask."""
+    masks = [
+        pl.all_horizontal(pl.col(registry.family_features(f)).is_not_nan())
+        .cast(pl.Int8)
+        .alias(f"is_{f}_valid")
+        for f in registry.families("features")
+    ]
+    names = registry.feature_names("features")
+    return out.select(*KEYS, *names, *masks, "is_topix_valid", "universe", *targets)
 
 
 #: Families computed from the panel alone (no date-level tables), as stage builders.

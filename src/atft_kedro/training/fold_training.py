@@ -269,41 +269,21 @@ def train_fold(
     averaged in place), so it ends where the N-rank job would have.
     """
     fold = data.fold
-    resume = load_checkpoint(resume_checkpoint) if resume_checkpoint else None
-    continues = (
-        resume is not None
-        and "optimizer_state" in resume
-        and int(resume["fold"]) == fold
-        and int(resume["phase"]) in [p.phase for p in plan]
-    )
-    sharing = Sharing(rank)
-    if continues:
-        plan = [p for p in plan if p.phase >= int(resume["phase"])]
-        job = int(resume.get("world_size", 1))
-        if rank.world_size == 1 and job > 1:
-            sharing = Sharing(rank, accumulate=job)
+    start = Start.of(resume_checkpoint, fold, plan, rank)
     records: dict[str, dict[str, Any]] = {}
-    for index, phase in enumerate(plan):
-        sharing = sharing if index == 0 else Sharing(rank)
-        seed_everything(phase_seed(seed, fold, phase.phase), threads)
+    for index, phase in enumerate(start.plan):
+        seeded = phase_seed(seed, fold, phase.phase)
+        seed_everything(seeded, threads)
         model = ATFTGATFAN(model_config(model_params, data.n_features, horizons))
-        resume_state, started_from = None, "random initialisation (seeded)"
-        if continues and index == 0:
-            resume_state, started_from = resume, f"{resume_checkpoint} (resumed)"
-        elif resume is not None and index == 0 and not continues:
-            load_weights(model, resume, resume_checkpoint)
-            started_from = str(resume_checkpoint)
-        elif phase.phase > 0:
-            started_from = load_previous_phase(model, store, fold, phase.phase)
+        resume_state, started_from = start.weights(model, store, fold, phase, first=index == 0)
+        sharing = start.sharing if index == 0 else Sharing(rank)
         learns = apply_phase(model, phase)
         loss_fn = ATFTLoss(LossConfig.from_dict(phase.loss), model.cfg.quantiles)
-        seeded = phase_seed(seed, fold, phase.phase)
         result = train_phase(
             model, loss_fn, phase, loop, data.train, data.val,
             save=lambda kind, state, p=phase.phase: store.save(fold, p, kind, state),
             fold=fold, params={**(params or {}), "started_from": started_from},
-            resume_state=resume_state, on_epoch_end=on_epoch_end,
-            sharing=sharing,
+            resume_state=resume_state, on_epoch_end=on_epoch_end, sharing=sharing,
             seed=seeded if sharing.indexed or rank.world_size > 1 else None,
         )  # fmt: skip
         barrier()  # the next phase starts from this phase's `best`, written by rank 0
@@ -316,6 +296,48 @@ def train_fold(
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
     return records
+
+
+@dataclass(frozen=True)
+class Start:
+    """Where a fold's training starts: the phases left to run, the checkpoint a `resume_checkpoint`
+    supplies, and whether it continues a phase (a `last` of this fold and one of the phases)."""
+
+    plan: list[PhaseConfig]
+    checkpoint: dict[str, Any] | None
+    path: str | Path | None
+    continues: bool
+    sharing: Sharing
+
+    @classmethod
+    def of(cls, path: str | Path | None, fold: int, plan: list[PhaseConfig], rank: Rank) -> Start:
+        state = load_checkpoint(path) if path else None
+        continues = (
+            state is not None
+            and "optimizer_state" in state
+            and int(state["fold"]) == fold
+            and int(state["phase"]) in [p.phase for p in plan]
+        )
+        sharing = Sharing(rank)
+        if continues:
+            plan = [p for p in plan if p.phase >= int(state["phase"])]
+            job = int(state.get("world_size", 1))
+            if rank.world_size == 1 and job > 1:  # an N-rank `last` on one process: N days a step
+                sharing = Sharing(rank, accumulate=job)
+        return cls(plan, state, path, continues, sharing)
+
+    def weights(
+        self, model: ATFTGATFAN, store: CheckpointStore, fold: int, phase: PhaseConfig, first: bool
+    ) -> tuple[dict[str, Any] | None, str]:
+        """Load the weights `phase` starts from into `model`; (state to resume or None, source)."""
+        if first and self.continues:
+            return self.checkpoint, f"{self.path} (resumed)"
+        if first and self.checkpoint is not None:
+            load_weights(model, self.checkpoint, self.path)
+            return None, str(self.path)
+        if phase.phase > 0:
+            return None, load_previous_phase(model, store, fold, phase.phase)
+        return None, "random initialisation (seeded)"
 
 
 def selected_folds(splits: dict[str, Any], training: dict[str, Any]) -> list[dict[str, Any]]:
