@@ -176,7 +176,8 @@ def run_market(data: Path, training: dict, seed: int, horizons: list[int], seq_l
             fc, mc = input_columns(feat.columns)
             for name in ("ridge", "peer_ridge", "momentum", "oracle"):
                 preds = fit_predict_baseline(
-                    name, feat, splits, fold, horizons, baseline_inputs(name, [*fc, *mc]), seed,
+                    name, feat, splits, fold, horizons,
+                    feature_cols=baseline_inputs(name, [*fc, *mc]), seed=seed,
                     oracle_alpha=oracle, n_threads=1,
                 )  # fmt: skip
                 row = {"seed": seed, "fold": fold, "phase": name, "test_ric": mean_rank_ic(preds)}

@@ -57,8 +57,8 @@ def features() -> pl.DataFrame:
 
 def _predict(name: str, features: pl.DataFrame, **kw) -> pl.DataFrame:
     oracle = features.select("Date", "Code", "alpha_1d")
-    return fit_predict_baseline(name, features.drop("alpha_1d"), SPLITS, 0, [1], FEATURES,
-                                seed=3, oracle_alpha=oracle, hgb_params=HGB_FAST, **kw)  # fmt: skip
+    return fit_predict_baseline(name, features.drop("alpha_1d"), SPLITS, 0, [1],
+                                feature_cols=FEATURES, seed=3, oracle_alpha=oracle, hgb_params=HGB_FAST, **kw)  # fmt: skip
 
 
 @pytest.mark.parametrize("name", ["ridge", "peer_ridge", "structural", "hgb", "momentum", "oracle"])
@@ -97,11 +97,11 @@ def test_hgb_is_reproducible_for_a_seed_and_subsamples(features):
 
 def test_oracle_needs_its_table_and_unknown_names_fail(features):
     with pytest.raises(ValueError, match="oracle_alpha"):
-        fit_predict_baseline("oracle", features, SPLITS, 0, [1], FEATURES)
+        fit_predict_baseline("oracle", features, SPLITS, 0, [1], feature_cols=FEATURES)
     with pytest.raises(ValueError, match="unknown name 'lstm'"):
-        fit_predict_baseline("lstm", features, SPLITS, 0, [1], FEATURES)
+        fit_predict_baseline("lstm", features, SPLITS, 0, [1], feature_cols=FEATURES)
     with pytest.raises(ValueError, match="no fold 3"):
-        fit_predict_baseline("momentum", features, SPLITS, 3, [1], FEATURES)
+        fit_predict_baseline("momentum", features, SPLITS, 3, [1], feature_cols=FEATURES)
 
 
 def test_plain_ridge_leaves_out_the_peer_family_the_others_keep_it():

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
@@ -96,24 +97,32 @@ def cross_sectional_rank_label(target: str) -> pl.Expr:
     return pl.when(n > 1).then((rank - 1) / (n - 1) - 0.5)
 
 
+@dataclass(frozen=True)
+class LearnerSettings:
+    """How the learner baselines fit: training-row cap, ridge penalty, HGB overrides."""
+
+    max_train_rows: int = 300_000
+    ridge_alpha: float = 10.0
+    hgb_params: dict | None = None
+
+
 def _fit_predict_learner(
     name: str,
     train: pl.DataFrame,
     test: pl.DataFrame,
     target: str,
     feature_cols: Sequence[str],
+    *,
     rng: np.random.Generator,
-    max_train_rows: int,
-    ridge_alpha: float,
-    hgb_params: dict | None,
+    settings: LearnerSettings,
 ) -> np.ndarray:
     train = train.with_columns(_label=cross_sectional_rank_label(target)).filter(
         pl.col("_label").is_not_null()
     )
     if train.height == 0:
         raise ValueError(f"baseline {name}: no training rows with a finite {target}")
-    if train.height > max_train_rows:
-        keep = np.sort(rng.choice(train.height, size=max_train_rows, replace=False))
+    if train.height > settings.max_train_rows:
+        keep = np.sort(rng.choice(train.height, size=settings.max_train_rows, replace=False))
         train = train[keep]
     x_train = train.select(feature_cols).to_numpy().astype(np.float64)
     x_test = test.select(feature_cols).to_numpy().astype(np.float64)
@@ -126,9 +135,9 @@ def _fit_predict_learner(
         def scale(x: np.ndarray) -> np.ndarray:
             return np.nan_to_num(np.clip((x - median) / mad, -5.0, 5.0), nan=0.0)
 
-        model = Ridge(alpha=ridge_alpha).fit(scale(x_train), y)
+        model = Ridge(alpha=settings.ridge_alpha).fit(scale(x_train), y)
         return model.predict(scale(x_test))
-    params = HGB_DEFAULTS | (hgb_params or {})
+    params = HGB_DEFAULTS | (settings.hgb_params or {})
     seed = int(rng.integers(2**31 - 1))
     model = HistGradientBoostingRegressor(random_state=seed, **params).fit(x_train, y)
     return model.predict(x_test)
@@ -140,9 +149,9 @@ def fit_predict_baseline(
     splits: dict,
     fold: int,
     horizons: Sequence[int],
-    feature_cols: Sequence[str],
-    seed: int = 0,
     *,
+    feature_cols: Sequence[str] = (),
+    seed: int = 0,
     oracle_alpha: pl.DataFrame | None = None,
     max_train_rows: int = 300_000,
     ridge_alpha: float = 10.0,
@@ -154,9 +163,9 @@ def fit_predict_baseline(
     """Fit baseline ``name`` on the fold's train dates, predict its test dates.
 
     Returns the `predictions` contract: Date, Code, model, fold (Int32), phase (null Int32),
-    pred_{h}d (Float64), target_{h}d for each h, sorted by Date, Code. ``n_threads`` caps the
-    BLAS/OpenMP threads of the learners (OpenMP spin-waiting on a busy small machine can make a
-    HistGradientBoosting fit 100x slower).
+    pred_{h}d (Float64), target_{h}d for each h, sorted by Date, Code. ``feature_cols``: the
+    learners' inputs. ``n_threads`` caps the BLAS/OpenMP threads of the learners (OpenMP
+    spin-waiting on a busy small machine can make a HistGradientBoosting fit 100x slower).
     """
     if name not in BASELINES:
         raise ValueError(f"baseline: unknown name {name!r} (choose from {BASELINES})")
@@ -168,21 +177,11 @@ def fit_predict_baseline(
         require_columns(features, feature_cols, name="features")
         train = _rows(features, fold_dates(splits, fold, "train"))
         rng = np.random.default_rng([seed, fold])
+        settings = LearnerSettings(max_train_rows, ridge_alpha, hgb_params)
         with threadpool_limits(limits=n_threads):
-            preds = {
-                pred_col(h): _fit_predict_learner(
-                    name,
-                    train,
-                    test,
-                    target_col(h),
-                    feature_cols,
-                    rng,
-                    max_train_rows,
-                    ridge_alpha,
-                    hgb_params,
-                )
-                for h in horizons
-            }
+            preds = {pred_col(h): _fit_predict_learner(name, train, test, target_col(h),
+                                                        feature_cols, rng=rng, settings=settings)
+                     for h in horizons}  # fmt: skip
         out = out.with_columns(pl.Series(k, v, dtype=pl.Float64) for k, v in preds.items())
     elif name in ("momentum", "reversal"):
         col = momentum_col if name == "momentum" else reversal_col
@@ -191,29 +190,32 @@ def fit_predict_baseline(
         signal = (sign * test[col].cast(pl.Float64)).fill_nan(None)
         out = out.with_columns(signal.alias(pred_col(h)) for h in horizons)
     else:
-        if oracle_alpha is None:
-            raise ValueError(
-                "baseline oracle: needs the oracle_alpha table (synthetic market only)"
-            )
-        prefix = "alpha_next" if name == "oracle_next" else "alpha"
-        alphas = [f"{prefix}_{h}d" for h in horizons]
-        require_columns(oracle_alpha, ("Date", "Code", *alphas), name="oracle_alpha")
-        out = out.join(
-            oracle_alpha.select(
-                "Date",
-                "Code",
-                *(
-                    pl.col(a).cast(pl.Float64).alias(pred_col(h))
-                    for a, h in zip(alphas, horizons, strict=True)
-                ),
-            ),
-            on=["Date", "Code"],
-            how="left",
-        )
+        out = _with_oracle(out, oracle_alpha, name, horizons)
     out = out.with_columns(
         model=pl.lit(name), fold=pl.lit(fold, dtype=pl.Int32), phase=pl.lit(None, dtype=pl.Int32)
     )
     return out.select("Date", "Code", "model", "fold", "phase", *map(pred_col, horizons), *targets)
+
+
+def _with_oracle(
+    out: pl.DataFrame, oracle_alpha: pl.DataFrame | None, name: str, horizons: Sequence[int]
+) -> pl.DataFrame:
+    """``out`` with the planted alpha as ``pred_{h}d``: ``alpha_{h}d`` for ``oracle``,
+    ``alpha_next_{h}d`` for ``oracle_next``."""
+    if oracle_alpha is None:
+        raise ValueError("baseline oracle: needs the oracle_alpha table (synthetic market only)")
+    prefix = "alpha_next" if name == "oracle_next" else "alpha"
+    alphas = [f"{prefix}_{h}d" for h in horizons]
+    require_columns(oracle_alpha, ("Date", "Code", *alphas), name="oracle_alpha")
+    preds = oracle_alpha.select(
+        "Date",
+        "Code",
+        *(
+            pl.col(a).cast(pl.Float64).alias(pred_col(h))
+            for a, h in zip(alphas, horizons, strict=True)
+        ),
+    )
+    return out.join(preds, on=["Date", "Code"], how="left")
 
 
 def observed_inputs(table: pl.DataFrame, columns: Sequence[str], train: Sequence[str]) -> list[str]:
@@ -258,7 +260,7 @@ def baseline_predictions(
             log.info("baseline %s: fold %s", name, fold_split["fold"])
             frames.append(fit_predict_baseline(
                 name, data, splits, int(fold_split["fold"]), horizons,
-                baseline_inputs(name, observed), seed,
+                feature_cols=baseline_inputs(name, observed), seed=seed,
                 oracle_alpha=oracle_alpha if name.startswith("oracle") else None,
                 max_train_rows=max_train_rows, n_threads=n_threads,
             ))  # fmt: skip
