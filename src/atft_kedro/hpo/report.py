@@ -100,6 +100,7 @@ def render_hpo_report(
     importance: Mapping[str, float],
     importance_note: str,
     comparison: Mapping[str, Any],
+    *,
     best_daily: pl.DataFrame,
     default_daily: pl.DataFrame,
     study_facts: Mapping[str, object],

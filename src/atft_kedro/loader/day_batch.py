@@ -68,6 +68,7 @@ def build_day_batch(
     x: np.ndarray,
     mask: np.ndarray,
     y: np.ndarray,
+    *,
     market: np.ndarray,
     sector33: np.ndarray,
     horizons: Sequence[int],

@@ -101,5 +101,6 @@ def hpo_report_node(
     }
     return render_hpo_report(
         hpo_trials, importance, note, hpo_comparison,
-        frame(hpo_comparison["daily"]["best"]), frame(hpo_comparison["daily"]["default"]), facts,
+        best_daily=frame(hpo_comparison["daily"]["best"]),
+        default_daily=frame(hpo_comparison["daily"]["default"]), study_facts=facts,
     )  # fmt: skip
