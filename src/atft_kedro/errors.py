@@ -1,7 +1,7 @@
 """Errors caused by what the user gave us (data, parameters, files, run order), not by a bug.
 
 `kedro run` prints such an error as one line and exits with status 2; `kedro run --traceback`
-shows the traceback as well (`atft_kedro.cli`). Each subclass also derives from the built-in
+shows the traceback as well (`atft_kedro.pipelines.cli`). Each subclass also derives from the built-in
 exception a caller would expect (ValueError, FileNotFoundError, OSError).
 """
 

@@ -1,6 +1,8 @@
 """Project CLI: Kedro's `run`, with user errors reported in one line.
 
-Kedro loads this module's `cli` group and lets its commands override the built-in ones. `run`
+Registered as a Kedro project-command plugin (`kedro.project_commands` in pyproject.toml), so
+`kedro run` and `python -m atft_kedro` use this `run` instead of the built-in one; it is an adapter
+like the nodes, so it lives beside them and the domain packages stay free of Kedro. `run`
 takes every option of Kedro's `run` plus `--traceback`. An error caused by the user's input
 (`atft_kedro.errors.UserError`: bad raw data, an unknown parameter, an unreadable file, a phase
 whose prerequisite checkpoint is missing; or a Kedro `DatasetError`, e.g. a catalog file that a
