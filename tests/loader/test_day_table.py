@@ -17,3 +17,11 @@ def test_arrow_code_keys_match_the_string_keys_across_chunks():
 def test_arrow_code_keys_refuse_nulls():
     with pytest.raises(ValueError, match="must not be null"):
         arrow_code_keys(pa.array(["13010", None]))
+
+
+def test_target_prefixes_match_the_feature_targets():
+    """The loader keeps its own copy of the view → column prefix map (so it needs no polars)."""
+    from atft_kedro.features.targets import VIEWS
+    from atft_kedro.loader.day_table import TARGET_PREFIX
+
+    assert TARGET_PREFIX == {view: prefix for view, (prefix, _, _) in VIEWS.items()}

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
 
+from atft_kedro.config import from_block
 from atft_kedro.errors import ParameterError
 from atft_kedro.features.returns_volatility import CODE, ROW, lag
 
@@ -61,12 +62,7 @@ class UniverseConfig:
 
     @classmethod
     def from_params(cls, params: dict[str, Any] | None) -> UniverseConfig:
-        params = dict(params or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(params) - known)
-        if unknown:
-            raise ParameterError(f"universe: unknown key(s) {unknown}; known: {sorted(known)}")
-        cfg = cls(**params)
+        cfg = from_block(cls, params, "universe")
         if cfg.tick not in TICK_RULES:
             raise ParameterError(f"universe.tick: {cfg.tick!r}, want one of {list(TICK_RULES)}")
         if cfg.turnover_window < 1:

@@ -22,7 +22,7 @@ import datetime as dt
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -30,7 +30,7 @@ import polars as pl
 import torch
 from tqdm.auto import tqdm
 
-from atft_kedro.errors import ParameterError
+from atft_kedro.config import from_block
 from atft_kedro.graph.correlation import Method, rolling_correlation
 from atft_kedro.graph.knn import knn_edges
 from atft_kedro.graph.returns import (
@@ -67,13 +67,7 @@ class GraphConfig:
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> GraphConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(params) - known)
-        if unknown:
-            raise ParameterError(
-                f"params:graph: unknown key(s) {unknown}; expected {sorted(known)}"
-            )
-        config = cls(**params)
+        config = from_block(cls, params, "graph")
         if config.rebuild_every < 1 or config.min_codes < 2:
             raise ValueError(
                 f"params:graph: need rebuild_every >= 1 and min_codes >= 2; got "

@@ -38,7 +38,7 @@ from torch.optim.swa_utils import AveragedModel
 from tqdm.auto import tqdm
 
 from atft_kedro.errors import ParameterError
-from atft_kedro.loader.datasets import DayDataset, day_loader
+from atft_kedro.loader.datasets import DayDataset, LoaderConfig, day_loader
 from atft_kedro.loader.day_table import to_date
 from atft_kedro.loader.in_memory import InMemoryDayDataset
 from atft_kedro.training.augmentation import augment_batch
@@ -82,7 +82,7 @@ class LoopConfig:
     min_delta: float = 0.0  # RankIC improvement that counts as better
     max_nonfinite_share: float = 0.05  # share of an epoch's batches that may be skipped
     min_stocks_per_day: int = 10  # days with fewer valid targets are left out of IC / RankIC
-    num_workers: int = 0  # DataLoader worker processes
+    num_workers: int = 0  # DataLoader worker processes (from training.loader)
     progress_bar: bool = True  # tqdm per epoch (on a terminal only)
     max_train_days_per_epoch: int | None = 150  # random subset of training days per epoch
 
@@ -114,7 +114,7 @@ class LoopConfig:
                 training.get("max_nonfinite_share", defaults.max_nonfinite_share)
             ),
             min_stocks_per_day=int(training.get("min_stocks_per_day", defaults.min_stocks_per_day)),
-            num_workers=int(loader.get("num_workers", defaults.num_workers)),
+            num_workers=int(LoaderConfig.from_params(loader).num_workers),
             progress_bar=bool(training.get("progress_bar", defaults.progress_bar)),
             max_train_days_per_epoch=_optional_int(
                 training.get("max_train_days_per_epoch", defaults.max_train_days_per_epoch)
