@@ -34,7 +34,7 @@ from atft_kedro.market.synthetic_config import (
     market_config,
 )
 from atft_kedro.market.synthetic_factors import simulate_state, trades_spec_frame
-from atft_kedro.market.synthetic_stocks import BLOCK, ChunkResult, simulate_chunk
+from atft_kedro.market.synthetic_stocks import BLOCK, Chunk, ChunkResult, simulate_chunk
 from atft_kedro.market.synthetic_universe import draw_universe, listed_info_frame
 
 __all__ = [
@@ -108,10 +108,10 @@ class SyntheticMarket:
         for b0 in range(0, n_blocks, blocks_per_chunk):
             b1 = min(b0 + blocks_per_chunk, n_blocks)
             cols = slice(b0 * BLOCK, min(b1 * BLOCK, self.config.n_codes))
-            yield simulate_chunk(
-                self.config, self.universe, self.state, self._block_seeds[b0:b1], cols,
-                self.first, self.last, self.flow_scale, with_components,
-            )  # fmt: skip
+            chunk = Chunk(
+                self.config, self.universe, self.state, cols, self.first, self.last, self.flow_scale
+            )
+            yield simulate_chunk(chunk, self._block_seeds[b0:b1], with_components=with_components)
 
     def topix(self, index_sums: np.ndarray) -> pl.DataFrame:
         """Cap-weighted index from the summed :attr:`ChunkResult.index_sums` of all chunks."""

@@ -126,26 +126,44 @@ class Statements:
         return self.frame.with_columns(EarningsPerShare=np.round(eps, 2))
 
 
-def simulate_statements(
-    cfg: SyntheticMarketConfig,
-    u: Universe,
-    cols: slice,
-    dates: np.ndarray,
-    listed: np.ndarray,
-    first: int,
-    last: int,
-    d: Draws,
-) -> Statements:
+@dataclass(frozen=True)
+class Chunk:
+    """Codes ``cols`` of the universe, simulated on the whole timeline, emitted on ``[first, last)``."""
+
+    cfg: SyntheticMarketConfig
+    u: Universe
+    state: MarketState
+    cols: slice
+    first: int
+    last: int
+    flow_scale: float  # RMS of the known weekly flows (normalises the flow alpha)
+
+    @property
+    def n(self) -> int:
+        return self.cols.stop - self.cols.start
+
+    @property
+    def tt(self) -> np.ndarray:
+        """``[T, 1]`` timeline index, to broadcast against ``[N]`` per-code arrays."""
+        return np.arange(len(self.state.dates))[:, None]
+
+    def listed(self) -> np.ndarray:
+        """``[T, N]`` bool: listed on day t."""
+        return (self.tt >= self.u.list_day[self.cols]) & (self.tt < self.u.delist_day[self.cols])
+
+
+def simulate_statements(c: Chunk, listed: np.ndarray, d: Draws) -> Statements:
     """Quarterly, cumulative (year-to-date) results with full-year forecasts, J-Quants style.
 
     Quarter ``k`` of code ``i`` ends a multiple of 3 months after its fiscal year end and is
     disclosed 30-50 days later; its profit deviates from a quarter of the forecast by
     ``PROFIT_SURPRISE * surprise``, and the forecast is revised by half of that deviation.
     """
+    u, cols, dates = c.u, c.cols, c.state.dates
     n_q, n = d.surprise.shape
     months = dates.astype("datetime64[M]").astype(np.int64)  # months since 1970-01
     fy_end = u.fiscal_end_month[cols] - 1  # 0-based month of the fiscal year end
-    m0 = months[first] - 4
+    m0 = months[c.first] - 4
     first_qe = m0 + (fy_end - m0) % 3
     quarter_month = first_qe[None, :] + 3 * np.arange(n_q)[:, None]  # [Q, N]
     kind = ((quarter_month - fy_end[None, :]) // 3) % 4  # 0 FY, 1 1Q, 2 2Q, 3 3Q
@@ -155,35 +173,11 @@ def simulate_statements(
     day = np.searchsorted(dates, disclosed)  # first session on or after disclosure
     time = DISCLOSURE_TIMES[d.time_kind]
     effective = day + (time >= MARKET_CLOSE)
-    inside = (day >= first) & (day < last)
+    inside = (day >= c.first) & (day < c.last)
     code_idx = np.broadcast_to(np.arange(n), day.shape)
     valid = inside & listed[np.clip(day, 0, len(dates) - 1), code_idx]
 
-    # fundamentals: a recursion over quarters, vectorised over codes
-    cap = u.shares[cols] * u.price[cols]
-    margin, growth = d.margin, d.growth
-    plan_sales = cap * d.sales_to_cap
-    plan_profit = plan_sales * margin
-    ytd_sales, ytd_profit = np.zeros(n), np.zeros(n)
-    fields = {k: np.zeros((n_q, n)) for k in ("sales", "profit", "f_sales", "f_profit", "assets")}
-    for k in range(n_q):  # quarters: ~4 a year
-        ytd_sales = np.where(kind[k] == 1, 0.0, ytd_sales)
-        ytd_profit = np.where(kind[k] == 1, 0.0, ytd_profit)
-        sales_q = plan_sales / 4 * np.exp(0.03 * d.sales_noise[k])
-        profit_q = plan_profit / 4 + PROFIT_SURPRISE * np.abs(plan_profit) / 4 * d.surprise[k]
-        ytd_sales, ytd_profit = ytd_sales + sales_q, ytd_profit + profit_q
-        year_end = kind[k] == 0
-        next_sales = ytd_sales * np.exp(growth + 0.05 * d.plan_noise[k])
-        plan_sales = np.where(year_end, next_sales, plan_sales)
-        plan_profit = np.where(
-            year_end,
-            plan_sales * margin * np.exp(0.1 * d.plan_noise[k]),
-            plan_profit + 0.5 * (profit_q - plan_profit / 4),
-        )
-        fields["sales"][k], fields["profit"][k] = ytd_sales, ytd_profit
-        fields["f_sales"][k], fields["f_profit"][k] = plan_sales, plan_profit
-        fields["assets"][k] = plan_sales * d.asset_ratio
-
+    fields = _fundamentals(u.shares[cols] * u.price[cols], kind, d)
     qi, ci = np.nonzero(valid)
     profit = fields["profit"][qi, ci]
     assets = fields["assets"][qi, ci]
@@ -213,6 +207,34 @@ def simulate_statements(
     return Statements(frame=frame, surprise=surprise, day=day[qi, ci], code=ci)
 
 
+def _fundamentals(cap: np.ndarray, kind: np.ndarray, d: Draws) -> dict[str, np.ndarray]:
+    """``[Q, N]`` year-to-date sales and profit, forecasts and assets: a recursion over quarters."""
+    n_q, n = kind.shape
+    margin, growth = d.margin, d.growth
+    plan_sales = cap * d.sales_to_cap
+    plan_profit = plan_sales * margin
+    ytd_sales, ytd_profit = np.zeros(n), np.zeros(n)
+    fields = {k: np.zeros((n_q, n)) for k in ("sales", "profit", "f_sales", "f_profit", "assets")}
+    for k in range(n_q):  # quarters: ~4 a year, vectorised over codes
+        ytd_sales = np.where(kind[k] == 1, 0.0, ytd_sales)
+        ytd_profit = np.where(kind[k] == 1, 0.0, ytd_profit)
+        sales_q = plan_sales / 4 * np.exp(0.03 * d.sales_noise[k])
+        profit_q = plan_profit / 4 + PROFIT_SURPRISE * np.abs(plan_profit) / 4 * d.surprise[k]
+        ytd_sales, ytd_profit = ytd_sales + sales_q, ytd_profit + profit_q
+        year_end = kind[k] == 0
+        next_sales = ytd_sales * np.exp(growth + 0.05 * d.plan_noise[k])
+        plan_sales = np.where(year_end, next_sales, plan_sales)
+        plan_profit = np.where(
+            year_end,
+            plan_sales * margin * np.exp(0.1 * d.plan_noise[k]),
+            plan_profit + 0.5 * (profit_q - plan_profit / 4),
+        )
+        fields["sales"][k], fields["profit"][k] = ytd_sales, ytd_profit
+        fields["f_sales"][k], fields["f_profit"][k] = plan_sales, plan_profit
+        fields["assets"][k] = plan_sales * d.asset_ratio
+    return fields
+
+
 @dataclass(frozen=True)
 class ChunkResult:
     """Per-code tables of a chunk and its contribution to the cap-weighted index."""
@@ -221,120 +243,168 @@ class ChunkResult:
     index_sums: np.ndarray  # [5, T]: sum of cap(t-1) x (open, high, low, close) return; cap(t-1)
 
 
-def simulate_chunk(
-    cfg: SyntheticMarketConfig,
-    u: Universe,
-    state: MarketState,
-    seeds: list[np.random.SeedSequence],
-    cols: slice,
-    first: int,
-    last: int,
-    flow_scale: float,
-    with_components: bool = False,
-) -> ChunkResult:
-    """Simulate codes ``cols`` of the universe over the timeline; emit days ``[first, last)``."""
-    n_t = len(state.dates)
-    n = cols.stop - cols.start
-    n_q = int(np.ceil(n_t / SESSIONS_PER_YEAR * 4)) + 4
-    d = draw_chunk(cfg, seeds, n_t, n_q, n)
-    t = np.arange(n_t)
-    tt = t[:, None]
-    listed = (tt >= u.list_day[cols]) & (tt < u.delist_day[cols])
-    sector = u.sector_at(t, cols)
-    section = u.market_at(t, cols)
-    stmts = simulate_statements(cfg, u, cols, state.dates, listed, first, last, d)
+@dataclass(frozen=True)
+class Paths:
+    """``[T, N]`` economic (split-free) price paths of a chunk and what drove them."""
 
-    # idiosyncratic volatility clustering (GARCH(1,1) on the variance multiplier)
-    a, b = cfg.idio_garch_alpha, cfg.idio_garch_beta
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    z: np.ndarray  # unit idiosyncratic shock
+    stress: np.ndarray  # [T] idiosyncratic-vol multiplier of the regime
+    volume_ar: np.ndarray  # AR(1) volume shock
+    components: dict[str, np.ndarray]  # the planted alpha's parts
+    oracle: dict[int, np.ndarray]  # E_t[log return over h days] per horizon
+
+
+def simulate_chunk(
+    c: Chunk, seeds: list[np.random.SeedSequence], *, with_components: bool = False
+) -> ChunkResult:
+    """Simulate the chunk's codes over the timeline; tables hold days ``[first, last)``."""
+    n_t = len(c.state.dates)
+    n_q = int(np.ceil(n_t / SESSIONS_PER_YEAR * 4)) + 4
+    d = draw_chunk(c.cfg, seeds, n_t, n_q, c.n)
+    listed = c.listed()
+    stmts = simulate_statements(c, listed, d)
+    p = simulate_paths(c, d, stmts.surprise)
+    present, zero, factor = _frictions(c, d, listed)
+    cum_factor = np.cumprod(factor, axis=0)  # prod of factors with ex-date <= t
+
+    ti, ci = np.nonzero(present)
+    quotes = _quotes(c, p, d, (ti, ci), zero, factor)
+    keys = {"Date": quotes["Date"], "Code": quotes["Code"]}
+    tables = {
+        "daily_quotes": quotes,
+        "statements": stmts.per_share(c.u.shares[c.cols] / cum_factor),
+        "oracle_alpha": pl.DataFrame(
+            {
+                **keys,
+                **{f"alpha_{h}d": p.oracle[h][ti, ci] for h in HORIZONS},
+                # next-session entry: E_t[log close(t+1+h) / close(t+1)] = alpha_{h+1} - alpha_1
+                **{f"alpha_next_{h}d": (p.oracle[h + 1] - p.oracle[1])[ti, ci] for h in HORIZONS},
+            }
+        ),
+    }
+    if with_components:
+        weights = component_weights(c.cfg)  # scaled so that the columns sum to alpha_1d
+        parts = {k: weights[k] * p.components[k][ti, ci] for k in ALPHA_COMPONENTS}
+        tables["alpha_components"] = pl.DataFrame({**keys, **parts})
+    return ChunkResult(tables=tables, index_sums=_index_sums(c, p, listed))
+
+
+def simulate_paths(c: Chunk, d: Draws, surprise: np.ndarray) -> Paths:
+    """Volatility, planted alpha and the economic OHLC paths (module docstring's return model)."""
+    cfg, u, state, cols = c.cfg, c.u, c.state, c.cols
+    n_t = len(state.dates)
+    t = np.arange(n_t)
     stress = 1.0 + (cfg.stressed_idio_multiplier - 1.0) * state.regime
-    sigma = np.empty((n_t, n))
-    volume_ar = np.empty((n_t, n))
-    h, e, v = np.ones(n), np.zeros(n), np.zeros(n)
-    for i in range(n_t):  # recursion over days, vectorised over codes
-        h = (1 - a - b) + a * e**2 + b * h
-        e = np.sqrt(h) * d.z[i]
-        v = 0.7 * v + np.sqrt(1 - 0.49) * d.volume_shock[i]
-        sigma[i], volume_ar[i] = np.sqrt(h), v
+    sigma, volume_ar = _garch(cfg, d)
     sigma *= u.idio_vol[cols] * stress[:, None]
 
-    # planted alpha and the oracle
     inputs = AlphaInputs(
         cluster_shock=state.cluster[:, u.cluster[cols]] / cfg.cluster_vol,
         idio_shock=d.z,
         regime=state.regime,
-        surprise=stmts.surprise,
-        flow=np.take_along_axis(state.flow_in_effect(), section, axis=1) / flow_scale,
+        surprise=surprise,
+        flow=np.take_along_axis(state.flow_in_effect(), u.market_at(t, cols), axis=1)
+        / c.flow_scale,
         flow_week=state.flow_week,
     )
     components = alpha_components(inputs, cfg)
     alpha = planted_alpha(components, cfg)
     oracle = forward_alpha(inputs, cfg, tuple(sorted({*HORIZONS, *(h + 1 for h in HORIZONS)})))
 
-    # returns and the economic (split-free) price path
-    r = np.zeros((n_t, n))
+    sector = u.sector_at(t, cols)
+    r = np.zeros((n_t, c.n))
     r[1:] = (
         alpha[:-1]
         + u.beta[cols] * state.market[1:, None]
         + u.sector_loading[cols] * np.take_along_axis(state.sector[1:], sector[1:], axis=1)
         + inputs.cluster_shock[1:] * cfg.cluster_vol
         + sigma[1:] * d.z[1:]
-        + cfg.earnings_jump_vol * stmts.surprise[1:]
+        + cfg.earnings_jump_vol * surprise[1:]
     )
     log_close = np.cumsum(r, axis=0)
     list_day = np.clip(u.list_day[cols], 0, n_t - 1)
-    log_close += np.log(u.price[cols]) - log_close[list_day, np.arange(n)]
+    log_close += np.log(u.price[cols]) - log_close[list_day, np.arange(c.n)]
     close = np.exp(log_close)
     prev_close = np.vstack([close[:1], close[:-1]])
     overnight = 0.3 * r + 0.25 * sigma * d.open_noise
     open_ = prev_close * np.exp(overnight)
     high = np.maximum(open_, close) * np.exp(0.5 * sigma * d.high_noise)
     low = np.minimum(open_, close) * np.exp(-0.5 * sigma * d.low_noise)
+    return Paths(open_, high, low, close, d.z, stress, volume_ar, components, oracle)
 
-    # trading frictions: suspensions (missing rows), zero-volume days, splits
-    emitted = (tt >= first) & (tt < last)
-    after_listing = tt > u.list_day[cols]
+
+def _garch(cfg: SyntheticMarketConfig, d: Draws) -> tuple[np.ndarray, np.ndarray]:
+    """``[T, N]`` GARCH(1,1) vol multiplier of the idiosyncratic shock and the AR(1) volume shock."""
+    a, b = cfg.idio_garch_alpha, cfg.idio_garch_beta
+    n_t, n = d.z.shape
+    sigma, volume_ar = np.empty((n_t, n)), np.empty((n_t, n))
+    h, e, v = np.ones(n), np.zeros(n), np.zeros(n)
+    for i in range(n_t):  # recursion over days, vectorised over codes
+        h = (1 - a - b) + a * e**2 + b * h
+        e = np.sqrt(h) * d.z[i]
+        v = 0.7 * v + np.sqrt(1 - 0.49) * d.volume_shock[i]
+        sigma[i], volume_ar[i] = np.sqrt(h), v
+    return sigma, volume_ar
+
+
+def _frictions(c: Chunk, d: Draws, listed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``[T, N]`` rows present (listed, emitted, not suspended), zero-volume days, split factors."""
+    cfg, tt = c.cfg, c.tt
+    emitted = (tt >= c.first) & (tt < c.last)
+    after_listing = tt > c.u.list_day[c.cols]
     start = (d.u_suspend < cfg.suspension_rate / SESSIONS_PER_YEAR) & listed & after_listing
     start &= emitted
     resume = np.maximum.accumulate(np.where(start, tt + d.suspend_len, -1), axis=0)
     present = listed & emitted & ~(resume > tt)
-    growth = section == 2
+    growth = c.u.market_at(np.arange(len(c.state.dates)), c.cols) == 2
     zero = d.u_zero < cfg.zero_volume_prob * np.where(growth, 5.0, 1.0)
     ex_date = (d.u_split < cfg.split_rate / SESSIONS_PER_YEAR) & present & after_listing
-    ex_date &= (tt > first) & ~zero
+    ex_date &= (tt > c.first) & ~zero
     zero &= present & after_listing & ~ex_date
     factor = np.where(ex_date, SPLIT_FACTORS[d.split_kind], 1.0)
+    return present, zero, factor
+
+
+def _quotes(
+    c: Chunk,
+    p: Paths,
+    d: Draws,
+    rows: tuple[np.ndarray, np.ndarray],
+    zero: np.ndarray,
+    factor: np.ndarray,
+) -> pl.DataFrame:
+    """J-Quants daily quotes of the present rows: quoted (split-unadjusted) and adjusted prices."""
+    u, cols = c.u, c.cols
+    ti, ci = rows
     cum_factor = np.cumprod(factor, axis=0)  # prod of factors with ex-date <= t
     to_latest = cum_factor[-1] / cum_factor  # prod of factors with ex-date > t
-
     unadj = {
         name: np.round(x * cum_factor, 1)
-        for name, x in (("Open", open_), ("High", high), ("Low", low), ("Close", close))
+        for name, x in (("Open", p.open), ("High", p.high), ("Low", p.low), ("Close", p.close))
     }
     unadj["High"] = np.maximum.reduce([unadj["High"], unadj["Open"], unadj["Close"]])
     unadj["Low"] = np.minimum.reduce([unadj["Low"], unadj["Open"], unadj["Close"]])
     base_volume = u.turnover[cols] * u.shares[cols]
-    econ_volume = base_volume * np.exp(0.5 * volume_ar + 0.6 * np.abs(d.z) + 0.4 * stress[:, None])
+    econ_volume = base_volume * np.exp(
+        0.5 * p.volume_ar + 0.6 * np.abs(p.z) + 0.4 * p.stress[:, None]
+    )
     volume = np.where(zero, 0.0, np.maximum(100.0, np.round(econ_volume / cum_factor, -2)))
     typical = (unadj["Open"] + unadj["High"] + unadj["Low"] + 2 * unadj["Close"]) / 5
     turnover = np.round(volume * typical * np.exp(0.002 * d.turnover_noise))
 
-    # contribution to the cap-weighted index: econ caps of codes listed on t-1 and t
-    cap_prev = np.where(listed[1:] & listed[:-1], u.shares[cols] * close[:-1], 0.0)
-    index_sums = np.zeros((5, n_t))
-    for k, x in enumerate((open_, high, low, close)):
-        index_sums[k, 1:] = (cap_prev * (x[1:] / close[:-1] - 1.0)).sum(axis=1)
-    index_sums[4, 1:] = cap_prev.sum(axis=1)
-
-    ti, ci = np.nonzero(present)
     traded = ~zero[ti, ci]
 
     def px(x: np.ndarray) -> np.ndarray:
         return np.where(traded, x[ti, ci], np.nan)
 
     adj = to_latest[ti, ci]
-    quotes = pl.DataFrame(
+    return pl.DataFrame(
         {
-            "Date": state.dates[ti],
+            "Date": c.state.dates[ti],
             "Code": u.codes[cols][ci],
             **{name: px(x) for name, x in unadj.items()},
             "Volume": volume[ti, ci],
@@ -348,21 +418,14 @@ def simulate_chunk(
         pl.col("Open", "High", "Low", "Close").fill_nan(None),
         pl.col("^Adjustment(Open|High|Low|Close)$").fill_nan(None),
     )
-    keys = {"Date": quotes["Date"], "Code": quotes["Code"]}
-    tables = {
-        "daily_quotes": quotes,
-        "statements": stmts.per_share(u.shares[cols] / cum_factor),
-        "oracle_alpha": pl.DataFrame(
-            {
-                **keys,
-                **{f"alpha_{h}d": oracle[h][ti, ci] for h in HORIZONS},
-                # next-session entry: E_t[log close(t+1+h) / close(t+1)] = alpha_{h+1} - alpha_1
-                **{f"alpha_next_{h}d": (oracle[h + 1] - oracle[1])[ti, ci] for h in HORIZONS},
-            }
-        ),
-    }
-    if with_components:
-        weights = component_weights(cfg)  # scaled so that the columns sum to alpha_1d
-        parts = {k: weights[k] * components[k][ti, ci] for k in ALPHA_COMPONENTS}
-        tables["alpha_components"] = pl.DataFrame({**keys, **parts})
-    return ChunkResult(tables=tables, index_sums=index_sums)
+
+
+def _index_sums(c: Chunk, p: Paths, listed: np.ndarray) -> np.ndarray:
+    """``[5, T]`` the chunk's part of the cap-weighted index: econ caps listed on t-1 and t."""
+    n_t = len(c.state.dates)
+    cap_prev = np.where(listed[1:] & listed[:-1], c.u.shares[c.cols] * p.close[:-1], 0.0)
+    index_sums = np.zeros((5, n_t))
+    for k, x in enumerate((p.open, p.high, p.low, p.close)):
+        index_sums[k, 1:] = (cap_prev * (x[1:] / p.close[:-1] - 1.0)).sum(axis=1)
+    index_sums[4, 1:] = cap_prev.sum(axis=1)
+    return index_sums

@@ -101,62 +101,24 @@ def draw_universe(
     listings, delistings and reclassifications happen inside it.
     """
     n = cfg.n_codes
-    first, last = burn, burn + n_emit  # emitted timeline indices [first, last)
-
     market = rng.choice(3, size=n, p=np.asarray(cfg.market_shares))
     sector = rng.choice(len(SECTOR33), size=n, p=SECTOR33_WEIGHTS / SECTOR33_WEIGHTS.sum())
     cluster = rng.integers(0, cfg.n_clusters, size=n)
-
-    # listing lives: IPOs inside the period (mostly Growth), delistings after >= 60 sessions
-    n_ipo = int(round(cfg.ipo_share * n))
-    n_delist = int(round(cfg.delisting_share * n))
-    order = rng.permutation(n)
-    ipo, delisted = order[:n_ipo], order[n_ipo : n_ipo + n_delist]
-    list_day = np.zeros(n, dtype=np.int64)
-    list_day[ipo] = rng.integers(first + 1, max(first + 2, last - 20), size=n_ipo)
-    market[ipo] = rng.choice(3, size=n_ipo, p=[0.1, 0.2, 0.7])
-    delist_day = np.full(n, NEVER, dtype=np.int64)
-    lo = np.maximum(list_day[delisted], first) + 60
-    delist_day[delisted] = lo + (rng.random(n_delist) * np.maximum(last - lo, 1)).astype(np.int64)
-    delist_day = np.where(delist_day >= last, NEVER, delist_day)
+    lives = _Lives.draw(cfg, rng, market, burn, burn + n_emit)  # IPOs also move `market`
 
     # alphanumeric codes: preferably new listings, as on the TSE since 2024
     n_alnum = max(1, int(round(cfg.alnum_code_share * n)))
-    pool = ipo if len(ipo) >= n_alnum else order
+    pool = lives.ipo if len(lives.ipo) >= n_alnum else lives.order
     alnum = np.zeros(n, dtype=bool)
     alnum[rng.choice(pool, size=n_alnum, replace=False)] = True
     codes = _codes(rng, n, alnum)
 
-    def one_change(share: float) -> tuple[np.ndarray, np.ndarray]:
-        changes = rng.random(n) < share
-        day = rng.integers(first + 1, last, size=n)
-        ok = changes & (day > list_day) & (day < np.minimum(delist_day, last))
-        return ok, np.where(ok, day, NEVER)
-
-    sector_moved, sector_change_day = one_change(cfg.sector_change_share)
-    sector_after = np.where(
-        sector_moved, (sector + rng.integers(1, len(SECTOR33), size=n)) % len(SECTOR33), sector
+    sector_change_day, sector_after = lives.reclassify(
+        rng, cfg.sector_change_share, sector, len(SECTOR33)
     )
-    market_moved, market_change_day = one_change(cfg.market_change_share)
-    market_after = np.where(market_moved, (market + rng.integers(1, 3, size=n)) % 3, market)
-
-    growth = market == 2
-    idio_vol = cfg.idio_vol * np.exp(cfg.idio_vol_dispersion * rng.standard_normal(n))
-    idio_vol *= np.where(growth, cfg.growth_vol_multiplier, 1.0)
-    shares = np.round(10 ** rng.uniform(6.5, 9.0, size=n) * np.where(market == 0, 3.0, 0.5), -3)
-    price = np.round(10 ** rng.uniform(2.5, 4.3, size=n), 0)
-    turnover = cfg.turnover_rate * np.exp(0.6 * rng.standard_normal(n)) * np.where(growth, 2, 1)
-    fiscal_end_month = rng.choice([3, 12, 6, 9], size=n, p=[0.7, 0.2, 0.05, 0.05])
-    names = np.char.add(
-        np.char.add(rng.choice(_NAME_HEADS, size=n), " "),
-        np.char.add(
-            np.char.add(np.array([SECTOR33[s].name.split()[0].rstrip(",") for s in sector]), " "),
-            rng.choice(_NAME_TAILS, size=n),
-        ),
-    )
+    market_change_day, market_after = lives.reclassify(rng, cfg.market_change_share, market, 3)
     return Universe(
         codes=codes,
-        company_names=names.astype(str),
         sector_before=sector,
         sector_after=sector_after,
         sector_change_day=sector_change_day,
@@ -164,16 +126,87 @@ def draw_universe(
         market_after=market_after,
         market_change_day=market_change_day,
         cluster=cluster,
-        beta=np.clip(cfg.beta_mean + cfg.beta_sd * rng.standard_normal(n), 0.2, 2.2),
-        sector_loading=rng.uniform(0.7, 1.3, size=n),
-        idio_vol=idio_vol,
-        shares=shares,
-        price=price,
-        turnover=turnover,
-        list_day=list_day,
-        delist_day=delist_day,
-        fiscal_end_month=fiscal_end_month,
+        list_day=lives.list_day,
+        delist_day=lives.delist_day,
+        **_static_attributes(cfg, rng, market, sector),
     )
+
+
+@dataclass(frozen=True)
+class _Lives:
+    """Listing lives on the timeline, with the emitted sessions ``[first, last)``."""
+
+    order: np.ndarray  # a random permutation of the codes: IPOs first, then delistings
+    ipo: np.ndarray  # codes listed inside the period
+    list_day: np.ndarray
+    delist_day: np.ndarray
+    first: int
+    last: int
+
+    @classmethod
+    def draw(
+        cls,
+        cfg: SyntheticMarketConfig,
+        rng: np.random.Generator,
+        market: np.ndarray,
+        first: int,
+        last: int,
+    ) -> _Lives:
+        """IPOs inside the period (mostly Growth: ``market`` is updated), delistings >= 60 later."""
+        n = len(market)
+        n_ipo = int(round(cfg.ipo_share * n))
+        n_delist = int(round(cfg.delisting_share * n))
+        order = rng.permutation(n)
+        ipo, delisted = order[:n_ipo], order[n_ipo : n_ipo + n_delist]
+        list_day = np.zeros(n, dtype=np.int64)
+        list_day[ipo] = rng.integers(first + 1, max(first + 2, last - 20), size=n_ipo)
+        market[ipo] = rng.choice(3, size=n_ipo, p=[0.1, 0.2, 0.7])
+        delist_day = np.full(n, NEVER, dtype=np.int64)
+        lo = np.maximum(list_day[delisted], first) + 60
+        spread = (rng.random(n_delist) * np.maximum(last - lo, 1)).astype(np.int64)
+        delist_day[delisted] = lo + spread
+        delist_day = np.where(delist_day >= last, NEVER, delist_day)
+        return cls(order, ipo, list_day, delist_day, first, last)
+
+    def reclassify(
+        self, rng: np.random.Generator, share: float, before: np.ndarray, n_classes: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """A ``share`` of listed codes move to another class on one day: (change day, class after)."""
+        n = len(before)
+        changes = rng.random(n) < share
+        day = rng.integers(self.first + 1, self.last, size=n)
+        ok = changes & (day > self.list_day) & (day < np.minimum(self.delist_day, self.last))
+        after = np.where(ok, (before + rng.integers(1, n_classes, size=n)) % n_classes, before)
+        return np.where(ok, day, NEVER), after
+
+
+def _static_attributes(
+    cfg: SyntheticMarketConfig, rng: np.random.Generator, market: np.ndarray, sector: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Names, loadings, volatility, size, price, turnover and fiscal year end of each code."""
+    n = len(market)
+    growth = market == 2
+    idio_vol = cfg.idio_vol * np.exp(cfg.idio_vol_dispersion * rng.standard_normal(n))
+    idio_vol *= np.where(growth, cfg.growth_vol_multiplier, 1.0)
+    shares = np.round(10 ** rng.uniform(6.5, 9.0, size=n) * np.where(market == 0, 3.0, 0.5), -3)
+    price = np.round(10 ** rng.uniform(2.5, 4.3, size=n), 0)
+    turnover = cfg.turnover_rate * np.exp(0.6 * rng.standard_normal(n)) * np.where(growth, 2, 1)
+    fiscal_end_month = rng.choice([3, 12, 6, 9], size=n, p=[0.7, 0.2, 0.05, 0.05])
+    sector_word = np.array([SECTOR33[s].name.split()[0].rstrip(",") for s in sector])
+    names = np.char.add(
+        np.char.add(rng.choice(_NAME_HEADS, size=n), " "),
+        np.char.add(np.char.add(sector_word, " "), rng.choice(_NAME_TAILS, size=n)),
+    )
+    return {
+        "company_names": names.astype(str),
+        "idio_vol": idio_vol,
+        "shares": shares,
+        "price": price,
+        "turnover": turnover,
+        "fiscal_end_month": fiscal_end_month,
+        "beta": np.clip(cfg.beta_mean + cfg.beta_sd * rng.standard_normal(n), 0.2, 2.2),
+        "sector_loading": rng.uniform(0.7, 1.3, size=n),
+    }
 
 
 def listed_info_frame(u: Universe, dates: np.ndarray, first: int, last: int) -> pl.DataFrame:
