@@ -31,6 +31,7 @@ from atft_kedro.features.cross_section import CS_METHODS, cs_normalise
 from atft_kedro.features.flows import FLOW_COLUMNS, SECTION_OF_MARKET, flow_frame
 from atft_kedro.features.market import market_frame, market_index, stock_market_exprs
 from atft_kedro.features.returns_volatility import (
+    Stages,
     merge_stages,
     prepare_bars,
     returns_exprs,
@@ -369,7 +370,22 @@ def build_features(
     market_r, sector_sums = _sector_and_market_returns(lambda a, b: rows(a, b).lazy(), edges)
     tables = _date_tables(calendar, market_r, sector_sums, topix=topix, trades_spec=trades_spec,
                           statements=statements, market_close=market_close)  # fmt: skip
-    stages = merge_stages(
+    stages = _per_code_stages(horizons, investable_expr(universe, tick_rule))
+    topix_valid = pl.col("is_topix_valid").fill_null(0)
+    outputs = [*[_float32(c) for c in names], topix_valid, "universe",
+               *[_float32(c) for c in targets]]  # fmt: skip
+    day_major = _DayMajorColumns(order)
+    for a, b in edges:
+        stocks = rows(a, b)
+        frame = pl.concat([stocks, _context(stocks, tables)], how="horizontal").lazy()
+        day_major.put(a, _per_code_features(frame, stages).select(outputs).collect())
+    out = pl.concat([panel.select(KEYS), day_major.frame()], how="horizontal")
+    return _with_masks(cs_normalise(out, registry.cs_normalised_names(), cs_method, clip), targets)
+
+
+def _per_code_stages(horizons: Sequence[int], investable: pl.Expr) -> Stages:
+    """The per-code expression stages, merged so that each stage reads only earlier ones."""
+    return merge_stages(
         returns_exprs(),
         volatility_exprs(),
         ma_gap_exprs(),
@@ -377,23 +393,19 @@ def build_features(
         technical_exprs(),
         stock_market_exprs(),
         [target_exprs(horizons)],
-        [[investable_expr(universe, tick_rule)]],
+        [[investable]],
     )
-    topix_valid = pl.col("is_topix_valid").fill_null(0)
-    outputs = [*[_float32(c) for c in names], topix_valid, "universe",
-               *[_float32(c) for c in targets]]  # fmt: skip
-    day_major = _DayMajorColumns(order)
-    for a, b in edges:
-        stocks = rows(a, b)
-        context = _context(stocks, tables)
-        frame = prepare_bars(pl.concat([stocks, context], how="horizontal").lazy())
-        frame = frame.with_columns(raw_close_expr())
-        for stage in stages:
-            frame = frame.with_columns(stage)
-        frame = frame.with_columns(relative_to_sector_exprs()).filter(pl.col(REAL))
-        day_major.put(a, frame.select(outputs).collect())
-    out = pl.concat([panel.select(KEYS), day_major.frame()], how="horizontal")
-    return _with_masks(cs_normalise(out, registry.cs_normalised_names(), cs_method, clip), targets)
+
+
+def _per_code_features(frame: pl.LazyFrame, stages: Stages) -> pl.LazyFrame:
+    """A chunk of whole codes on the session grid, with its date context: every per-code column.
+
+    The grid's no-trade fillers are dropped last, after every window has counted them.
+    """
+    frame = prepare_bars(frame).with_columns(raw_close_expr())
+    for stage in stages:
+        frame = frame.with_columns(stage)
+    return frame.with_columns(relative_to_sector_exprs()).filter(pl.col(REAL))
 
 
 def _with_masks(out: pl.DataFrame, targets: list[str]) -> pl.DataFrame:
