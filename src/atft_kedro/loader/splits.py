@@ -63,17 +63,9 @@ def purged_walk_forward(
             are needed) or the arguments are inconsistent.
     """
     calendar = sorted({date.fromisoformat(d) if isinstance(d, str) else d for d in dates})
-    if mode not in ("expanding", "rolling"):
-        raise ValueError(f"splits: mode must be 'expanding' or 'rolling', got {mode!r}")
-    if mode == "rolling" and not train_days:
-        raise ValueError("splits: mode 'rolling' needs train_days (trading days)")
-    for name, value in [("n_splits", n_splits), ("seq_len", seq_len), ("val_days", val_days),
-                        ("test_days", test_days)]:  # fmt: skip
-        if value < 1:
-            raise ValueError(f"splits: {name} must be >= 1, got {value}")
-    if max_horizon < 1 or embargo_days < 0:
-        raise ValueError(f"splits: need max_horizon >= 1 and embargo_days >= 0, got "
-                         f"{max_horizon}, {embargo_days}")  # fmt: skip
+    lengths = {"n_splits": n_splits, "seq_len": seq_len, "max_horizon": max_horizon,
+               "val_days": val_days, "test_days": test_days}  # fmt: skip
+    _check_arguments(mode, train_days, lengths, embargo_days)
     purge = seq_len + max_horizon - 1
     gap = purge + embargo_days
     min_train = train_days if mode == "rolling" else seq_len
@@ -110,3 +102,18 @@ def purged_walk_forward(
         "mode": mode,
         "folds": folds,
     }
+
+
+def _check_arguments(
+    mode: str, train_days: int | None, lengths: dict[str, int], embargo_days: int
+) -> None:
+    """Raise a one-line ValueError naming the first inconsistent argument."""
+    if mode not in ("expanding", "rolling"):
+        raise ValueError(f"splits: mode must be 'expanding' or 'rolling', got {mode!r}")
+    if mode == "rolling" and not train_days:
+        raise ValueError("splits: mode 'rolling' needs train_days (trading days)")
+    for name, value in lengths.items():
+        if value < 1:
+            raise ValueError(f"splits: {name} must be >= 1, got {value}")
+    if embargo_days < 0:
+        raise ValueError(f"splits: embargo_days must be >= 0, got {embargo_days}")

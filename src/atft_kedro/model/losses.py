@@ -14,6 +14,7 @@ like the rank label of the ridge baseline. The quantiles are then quantiles of t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -136,70 +137,64 @@ class ATFTLoss(nn.Module):
     def forward(
         self, output: dict[str, Any], batch: dict[str, Any], update_state: bool | None = None
     ) -> tuple[torch.Tensor, dict[str, float]]:
+        terms = self.terms(output, batch, update_state)
+        anchor = next(iter(output["quantiles"].values()))
+        total = sum((weight * value for weight, value in terms.values()), anchor.new_zeros(()))
+        parts = {name: float(value.detach()) for name, (_, value) in terms.items()}
+        parts["total"] = float(total.detach())
+        return total, parts
+
+    def terms(
+        self, output: dict[str, Any], batch: dict[str, Any], update_state: bool | None = None
+    ) -> dict[str, tuple[float, torch.Tensor]]:
+        """Each enabled term as (weight, value); the fit terms are horizon-weighted means."""
         cfg = self.cfg
         quantiles: dict[int, torch.Tensor] = output["quantiles"]
         horizons = list(quantiles)
         weights = self._horizon_weights(horizons)
         weight_sum = sum(weights.values()) or 1.0
-        anchor = next(iter(quantiles.values()))
-        total = anchor.new_zeros(())
-        parts: dict[str, float] = {}
+        mask = batch["y_mask"]
 
-        def add(name: str, weight: float, value: torch.Tensor) -> None:
-            nonlocal total
-            total = total + weight * value
-            parts[name] = float(value.detach())
+        def over_horizons(loss: Callable[[int], torch.Tensor]) -> torch.Tensor:
+            return sum(weights[h] * loss(h) for h in horizons) / weight_sum
 
-        fit = (
-            {
-                h: cross_sectional_target(batch["y"][h], batch["y_mask"][h], cfg.target)
-                for h in horizons
-            }
-            if cfg.pinball_weight or cfg.rank_weight or cfg.mse_weight
-            else {}
-        )
+        terms: dict[str, tuple[float, torch.Tensor]] = {}
+        if cfg.pinball_weight or cfg.rank_weight or cfg.mse_weight:
+            fit = {h: cross_sectional_target(batch["y"][h], mask[h], cfg.target) for h in horizons}
         if cfg.pinball_weight:
-            taus = self.taus.to(anchor.dtype)
-            if taus.numel() != anchor.shape[-1]:
-                raise ValueError(
-                    f"ATFTLoss has {taus.numel()} quantile levels, the output has {anchor.shape[-1]}"
-                )
-            value = sum(
-                weights[h] * pinball_loss(quantiles[h], fit[h], batch["y_mask"][h], taus)
-                for h in horizons
-            )
-            add("pinball", cfg.pinball_weight, value / weight_sum)
+            taus = self._taus(next(iter(quantiles.values())))
+            pinball = over_horizons(lambda h: pinball_loss(quantiles[h], fit[h], mask[h], taus))
+            terms["pinball"] = (cfg.pinball_weight, pinball)
         if cfg.rank_weight:
-            value = sum(
-                weights[h]
-                * listnet_loss(
-                    output["point"][h],
-                    fit[h],
-                    batch["y_mask"][h],
-                    cfg.rank_temperature,
-                    cfg.eps,
+            rank = over_horizons(
+                lambda h: listnet_loss(
+                    output["point"][h], fit[h], mask[h], cfg.rank_temperature, cfg.eps
                 )
-                for h in horizons
             )
-            add("rank", cfg.rank_weight, value / weight_sum)
+            terms["rank"] = (cfg.rank_weight, rank)
         if cfg.mse_weight:
-            value = sum(
-                weights[h] * squared_error(output["point"][h], fit[h], batch["y_mask"][h])
-                for h in horizons
-            )
-            add("mse", cfg.mse_weight, value / weight_sum)
+            mse = over_horizons(lambda h: squared_error(output["point"][h], fit[h], mask[h]))
+            terms["mse"] = (cfg.mse_weight, mse)
         if cfg.sharpe_weight:
             h = cfg.sharpe_horizon if cfg.sharpe_horizon is not None else min(horizons)
             if h not in quantiles:
                 raise ValueError(
                     f"LossConfig.sharpe_horizon={h} is not among the output horizons {horizons}"
                 )
-            r = long_short_return(output["point"][h], batch["y"][h], batch["y_mask"][h])
-            add("sharpe", cfg.sharpe_weight, self._sharpe(r, update_state))
+            r = long_short_return(output["point"][h], batch["y"][h], mask[h])
+            terms["sharpe"] = (cfg.sharpe_weight, self._sharpe(r, update_state))
         if cfg.aux_weight:
-            add("aux", cfg.aux_weight, output["aux_loss"])
-        parts["total"] = float(total.detach())
-        return total, parts
+            terms["aux"] = (cfg.aux_weight, output["aux_loss"])
+        return terms
+
+    def _taus(self, quantiles: torch.Tensor) -> torch.Tensor:
+        """The quantile levels in the output's dtype; their number must match its last axis."""
+        taus = self.taus.to(quantiles.dtype)
+        if taus.numel() != quantiles.shape[-1]:
+            raise ValueError(
+                f"ATFTLoss has {taus.numel()} quantile levels, the output has {quantiles.shape[-1]}"
+            )
+        return taus
 
     def _sharpe(self, r: torch.Tensor, update_state: bool | None) -> torch.Tensor:
         beta, days = self.cfg.sharpe_ema_decay, int(self.sharpe_days) + 1
