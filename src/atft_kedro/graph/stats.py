@@ -40,8 +40,19 @@ def _components(edges: pl.DataFrame, nodes: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+STATS_COLUMNS = (
+    "Date", "built_on", "nodes", "edges", "mean_degree", "median_degree", "isolated_nodes",
+    "components", "same_sector33_share", "same_sector33_random", "same_sector33_ratio",
+    "same_market_share", "sector33_modularity",
+)  # fmt: skip
+
+
 def graph_stats(edges: pl.DataFrame, nodes: pl.DataFrame) -> pl.DataFrame:
-    """One row per date of ``nodes``: size, degree, components, sector and market structure."""
+    """One row per date of ``nodes``: size, degree, components, sector and market structure.
+
+    ``same_sector33_random`` is the same-sector share of a uniformly random edge and
+    ``sector33_modularity`` Newman's modularity of the sector partition.
+    """
     degree = edges.group_by("Date", "src_code").agg(pl.len().alias("degree"))
     node_degree = nodes.join(
         degree, left_on=["Date", "Code"], right_on=["Date", "src_code"], how="left"
@@ -55,21 +66,6 @@ def graph_stats(edges: pl.DataFrame, nodes: pl.DataFrame) -> pl.DataFrame:
         (pl.col("degree") == 0).sum().cast(pl.Int64).alias("isolated_nodes"),
         pl.col("built_on").first(),
     )
-    sector_sizes = (
-        nodes.filter(pl.col("sector33").is_not_null())
-        .group_by("Date", "sector33")
-        .agg(pl.len().cast(pl.Float64).alias("size"))
-        .group_by("Date")
-        .agg((pl.col("size") * (pl.col("size") - 1)).sum().alias("same_pairs"))
-    )
-    # degree sum per sector community; a node without a sector is its own community
-    community = pl.coalesce(pl.col("sector33"), pl.lit("code:") + pl.col("Code"))
-    degree_sums = (
-        node_degree.group_by("Date", community.alias("community"))
-        .agg(pl.col("degree").sum().cast(pl.Float64).alias("d"))
-        .group_by("Date")
-        .agg((pl.col("d") ** 2).sum().alias("d2"))
-    )
     shares = edges.group_by("Date").agg(
         pl.col("same_sector33").cast(pl.Float64).mean().alias("same_sector33_share"),
         pl.col("same_market").cast(pl.Float64).mean().alias("same_market_share"),
@@ -78,8 +74,7 @@ def graph_stats(edges: pl.DataFrame, nodes: pl.DataFrame) -> pl.DataFrame:
     two_m = 2.0 * pl.col("edges").cast(pl.Float64)
     return (
         per_node.join(_components(edges, nodes), on="Date", how="left")
-        .join(sector_sizes, on="Date", how="left")
-        .join(degree_sums, on="Date", how="left")
+        .join(_sector_sums(nodes, node_degree), on="Date", how="left")
         .join(shares, on="Date", how="left")
         .with_columns(
             (pl.col("same_pairs").fill_null(0.0) / (n * (n - 1))).alias("same_sector33_random"),
@@ -92,23 +87,29 @@ def graph_stats(edges: pl.DataFrame, nodes: pl.DataFrame) -> pl.DataFrame:
             .then(pl.col("same_sector33_share") - pl.col("d2") / (two_m * two_m))
             .alias("sector33_modularity"),
         )
-        .select(
-            "Date",
-            "built_on",
-            "nodes",
-            "edges",
-            "mean_degree",
-            "median_degree",
-            "isolated_nodes",
-            "components",
-            "same_sector33_share",
-            "same_sector33_random",
-            "same_sector33_ratio",
-            "same_market_share",
-            "sector33_modularity",
-        )
+        .select(STATS_COLUMNS)
         .sort("Date")
     )
+
+
+def _sector_sums(nodes: pl.DataFrame, node_degree: pl.DataFrame) -> pl.DataFrame:
+    """Date, same_pairs (ordered same-sector node pairs), d2 (sum of squared sector degree sums)."""
+    same_pairs = (
+        nodes.filter(pl.col("sector33").is_not_null())
+        .group_by("Date", "sector33")
+        .agg(pl.len().cast(pl.Float64).alias("size"))
+        .group_by("Date")
+        .agg((pl.col("size") * (pl.col("size") - 1)).sum().alias("same_pairs"))
+    )
+    # degree sum per sector community; a node without a sector is its own community
+    community = pl.coalesce(pl.col("sector33"), pl.lit("code:") + pl.col("Code"))
+    d2 = (
+        node_degree.group_by("Date", community.alias("community"))
+        .agg(pl.col("degree").sum().cast(pl.Float64).alias("d"))
+        .group_by("Date")
+        .agg((pl.col("d") ** 2).sum().alias("d2"))
+    )
+    return same_pairs.join(d2, on="Date", how="full", coalesce=True)
 
 
 def cluster_recovery(

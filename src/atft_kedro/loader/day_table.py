@@ -148,37 +148,9 @@ class FeatureTable:
         missing = [c for c in needed if c not in names]
         if missing:
             raise KeyError(f"features ({self.path}): missing column(s) {missing}")
-        if scaler is not None:
-            unknown = [c for c in scaler.columns if c not in self.columns]
-            if unknown:
-                raise KeyError(f"features loader: scaler columns {unknown} are not model inputs")
-            positions = [self.columns.index(c) for c in scaler.columns]
-            contiguous = bool(positions) and positions == list(
-                range(positions[0], positions[0] + len(positions))
-            )
-            self._scaled_positions = (
-                slice(positions[0], positions[0] + len(positions))
-                if contiguous
-                else np.array(positions, dtype=np.int64)
-            )
-        else:
-            self._scaled_positions = None
-        group_days = []
-        for group in range(parquet.num_row_groups):
-            dates = parquet.read_row_group(group, columns=["Date"], use_threads=False).column(
-                "Date"
-            )
-            group_days.append(
-                np.unique(dates.cast(pa.date32()).cast(pa.int32()).to_numpy()).astype(np.int64)
-            )
-        flat = np.concatenate(group_days) if group_days else np.empty(0, np.int64)
-        if flat.size and np.any(np.diff(flat) <= 0):
-            bad = int(np.flatnonzero(np.diff(flat) <= 0)[0]) + 1
-            raise ValueError(
-                f"features ({self.path}): row groups must hold whole days in Date order; "
-                f"day {to_date(flat[bad])} appears in two row groups or out of order"
-            )
-        self.calendar = flat
+        self._scaled_positions = _scaled_positions(scaler, self.columns)
+        group_days = _row_group_days(parquet, self.path)
+        self.calendar = np.concatenate(group_days) if group_days else np.empty(0, np.int64)
         """[T] int64 day numbers of the trading calendar, ascending."""
         sizes = np.array([d.size for d in group_days], dtype=np.int64)
         self.group_first = np.cumsum(sizes) - sizes
@@ -263,3 +235,35 @@ def _float_matrix(table: pa.Table, columns: Sequence[str]) -> np.ndarray:
     for j, name in enumerate(columns):
         out[:, j] = table.column(name).cast(pa.float32()).to_numpy(zero_copy_only=False)
     return out
+
+
+def _scaled_positions(
+    scaler: OnlineRobustScaler | None, columns: list[str]
+) -> slice | np.ndarray | None:
+    """Where the scaler's columns sit among the inputs: a slice when contiguous, else indices."""
+    if scaler is None:
+        return None
+    unknown = [c for c in scaler.columns if c not in columns]
+    if unknown:
+        raise KeyError(f"features loader: scaler columns {unknown} are not model inputs")
+    positions = [columns.index(c) for c in scaler.columns]
+    if positions and positions == list(range(positions[0], positions[0] + len(positions))):
+        return slice(positions[0], positions[0] + len(positions))
+    return np.array(positions, dtype=np.int64)
+
+
+def _row_group_days(parquet: pq.ParquetFile, path: str) -> list[np.ndarray]:
+    """Each row group's day numbers; raise unless groups hold whole days in Date order."""
+    group_days = []
+    for group in range(parquet.num_row_groups):
+        dates = parquet.read_row_group(group, columns=["Date"], use_threads=False).column("Date")
+        days = np.unique(dates.cast(pa.date32()).cast(pa.int32()).to_numpy()).astype(np.int64)
+        group_days.append(days)
+    flat = np.concatenate(group_days) if group_days else np.empty(0, np.int64)
+    if flat.size and np.any(np.diff(flat) <= 0):
+        bad = int(np.flatnonzero(np.diff(flat) <= 0)[0]) + 1
+        raise ValueError(
+            f"features ({path}): row groups must hold whole days in Date order; "
+            f"day {to_date(flat[bad])} appears in two row groups or out of order"
+        )
+    return group_days

@@ -60,26 +60,15 @@ class InMemoryDayDataset(Dataset):
         last = int(targets[-1]) if targets.size else -1
         self.targets = targets - self.first  # positions in the dense arrays
         self.calendar = table.calendar[self.first : last + 1]
-        groups = np.unique(table.group_of(np.arange(self.first, last + 1)))
         parquet = table.open()
-        self.codes = (
-            np.unique(
-                np.concatenate(
-                    [
-                        np.asarray(
-                            parquet.read_row_group(g, columns=["Code"], use_threads=False)
-                            .column("Code")
-                            .to_numpy(zero_copy_only=False),
-                            dtype=str,
-                        )
-                        for g in groups
-                    ]
-                )
-            )
-            if groups.size
-            else np.empty(0, str)
-        )
+        groups = np.unique(table.group_of(np.arange(self.first, last + 1)))
+        self.codes = _codes(parquet, groups)
         self.keys = code_keys(self.codes)
+        self._fill(table, parquet, groups)
+        self._load_edges(graph_edges_path)
+
+    def _fill(self, table: FeatureTable, parquet: pq.ParquetFile, groups: np.ndarray) -> None:
+        """Dense ``[T, C, ...]`` arrays of the row groups' days (absent rows: x 0, y NaN)."""
         t, c, f, h = self.calendar.size, self.codes.size, table.n_features, len(self.horizons)
         self.x = np.zeros((t, c, f), dtype=np.float32)
         self.present = np.zeros((t, c), dtype=bool)
@@ -94,7 +83,6 @@ class InMemoryDayDataset(Dataset):
                 idx = np.searchsorted(self.keys, rows.keys)
                 self.x[day, idx], self.present[day, idx], self.y[day, idx] = rows.x, True, rows.y
                 self.market[day, idx], self.sector33[day, idx] = rows.market, rows.sector33
-        self._load_edges(graph_edges_path)
 
     def _load_edges(self, path: str | Path | None) -> None:
         """Edges of the requested days as code indices, sorted by day, with per-day offsets."""
@@ -157,3 +145,16 @@ class InMemoryDayDataset(Dataset):
             edge_index=np.stack([src[keep], dst[keep]]),
             edge_attr=self.edge_attr[lo:hi][keep],
         )
+
+
+def _codes(parquet: pq.ParquetFile, groups: np.ndarray) -> np.ndarray:
+    """Sorted unique codes of the row groups ``groups``."""
+    if groups.size == 0:
+        return np.empty(0, str)
+    codes = [
+        parquet.read_row_group(g, columns=["Code"], use_threads=False)
+        .column("Code")
+        .to_numpy(zero_copy_only=False)
+        for g in groups
+    ]
+    return np.unique(np.concatenate([np.asarray(c, dtype=str) for c in codes]))
