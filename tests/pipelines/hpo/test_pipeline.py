@@ -52,18 +52,18 @@ def hpo_params(storage: Path, worker: int) -> dict:
     }  # fmt: skip
 
 
-def node_inputs(market: dict, storage: Path, worker: int) -> tuple:
-    return (
-        DayMajorParquet(Path(market["features"])),
-        pl.read_parquet(market["graph_edges"]),
-        market["splits"],
-        tiny_training_params(),
-        hpo_params(storage, worker),
-        {"k": 6},
-        0,
-        HORIZONS,
-        SEQ_LEN,
-    )
+def node_inputs(market: dict, storage: Path, worker: int) -> dict:
+    return {
+        "model_input": DayMajorParquet(Path(market["features"])),
+        "graph_edges": pl.read_parquet(market["graph_edges"]),
+        "splits": market["splits"],
+        "training": tiny_training_params(),
+        "hpo": hpo_params(storage, worker),
+        "graph": {"k": 6},
+        "seed": 0,
+        "horizons": HORIZONS,
+        "seq_len": SEQ_LEN,
+    }
 
 
 # A worker is a separate Python process that runs the optimise node, as `kedro run --pipeline hpo`
@@ -75,8 +75,10 @@ from pathlib import Path
 from atft_kedro.datasets.parquet import DayMajorParquet
 from atft_kedro.pipelines.hpo.nodes import optimise_node
 a = json.loads(sys.argv[1])
-optimise_node(DayMajorParquet(Path(a["features"])), pl.read_parquet(a["graph_edges"]), a["splits"],
-              a["training"], a["hpo"], a["graph"], 0, a["horizons"], a["seq_len"])
+optimise_node(model_input=DayMajorParquet(Path(a["features"])),
+              graph_edges=pl.read_parquet(a["graph_edges"]), splits=a["splits"],
+              training=a["training"], hpo=a["hpo"], graph=a["graph"], seed=0,
+              horizons=a["horizons"], seq_len=a["seq_len"])
 """
 
 
@@ -111,7 +113,7 @@ def test_two_workers_share_one_study_and_summarise(tiny_market, tmp_path):
     assert sum(t.user_attrs.get("configuration") == "default" for t in study.trials) == 1
 
     inputs = node_inputs(tiny_market, storage, 0)
-    trials, fragment, comparison = summarise_study_node({"study_name": "tiny"}, *inputs)
+    trials, fragment, comparison = summarise_study_node(hpo_study={"study_name": "tiny"}, **inputs)
     assert trials.height == 2 * TRIALS_PER_WORKER
     assert trials["number"].to_list() == list(range(2 * TRIALS_PER_WORKER))
     best = study.best_trial

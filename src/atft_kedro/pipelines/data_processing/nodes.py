@@ -89,10 +89,11 @@ def _present(table: pl.DataFrame) -> pl.DataFrame | None:
 
 
 def build_features_node(
+    *,
     panel: pl.DataFrame,
-    topix: pl.DataFrame,
-    trades_spec: pl.DataFrame,
-    statements: pl.DataFrame,
+    raw_topix: pl.DataFrame,
+    raw_trades_spec: pl.DataFrame,
+    raw_statements: pl.DataFrame,
     horizons: list[int],
     features: dict[str, Any],
     universe: dict[str, Any],
@@ -103,9 +104,9 @@ def build_features_node(
     dates = panel.get_column("Date").unique().to_list()
     return build_features(
         panel,
-        _present(topix),
-        _present(trades_spec),
-        _present(statements),
+        _present(raw_topix),
+        _present(raw_trades_spec),
+        _present(raw_statements),
         horizons=tuple(horizons),
         cs_method=cfg.cs_method,
         clip=cfg.clip,

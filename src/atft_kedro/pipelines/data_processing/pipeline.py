@@ -8,6 +8,7 @@ from atft_kedro.pipelines.data_processing.nodes import (
     ingest_market_node,
     make_splits_node,
 )
+from atft_kedro.pipelines.inputs import keywords
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -35,7 +36,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 build_features_node,
-                inputs=[
+                inputs=keywords(
                     "panel",
                     "raw_topix",
                     "raw_trades_spec",
@@ -43,7 +44,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:horizons",
                     "params:features",
                     "params:universe",
-                ],
+                ),
                 outputs="features",
                 name="build_features_node",
             ),

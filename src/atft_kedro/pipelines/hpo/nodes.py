@@ -30,7 +30,8 @@ def _data(features: DayMajorParquet, graph_edges: pl.DataFrame | None, splits: d
 
 
 def optimise_node(
-    features: DayMajorParquet,
+    *,
+    model_input: DayMajorParquet,
     graph_edges: pl.DataFrame,
     splits: dict[str, Any],
     training: dict[str, Any],
@@ -44,7 +45,7 @@ def optimise_node(
     cfg = HPOConfig.from_params(hpo)
     dims = parse_space(cfg.search_space)
     study = open_search_study(cfg, seed)
-    data = _data(features, graph_edges, splits, horizons, seq_len)
+    data = _data(model_input, graph_edges, splits, horizons, seq_len)
     with tempfile.TemporaryDirectory(prefix="atft_hpo_") as folder:
         return run_trials(
             study, lambda: trial_setup(data, training, cfg, int(graph["k"]), seed, Path(folder)),
@@ -53,8 +54,9 @@ def optimise_node(
 
 
 def summarise_study_node(
+    *,
     hpo_study: dict[str, Any],
-    features: DayMajorParquet,
+    model_input: DayMajorParquet,
     graph_edges: pl.DataFrame,
     splits: dict[str, Any],
     training: dict[str, Any],
@@ -67,7 +69,7 @@ def summarise_study_node(
     """Trials table, best parameters as a conf fragment, and best vs default day by day.
     ``hpo_study`` (the optimise node's output) only orders this node after it."""
     cfg = HPOConfig.from_params(hpo)
-    data = _data(features, graph_edges, splits, horizons, seq_len)
+    data = _data(model_input, graph_edges, splits, horizons, seq_len)
     with tempfile.TemporaryDirectory(prefix="atft_hpo_") as folder:
         return summarise(
             open_search_study(cfg, seed), parse_space(cfg.search_space), training,

@@ -7,8 +7,9 @@ study storage (`hpo.storage`); give each its own `--params hpo.worker=<i>` (samp
 from kedro.pipeline import Node, Pipeline
 
 from atft_kedro.pipelines.hpo.nodes import hpo_report_node, optimise_node, summarise_study_node
+from atft_kedro.pipelines.inputs import keywords
 
-DATA = [
+DATA = keywords(
     "model_input",
     "graph_edges",
     "splits",
@@ -18,7 +19,7 @@ DATA = [
     "params:seed",
     "params:horizons",
     "params:seq_len",
-]
+)
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -27,7 +28,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(optimise_node, inputs=DATA, outputs="hpo_study", name="optimise_node"),
             Node(
                 summarise_study_node,
-                inputs=["hpo_study", *DATA],
+                inputs=keywords("hpo_study") | DATA,
                 outputs=["hpo_trials", "hpo_best_params", "hpo_comparison"],
                 name="summarise_study_node",
             ),

@@ -29,6 +29,7 @@ from atft_kedro.training.inference import edges_file, predict_test_folds
 
 
 def predict_test_node(
+    *,
     model_input: DayMajorParquet,
     graph_edges: pl.DataFrame,
     splits: dict[str, Any],
@@ -117,6 +118,7 @@ def evaluate_node(
 
 
 def figures_node(
+    *,
     predictions: pl.DataFrame,
     baseline_predictions: pl.DataFrame,
     evaluation: dict[str, Any],

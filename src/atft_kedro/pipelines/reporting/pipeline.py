@@ -2,6 +2,7 @@
 
 from kedro.pipeline import Node, Pipeline
 
+from atft_kedro.pipelines.inputs import keywords
 from atft_kedro.pipelines.reporting.nodes import (
     baseline_predictions_node,
     cluster_peers_node,
@@ -30,7 +31,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 predict_test_node,
-                inputs=[
+                inputs=keywords(
                     "model_input",
                     "graph_edges",
                     "splits",
@@ -41,7 +42,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:horizons",
                     "params:seq_len",
                     "params:seed",
-                ],
+                ),
                 outputs=["predictions", "interpretation"],
                 name="predict_test_node",
             ),  # fmt: skip
@@ -73,7 +74,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 figures_node,
-                inputs=[
+                inputs=keywords(
                     "predictions",
                     "baseline_predictions",
                     "evaluation",
@@ -83,7 +84,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "training_metrics",
                     "params:reporting",
                     "params:seed",
-                ],
+                ),
                 outputs="figures@matplotlib",
                 name="figures_node",
             ),  # fmt: skip

@@ -25,7 +25,8 @@ def fit_scalers_node(
 
 
 def train_phases_node(
-    features: DayMajorParquet,
+    *,
+    model_input: DayMajorParquet,
     graph_edges: pl.DataFrame,
     splits: dict[str, Any],
     scalers: dict[str, Any],
@@ -45,4 +46,4 @@ def train_phases_node(
                       resume_checkpoint)  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="atft_graph_") as folder:
         edges = edges_file(graph_edges, Path(folder))
-        return train_folds(features.path, edges, splits, scalers, checkpoints, job)
+        return train_folds(model_input.path, edges, splits, scalers, checkpoints, job)

@@ -2,6 +2,7 @@
 
 from kedro.pipeline import Node, Pipeline
 
+from atft_kedro.pipelines.inputs import keywords
 from atft_kedro.pipelines.training.nodes import fit_scalers_node, train_phases_node
 
 
@@ -16,7 +17,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 train_phases_node,
-                inputs=[
+                inputs=keywords(
                     "model_input",
                     "graph_edges",
                     "splits",
@@ -28,7 +29,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:seed",
                     "params:horizons",
                     "params:seq_len",
-                ],
+                ),
                 outputs="training_metrics",
                 name="train_phases_node",
             ),
