@@ -93,6 +93,37 @@ def build_day_batch(
     )
 
 
+def collate_days(batches: Sequence[DayBatch]) -> DayBatch:
+    """D day batches as one: stocks stacked day after day, graphs block-diagonal.
+
+    Adds ``days [N]`` (int64, each stock's day 0..D−1), ``n_days`` (D) and ``dates`` (D dates);
+    ``date`` is the last day's and ``codes`` repeat across days. Days without stocks are left out.
+    One batch is returned as it is, so a one-day step runs exactly the one-day code.
+    """
+    batches = [b for b in batches if len(b["codes"])] or list(batches[:1])
+    if len(batches) == 1:
+        return batches[0]
+    sizes = torch.tensor([len(b["codes"]) for b in batches])
+    offsets = torch.cumsum(sizes, 0) - sizes
+    horizons = list(batches[0]["y"])
+    return {
+        "x": torch.cat([b["x"] for b in batches]),
+        "mask": torch.cat([b["mask"] for b in batches]),
+        "y": {h: torch.cat([b["y"][h] for b in batches]) for h in horizons},
+        "y_mask": {h: torch.cat([b["y_mask"][h] for b in batches]) for h in horizons},
+        "static": {k: torch.cat([b["static"][k] for b in batches]) for k in batches[0]["static"]},
+        "codes": [c for b in batches for c in b["codes"]],
+        "date": batches[-1]["date"],
+        "edge_index": torch.cat(
+            [b["edge_index"] + o for b, o in zip(batches, offsets.tolist(), strict=True)], dim=1
+        ),
+        "edge_attr": torch.cat([b["edge_attr"] for b in batches]),
+        "days": torch.repeat_interleave(torch.arange(len(batches)), sizes),
+        "n_days": len(batches),
+        "dates": [b["date"] for b in batches],
+    }
+
+
 def assert_batch_contract(
     batch: Mapping, seq_len: int | None = None, n_features: int | None = None
 ) -> None:

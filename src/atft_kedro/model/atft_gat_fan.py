@@ -1,6 +1,7 @@
 """ATFT-GAT-FAN: adaptive normalisation → variable selection → temporal encoder → graph → heads.
 
-Per day batch of N stocks (DESIGN section 8):
+Per day batch of N stocks (DESIGN section 8; a multi-day batch stacks D days' stocks, their graphs
+block-diagonal, and every layer works per stock or per edge, so days never mix):
 
     x [N, L, F] ─FAN─► [N, L, F|2F] ─SAN─► ─VSN(static c)─► [N, L, H] ─encoder─► z [N, H]
       ─GAT (+ peers' x_t) + gated fusion─► [N, H] ─heads─► {h: quantiles [N, Q]}, point = median
@@ -24,6 +25,7 @@ from atft_kedro.model.fan import FAN
 from atft_kedro.model.gat import GraphAttentionFusion
 from atft_kedro.model.heads import QuantileHeads
 from atft_kedro.model.san import SAN
+from atft_kedro.model.segments import Segments
 from atft_kedro.model.vsn import StaticContext, VariableSelection
 
 
@@ -63,7 +65,7 @@ class ATFTGATFAN(nn.Module):
         info: dict[str, Any] = {}
 
         if self.cfg.use_fan:
-            x, fan_aux, fan_info = self.fan(x, mask)
+            x, fan_aux, fan_info = self.fan(x, mask, Segments.of(batch))
             aux, info = aux + fan_aux, info | fan_info
         else:
             x = self.fan.identity(x)

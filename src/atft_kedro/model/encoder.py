@@ -66,6 +66,8 @@ class TemporalEncoder(nn.Module):
         self, x: torch.Tensor, mask: torch.Tensor, static_state: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         state = static_state.unsqueeze(0).expand(self.n_layers, -1, -1).contiguous()
+        if x.is_cuda:  # cuDNN wants one weight buffer; a copy (weight averaging) or .to() breaks it
+            self.lstm.flatten_parameters()
         lstm_out, _ = self.lstm(x, (state, state))  # [N, L, H]
         phi = self.lstm_gate(lstm_out, skip=x)  # [N, L, H]
         last = phi[:, -1:]  # [N, 1, H], day t

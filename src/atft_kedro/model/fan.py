@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from atft_kedro.model.config import FANConfig
+from atft_kedro.model.segments import Segments
 
 RAW_LOGIT_INIT = 2.0  # initial logit of the raw candidate: α_raw ≈ 0.71 with three windows
 
@@ -98,8 +99,9 @@ class FAN(nn.Module):
         return x
 
     def forward(
-        self, x: torch.Tensor, mask: torch.Tensor | None = None
+        self, x: torch.Tensor, mask: torch.Tensor | None = None, seg: Segments | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """``seg``: the days of a multi-day batch; the aux term is then the mean of each day's."""
         x = repair_nonfinite(x, self.nonfinite_count)
         if mask is None:
             valid = torch.ones_like(x[..., :1])  # [N, L, 1]
@@ -108,14 +110,14 @@ class FAN(nn.Module):
         if self.cfg.mode == "fourier":
             out, aux, info = self._fourier(x)
         else:
-            out, aux, info = self._multi_window(x, valid)
+            out, aux, info = self._multi_window(x, valid, seg)
         out = repair_nonfinite(out, self.nonfinite_count)
         if self.cfg.mode != "fourier":
             out = out * valid
         return out, aux, info
 
     def _multi_window(
-        self, x: torch.Tensor, valid: torch.Tensor
+        self, x: torch.Tensor, valid: torch.Tensor, seg: Segments | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         cfg = self.cfg
         zs, last_mu, last_log_sigma = [x.clamp(-cfg.clamp, cfg.clamp)], [], []
@@ -138,7 +140,10 @@ class FAN(nn.Module):
         n_present = present.sum().clamp_min(1.0)
         entropy = -(alpha * alpha.clamp_min(1e-12).log()).sum(0)  # [N, F]
         gap = (1.0 - entropy / math.log(n_candidates)) * present[:, None]
-        aux = gap.sum() / (n_present * f)
+        if seg is None:
+            aux = gap.sum() / (n_present * f)
+        else:
+            aux = (seg.sum(gap.sum(-1)) / (seg.sum(present).clamp_min(1.0) * f)).mean()
         weights = (alpha * present[None, :, None]).sum(dim=1) / n_present  # [W+1, F]
         # [F, W+1]: column 0 is the raw series, then the windows in cfg.windows order
         return out, aux, {"fan_window_weights": weights.T.detach()}

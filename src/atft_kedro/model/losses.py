@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from atft_kedro.model.config import DEFAULT_QUANTILES, LossConfig
+from atft_kedro.model.segments import Segments
 
 
 def pinball_loss(
@@ -103,6 +104,69 @@ def long_short_return(scores: torch.Tensor, y: torch.Tensor, valid: torch.Tensor
     return (weights * torch.where(valid, y, torch.zeros_like(y))).sum()
 
 
+# Multi-day batches: the same terms per day, as [D] vectors (see model.segments).
+
+
+def pinball_by_day(
+    quantiles: torch.Tensor, y: torch.Tensor, valid: torch.Tensor, taus: torch.Tensor, seg: Segments
+) -> torch.Tensor:
+    """``pinball_loss`` of each day → [D]."""
+    e = torch.where(valid, y, torch.zeros_like(y)).unsqueeze(-1) - quantiles  # [N, Q]
+    loss = torch.maximum(taus * e, (taus - 1.0) * e) * valid.unsqueeze(-1)
+    count = seg.sum(valid.to(loss.dtype)) * quantiles.shape[-1]
+    return seg.sum(loss.sum(-1)) / count.clamp_min(1)
+
+
+def squared_error_by_day(
+    point: torch.Tensor, y: torch.Tensor, valid: torch.Tensor, seg: Segments
+) -> torch.Tensor:
+    """``squared_error`` of each day → [D]."""
+    e = torch.where(valid, y - point, torch.zeros_like(point))
+    return seg.sum(e * e) / seg.sum(valid.to(e.dtype)).clamp_min(1)
+
+
+def listnet_by_day(
+    scores: torch.Tensor,
+    y: torch.Tensor,
+    valid: torch.Tensor,
+    temperature: float,
+    eps: float,
+    seg: Segments,
+) -> torch.Tensor:
+    """``listnet_loss`` of each day → [D] (0 on a day with fewer than two valid stocks)."""
+    y = torch.where(valid, y, torch.zeros_like(y))
+    log_target = seg.log_softmax(seg.zscore(y, valid, eps) / temperature, valid)
+    target = torch.where(valid, log_target.exp(), torch.zeros_like(log_target))
+    log_p = seg.log_softmax(seg.zscore(scores, valid, eps) / temperature, valid)
+    loss = -seg.sum(target * log_p)
+    return torch.where(seg.sum(valid.to(loss.dtype)) >= 2, loss, torch.zeros_like(loss))
+
+
+def cross_sectional_target_by_day(
+    y: torch.Tensor, valid: torch.Tensor, kind: str, seg: Segments, clip: float = 3.0
+) -> torch.Tensor:
+    """``cross_sectional_target`` with each day scored on its own → [N]."""
+    if kind == "raw":
+        return y
+    y = torch.where(valid, y, torch.zeros_like(y))
+    if kind == "zscore":
+        return (seg.zscore(y, valid, 1e-12) * valid).clamp(-clip, clip)
+    n = seg.sum(valid.to(y.dtype)).clamp_min(1)[seg.index]
+    v = torch.where(valid, y, torch.full_like(y, torch.finfo(y.dtype).max))
+    score = torch.special.ndtri(((seg.average_rank(v) - 0.5) / n).clamp(1e-6, 1 - 1e-6))
+    return torch.where(valid, score, torch.zeros_like(score))
+
+
+def long_short_by_day(
+    scores: torch.Tensor, y: torch.Tensor, valid: torch.Tensor, seg: Segments
+) -> torch.Tensor:
+    """``long_short_return`` of each day → [D]."""
+    w = valid.to(scores.dtype)
+    demeaned = (scores - seg.mean(scores, valid)[seg.index]) * w
+    weights = demeaned / seg.sum(demeaned.abs()).clamp_min(1e-12)[seg.index]
+    return seg.sum(weights * torch.where(valid, y, torch.zeros_like(y)))
+
+
 class ATFTLoss(nn.Module):
     """`loss(output, batch) -> (total, parts)`; parts maps each computed term (and "total") to a float.
 
@@ -147,33 +211,50 @@ class ATFTLoss(nn.Module):
     def terms(
         self, output: dict[str, Any], batch: dict[str, Any], update_state: bool | None = None
     ) -> dict[str, tuple[float, torch.Tensor]]:
-        """Each enabled term as (weight, value); the fit terms are horizon-weighted means."""
+        """Each enabled term as (weight, value); the fit terms are horizon-weighted means.
+
+        A multi-day batch (``days`` in the batch) gives each term's mean over its days of the
+        term computed on each day alone, so D days in one step weigh as D one-day steps do.
+        """
         cfg = self.cfg
         quantiles: dict[int, torch.Tensor] = output["quantiles"]
         horizons = list(quantiles)
         weights = self._horizon_weights(horizons)
         weight_sum = sum(weights.values()) or 1.0
         mask = batch["y_mask"]
+        seg = Segments.of(batch)
+
+        def per_day(one_day: Callable, by_day: Callable, *args: Any) -> torch.Tensor:
+            return one_day(*args) if seg is None else by_day(*args, seg)
 
         def over_horizons(loss: Callable[[int], torch.Tensor]) -> torch.Tensor:
-            return sum(weights[h] * loss(h) for h in horizons) / weight_sum
+            value = sum(weights[h] * loss(h) for h in horizons) / weight_sum
+            return value if seg is None else value.mean()  # [D] → mean over days
 
         terms: dict[str, tuple[float, torch.Tensor]] = {}
         if cfg.pinball_weight or cfg.rank_weight or cfg.mse_weight:
-            fit = {h: cross_sectional_target(batch["y"][h], mask[h], cfg.target) for h in horizons}
+            fit = {
+                h: per_day(cross_sectional_target, cross_sectional_target_by_day,
+                           batch["y"][h], mask[h], cfg.target)
+                for h in horizons
+            }  # fmt: skip
         if cfg.pinball_weight:
             taus = self._taus(next(iter(quantiles.values())))
-            pinball = over_horizons(lambda h: pinball_loss(quantiles[h], fit[h], mask[h], taus))
+            pinball = over_horizons(
+                lambda h: per_day(pinball_loss, pinball_by_day, quantiles[h], fit[h], mask[h], taus)
+            )
             terms["pinball"] = (cfg.pinball_weight, pinball)
         if cfg.rank_weight:
             rank = over_horizons(
-                lambda h: listnet_loss(
-                    output["point"][h], fit[h], mask[h], cfg.rank_temperature, cfg.eps
-                )
-            )
+                lambda h: per_day(listnet_loss, listnet_by_day, output["point"][h], fit[h],
+                                  mask[h], cfg.rank_temperature, cfg.eps)
+            )  # fmt: skip
             terms["rank"] = (cfg.rank_weight, rank)
         if cfg.mse_weight:
-            mse = over_horizons(lambda h: squared_error(output["point"][h], fit[h], mask[h]))
+            mse = over_horizons(
+                lambda h: per_day(squared_error, squared_error_by_day, output["point"][h], fit[h],
+                                  mask[h])
+            )  # fmt: skip
             terms["mse"] = (cfg.mse_weight, mse)
         if cfg.sharpe_weight:
             h = cfg.sharpe_horizon if cfg.sharpe_horizon is not None else min(horizons)
@@ -181,8 +262,11 @@ class ATFTLoss(nn.Module):
                 raise ValueError(
                     f"LossConfig.sharpe_horizon={h} is not among the output horizons {horizons}"
                 )
-            r = long_short_return(output["point"][h], batch["y"][h], mask[h])
-            terms["sharpe"] = (cfg.sharpe_weight, self._sharpe(r, update_state))
+            r = per_day(long_short_return, long_short_by_day, output["point"][h], batch["y"][h],
+                        mask[h])  # fmt: skip
+            sharpe = self._sharpe(r, update_state) if seg is None else self._sharpe_by_day(
+                r, update_state).mean()  # fmt: skip
+            terms["sharpe"] = (cfg.sharpe_weight, sharpe)
         if cfg.aux_weight:
             terms["aux"] = (cfg.aux_weight, output["aux_loss"])
         return terms
@@ -211,3 +295,28 @@ class ATFTLoss(nn.Module):
                 self.sharpe_second.mul_(beta).add_((1 - beta) * r.detach().double() ** 2)
                 self.sharpe_days.add_(1)
         return -mean / torch.sqrt(second + self.cfg.eps)
+
+    def _sharpe_by_day(self, r: torch.Tensor, update_state: bool | None) -> torch.Tensor:
+        """The Sharpe term of each of D consecutive days ``r [D]`` → [D]: day d sees the moments
+        updated by days before it, as D one-day steps would."""
+        beta = self.cfg.sharpe_ema_decay
+        mean_state, second_state = self.sharpe_mean, self.sharpe_second  # float64, no gradient
+        terms = []
+        for d in range(r.shape[0]):  # D scalars: a handful of tiny kernels per day
+            correction = 1.0 - beta ** (self.sharpe_days + d + 1).to(r.dtype)
+            mean = (beta * mean_state.to(r.dtype) + (1 - beta) * r[d]) / correction
+            second = (beta * second_state.to(r.dtype) + (1 - beta) * r[d] * r[d]) / correction
+            terms.append(-mean / torch.sqrt(second + self.cfg.eps))
+            day = r[d].detach().double()
+            mean_state = beta * mean_state + (1 - beta) * day
+            second_state = beta * second_state + (1 - beta) * day**2
+        if (
+            update_state
+            if update_state is not None
+            else (self.training and torch.is_grad_enabled())
+        ):
+            with torch.no_grad():
+                self.sharpe_mean.copy_(mean_state)
+                self.sharpe_second.copy_(second_state)
+                self.sharpe_days.add_(r.shape[0])
+        return torch.stack(terms)

@@ -39,6 +39,7 @@ from tqdm.auto import tqdm
 
 from atft_kedro.errors import ParameterError
 from atft_kedro.loader.datasets import DayDataset, LoaderConfig, day_loader
+from atft_kedro.loader.day_batch import collate_days
 from atft_kedro.loader.day_table import to_date
 from atft_kedro.loader.in_memory import InMemoryDayDataset
 from atft_kedro.training.augmentation import augment_batch
@@ -65,7 +66,8 @@ class NonFiniteLossError(RuntimeError):
 #: keys of the `training` block (conf/base/parameters_training.yml)
 TRAINING_KEYS = {"folds", "device", "threads", "progress_bar", "max_train_days_per_epoch", "loader",
                  "scaler", "model", "optimizer", "schedule", "grad_clip", "early_stop_horizon",
-                 "min_delta", "min_stocks_per_day", "max_nonfinite_share", "phases"}  # fmt: skip
+                 "min_delta", "min_stocks_per_day", "max_nonfinite_share", "phases",
+                 "days_per_step"}  # fmt: skip
 
 
 @dataclass
@@ -75,7 +77,7 @@ class LoopConfig:
     device: str = "auto"  # auto | cpu | cuda; mixed precision (bf16) on cuda only
     weight_decay: float = 0.01  # AdamW decoupled weight decay (weights only, not biases/norms)
     betas: tuple[float, float] = (0.9, 0.999)
-    warmup_steps: int = 50  # optimiser steps (= training days) of linear warm-up
+    warmup_steps: int = 50  # training days of linear warm-up (steps × days a step of the job)
     min_lr_ratio: float = 0.05  # cosine decays the lr to this fraction of its peak
     grad_clip: float = 1.0  # max global L2 norm of the gradient
     early_stop_horizon: int = 1  # horizon (trading days) whose mean val RankIC stops training
@@ -85,6 +87,7 @@ class LoopConfig:
     num_workers: int = 0  # DataLoader worker processes (from training.loader)
     progress_bar: bool = True  # tqdm per epoch (on a terminal only)
     max_train_days_per_epoch: int | None = 150  # random subset of training days per epoch
+    days_per_step: int = 1  # trading days per optimiser step, batched in one forward pass
 
     @classmethod
     def from_params(cls, training: dict[str, Any]) -> LoopConfig:
@@ -119,7 +122,16 @@ class LoopConfig:
             max_train_days_per_epoch=_optional_int(
                 training.get("max_train_days_per_epoch", defaults.max_train_days_per_epoch)
             ),
+            days_per_step=_positive_int(
+                "days_per_step", training.get("days_per_step", defaults.days_per_step)
+            ),
         )
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if int(value) < 1:
+        raise ParameterError(f"training.{name} must be an integer ≥ 1, got {value!r}")
+    return int(value)
 
 
 def _optional_int(value: Any) -> int | None:
@@ -286,14 +298,20 @@ class _Steps:
 def epoch_steps(
     data: DayDataset, loop: LoopConfig, sharing: Sharing, seed: int, epoch: int
 ) -> tuple[Any, int]:
-    """The steps of `epoch` as lists of (day index or None, batch), and their number."""
+    """The steps of `epoch` as lists of (day index or None, batch), and their number: each step
+    takes ``days_per_step`` consecutive one-day steps (the last may take fewer)."""
     if not sharing.indexed:
         data.set_epoch(epoch)
         batches, n = epoch_loader(data, loop, epoch)
-        return _one_day_steps(batches), n
-    days = step_days(len(data), sharing.rank, sharing.accumulate, seed, epoch,
-                     loop.max_train_days_per_epoch)  # fmt: skip
-    return ([(d, data[d]) for d in step] for step in days), len(days)
+        steps: Any = _one_day_steps(batches)
+    else:
+        days = step_days(len(data), sharing.rank, sharing.accumulate, seed, epoch,
+                         loop.max_train_days_per_epoch)  # fmt: skip
+        steps, n = ([(d, data[d]) for d in step] for step in days), len(days)
+    per_step = loop.days_per_step
+    if per_step == 1:
+        return steps, n
+    return (sum(chunk, []) for chunk in _chunks(steps, per_step)), -(-n // per_step)
 
 
 def _one_day_steps(batches: Any) -> Any:
@@ -303,26 +321,52 @@ def _one_day_steps(batches: Any) -> Any:
         yield [(None, batch)]
 
 
+def _chunks(items: Any, size: int) -> Any:
+    """Consecutive lists of ``size`` items (the last may be shorter), drawn lazily: a DataLoader
+    draws its base seed from the global RNG only when the first step is taken."""
+    chunk = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
 def _train_step(run: _Steps, step: list[tuple[int | None, dict]], epoch: int) -> dict | None:
     """Forward, backward and update on one step's days; the loss parts summed over its days, or
-    None when the step was skipped (a non-finite loss or gradient on any rank)."""
+    None when the step was skipped (a non-finite loss or gradient on any rank).
+
+    The step's days go through the model as ``groups`` (one per rank of the job the step stands
+    for), each a ``days_per_step``-day batch (``collate_days``): one forward pass per group.
+    """
     phase, loop = run.phase, run.loop
     loss_before = {k: v.clone() for k, v in run.loss_fn.state_dict().items()}
     run.optimizer.zero_grad(set_to_none=True)
-    finite, sums, samples = True, {}, 0
-    for day, batch in step:
-        if len(batch["codes"]) == 0:
+    groups = [step[r :: run.sharing.accumulate] for r in range(run.sharing.accumulate)]
+    finite, sums, samples, days = True, {}, 0, 0
+    for group in groups:
+        batches = []
+        for day, batch in group:
+            if len(batch["codes"]) == 0:
+                continue
+            generator = day_generator(run.seed, epoch, day, run.device) if day is not None else None
+            batches.append(
+                augment_batch(to_device(batch, run.device), phase.augmentation, generator)
+            )
+        if not batches:
             continue
-        generator = day_generator(run.seed, epoch, day, run.device) if day is not None else None
-        batch = augment_batch(to_device(batch, run.device), phase.augmentation, generator)
+        batch = collate_days(batches)
         with run.autocast():
             loss, parts = run.loss_fn(run.trained(batch), batch)
         finite = finite and bool(torch.isfinite(loss))
         if finite:
-            (loss / len(step)).backward()
+            (loss / len(groups)).backward()
             samples += len(batch["codes"])
+            days += len(batches)
             for name, value in parts.items():
-                sums[name] = sums.get(name, 0.0) + value
+                sums[name] = sums.get(name, 0.0) + value * len(batches)
     if finite and samples:
         params = [p for g in run.optimizer.param_groups for p in g["params"]]
         finite = bool(torch.isfinite(torch.nn.utils.clip_grad_norm_(params, loop.grad_clip)))
@@ -337,7 +381,7 @@ def _train_step(run: _Steps, step: list[tuple[int | None, dict]], epoch: int) ->
     run.global_step += 1
     if run.averaged is not None and epoch >= phase.averaging.start_epoch:
         run.averaged.update_parameters(run.model)
-    return sums | {"_samples": samples, "_days": sum(len(b["codes"]) > 0 for _, b in step)}
+    return sums | {"_samples": samples, "_days": days}
 
 
 def train_epoch(run: _Steps, data: DayDataset, epoch: int, fold: int) -> dict[str, Any]:
@@ -442,13 +486,18 @@ def _setup(
         betas=loop.betas,
     )
     if sharing.indexed:
-        steps_per_epoch = len(step_days(len(train_data), sharing.rank, sharing.accumulate, seed, 0,
-                                        loop.max_train_days_per_epoch))  # fmt: skip
+        day_steps = len(step_days(len(train_data), sharing.rank, sharing.accumulate, seed, 0,
+                                  loop.max_train_days_per_epoch))  # fmt: skip
     else:
-        steps_per_epoch = min(len(train_data), loop.max_train_days_per_epoch or len(train_data))
+        day_steps = min(len(train_data), loop.max_train_days_per_epoch or len(train_data))
+    steps_per_epoch = -(-day_steps // loop.days_per_step)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
-        warmup_cosine(loop.warmup_steps, phase.epochs * max(1, steps_per_epoch), loop.min_lr_ratio),
+        warmup_cosine(
+            -(-loop.warmup_steps // (sharing.world_size * loop.days_per_step)),
+            phase.epochs * max(1, steps_per_epoch),
+            loop.min_lr_ratio,
+        ),  # fmt: skip
     )
     trained = model
     if sharing.rank.world_size > 1:
