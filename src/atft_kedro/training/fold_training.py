@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import polars as pl
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import torch
 
@@ -115,12 +115,8 @@ def load_weights(model: ATFTGATFAN, state: dict[str, Any], source: str | Path) -
 
 def trading_calendar(features_path: str | Path) -> list[dt.date]:
     """The distinct dates of the features table, ascending (reads the Date column only)."""
-    return (
-        pl.scan_parquet(features_path)
-        .select(pl.col("Date").unique().sort())
-        .collect()["Date"]
-        .to_list()
-    )
+    dates = pq.read_table(features_path, columns=["Date"]).column("Date")
+    return sorted(pc.unique(dates).to_pylist())
 
 
 @dataclass(frozen=True)
