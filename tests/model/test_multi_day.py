@@ -70,8 +70,8 @@ def test_d_day_loss_is_the_mean_of_one_day_losses_and_moves_the_ema_alike(name):
     loss, parts = batched(model(collate_days(batches)), collate_days(batches))
     loss.backward()
     for term, value in parts.items():
-        expected = sum(p[term] for p in parts_alone) / len(batches)
-        assert value == pytest.approx(expected, rel=1e-5, abs=1e-7), term
+        expected = sum(float(p[term]) for p in parts_alone) / len(batches)
+        assert float(value) == pytest.approx(expected, rel=1e-5, abs=1e-7), term
     grads = [p.grad for p in model.parameters() if p.grad is not None]
     for got, *alone in zip(grads, *grads_alone, strict=True):
         torch.testing.assert_close(got, torch.stack(alone).mean(0), atol=1e-6, rtol=1e-4)

@@ -36,8 +36,8 @@ def one_day_step_before_multi_day(run, step, epoch):
         if finite:
             (loss / len(step)).backward()
             samples += len(batch["codes"])
-            for name, value in parts.items():
-                sums[name] = sums.get(name, 0.0) + value
+            for name, value in parts.items():  # (the loss returned floats then)
+                sums[name] = sums.get(name, 0.0) + float(value)
     if finite and samples:
         params = [p for g in run.optimizer.param_groups for p in g["params"]]
         finite = bool(torch.isfinite(torch.nn.utils.clip_grad_norm_(params, loop.grad_clip)))
@@ -92,7 +92,7 @@ def test_a_d_day_step_is_the_step_of_the_averaged_one_day_gradients(tiny_market)
     for (name, x), y in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         torch.testing.assert_close(x, y, atol=2e-6, rtol=1e-4, msg=name)
     torch.testing.assert_close(loss_a.sharpe_mean, loss_b.sharpe_mean)
-    assert out_a["total"] == pytest.approx(out_b["total"], rel=1e-5)
+    assert float(out_a["total"]) == pytest.approx(float(out_b["total"]), rel=1e-5)
 
 
 def test_days_per_step_must_be_a_positive_integer():

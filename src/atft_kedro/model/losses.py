@@ -168,7 +168,8 @@ def long_short_by_day(
 
 
 class ATFTLoss(nn.Module):
-    """`loss(output, batch) -> (total, parts)`; parts maps each computed term (and "total") to a float.
+    """`loss(output, batch) -> (total, parts)`; parts maps each computed term (and "total") to its
+    detached 0-d value (a tensor on the loss's device: reading it is the caller's host sync).
 
     The Sharpe term is `−μ̂ / sqrt(ŝ + ε)` where μ̂, ŝ are bias-corrected EMAs across days of the
     long-short return r and of r²; the previous days' moments are constants (buffers), today's r
@@ -200,12 +201,12 @@ class ATFTLoss(nn.Module):
 
     def forward(
         self, output: dict[str, Any], batch: dict[str, Any], update_state: bool | None = None
-    ) -> tuple[torch.Tensor, dict[str, float]]:
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         terms = self.terms(output, batch, update_state)
         anchor = next(iter(output["quantiles"].values()))
         total = sum((weight * value for weight, value in terms.values()), anchor.new_zeros(()))
-        parts = {name: float(value.detach()) for name, (_, value) in terms.items()}
-        parts["total"] = float(total.detach())
+        parts = {name: value.detach() for name, (_, value) in terms.items()}
+        parts["total"] = total.detach()
         return total, parts
 
     def terms(

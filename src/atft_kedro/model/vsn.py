@@ -30,21 +30,25 @@ class StaticContext(nn.Module):
     def forward(
         self, market: torch.Tensor, sector33: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        _check_vocabulary("market", market, self.market.num_embeddings, "n_markets")
-        _check_vocabulary("sector33", sector33, self.sector33.num_embeddings, "n_sector33")
+        self._check_vocabularies(market, sector33)
         context = self.grn(self.market(market) + self.sector33(sector33))
         return context, self.state(context)
 
-
-def _check_vocabulary(name: str, index: torch.Tensor, size: int, setting: str) -> None:
-    if index.numel() == 0:
-        return
-    low, high = int(index.min()), int(index.max())
-    if low < 0 or high >= size:
-        raise ValueError(
-            f"batch static[{name!r}] has index {high if high >= size else low}, outside the "
-            f"vocabulary 0..{size - 1} (ModelConfig.{setting} = {size - 1})"
-        )
+    def _check_vocabularies(self, market: torch.Tensor, sector33: torch.Tensor) -> None:
+        """An index outside an embedding is a clear error (on CUDA it would be a device assert);
+        one host sync for the four bounds."""
+        if market.numel() == 0:
+            return
+        bounds = torch.stack([market.min(), market.max(), sector33.min(), sector33.max()]).tolist()
+        for name, (low, high), size, setting in (
+            ("market", bounds[:2], self.market.num_embeddings, "n_markets"),
+            ("sector33", bounds[2:], self.sector33.num_embeddings, "n_sector33"),
+        ):
+            if low < 0 or high >= size:
+                raise ValueError(
+                    f"batch static[{name!r}] has index {high if high >= size else low}, outside "
+                    f"the vocabulary 0..{size - 1} (ModelConfig.{setting} = {size - 1})"
+                )
 
 
 class VariableSelection(nn.Module):

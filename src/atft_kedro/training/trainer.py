@@ -345,7 +345,7 @@ def _train_step(run: _Steps, step: list[tuple[int | None, dict]], epoch: int) ->
     loss_before = {k: v.clone() for k, v in run.loss_fn.state_dict().items()}
     run.optimizer.zero_grad(set_to_none=True)
     groups = [step[r :: run.sharing.accumulate] for r in range(run.sharing.accumulate)]
-    finite, sums, samples, days = True, {}, 0, 0
+    finite, sums, samples, days = None, {}, 0, 0
     for group in groups:
         batches = []
         for day, batch in group:
@@ -360,16 +360,19 @@ def _train_step(run: _Steps, step: list[tuple[int | None, dict]], epoch: int) ->
         batch = collate_days(batches)
         with run.autocast():
             loss, parts = run.loss_fn(run.trained(batch), batch)
-        finite = finite and bool(torch.isfinite(loss))
-        if finite:
-            (loss / len(groups)).backward()
-            samples += len(batch["codes"])
-            days += len(batches)
-            for name, value in parts.items():
-                sums[name] = sums.get(name, 0.0) + value * len(batches)
-    if finite and samples:
+        ok = torch.isfinite(loss)
+        finite = ok if finite is None else finite & ok
+        (loss / len(groups)).backward()  # a non-finite loss is dropped below, with its step
+        samples += len(batch["codes"])
+        days += len(batches)
+        for name, value in parts.items():  # on the device, in float64: no sync per term
+            sums[name] = sums.get(name, 0.0) + value.double() * len(batches)
+    if samples:
         params = [p for g in run.optimizer.param_groups for p in g["params"]]
-        finite = bool(torch.isfinite(torch.nn.utils.clip_grad_norm_(params, loop.grad_clip)))
+        norm = torch.nn.utils.clip_grad_norm_(params, loop.grad_clip)
+        finite = bool(finite & torch.isfinite(norm))  # the step's one host sync
+    else:
+        finite = True
     if not all_finite(finite, run.device):
         run.optimizer.zero_grad(set_to_none=True)
         run.loss_fn.load_state_dict(loss_before)  # a NaN must not poison the Sharpe EMA
@@ -424,7 +427,7 @@ def train_epoch(run: _Steps, data: DayDataset, epoch: int, fold: int) -> dict[st
             f"{run.loop.max_nonfinite_share:.0%}): lower the learning rate or check the features"
         )
     return {
-        **{f"train_{k}": (v / days if days else None) for k, v in sums.items()},
+        **{f"train_{k}": (float(v) / days if days else None) for k, v in sums.items()},
         "train_seconds": seconds,
         "samples_per_s": samples / seconds if seconds > 0 else None,
         "train_days": days,
