@@ -9,3 +9,9 @@ CONFIG_LOADER_ARGS = {
     # An environment (e.g. `--env tiny`) overrides single nested keys instead of whole blocks.
     "merge_strategy": {"parameters": "soft"},
 }
+
+# kedro-mlflow (a plugin, registered by its entry point) opens one MLflow run per `kedro run`;
+# these hooks add tags, curves, the final evaluation and the outputs to it (conf/base/mlflow.yml).
+from atft_kedro.pipelines.tracking import TrackingHooks  # noqa: E402
+
+HOOKS = (TrackingHooks(),)

@@ -20,6 +20,7 @@ import optuna
 import polars as pl
 
 from atft_kedro.config import from_block
+from atft_kedro.errors import ParameterError
 from atft_kedro.hpo.objective import (
     TrialSetup,
     daily_from_trial,
@@ -103,9 +104,10 @@ def trial_setup(
 
 def run_trials(
     study: optuna.Study, make_setup: Callable[[], TrialSetup], dims: list[Dimension],
-    cfg: HPOConfig, defaults: dict[str, Any] | None,
+    cfg: HPOConfig, defaults: dict[str, Any] | None, *, callbacks: Sequence[Callable] = (),
 ) -> dict[str, Any]:  # fmt: skip
-    """Add ``cfg.n_trials`` trials to ``study``; returns how to reopen it.
+    """Add ``cfg.n_trials`` trials to ``study``; returns how to reopen it. ``callbacks`` are
+    Optuna's (called with the study and each finished trial, e.g. to track it).
 
     Worker 0 enqueues ``defaults`` (the configured values of the dimensions) as a trial when the
     study has none yet, so the best trial can be compared with the default on the same days. Only
@@ -118,9 +120,23 @@ def run_trials(
             {d.name: d.encode(defaults[d.name]) for d in dims},
             user_attrs={"configuration": "default"},
         )
-    study.optimize(make_objective(make_setup(), dims), n_trials=int(cfg.n_trials),
-                   timeout=cfg.timeout_s, gc_after_trial=True)  # fmt: skip
+    setup = make_setup()
+    _check_graph_k(dims, setup.built_k)
+    study.optimize(make_objective(setup, dims), n_trials=int(cfg.n_trials),
+                   timeout=cfg.timeout_s, gc_after_trial=True, callbacks=list(callbacks))  # fmt: skip
     return {"study_name": study.study_name, "n_trials_total": len(study.trials)}
+
+
+def _check_graph_k(dims: list[Dimension], built_k: int | None) -> None:
+    """A searched graph.k above the k the graph was built with fails before any trial runs."""
+    for d in dims:
+        largest = max(d.choices) if d.type == "categorical" else d.high
+        if d.path == GRAPH_K and built_k is not None and largest > built_k:
+            raise ParameterError(
+                f"hpo.search_space.{d.name}: graph.k up to {largest:g} but the graph was built "
+                f"with k={built_k}; lower the range or rebuild with `kedro run --pipeline graph "
+                f"--params graph.k={largest:g}`"
+            )
 
 
 def summarise(

@@ -20,6 +20,7 @@ from atft_kedro.hpo.search import (
 )
 from atft_kedro.hpo.search_space import default_values, parse_space
 from atft_kedro.hpo.study import param_importance
+from atft_kedro.pipelines.tracking import log_trial
 from atft_kedro.training.fold_training import trading_calendar
 
 
@@ -49,7 +50,7 @@ def optimise_node(
     with tempfile.TemporaryDirectory(prefix="atft_hpo_") as folder:
         return run_trials(
             study, lambda: trial_setup(data, training, cfg, int(graph["k"]), seed, Path(folder)),
-            dims, cfg, default_values(training, graph, dims),
+            dims, cfg, default_values(training, graph, dims), callbacks=[log_trial],
         )  # fmt: skip
 
 
