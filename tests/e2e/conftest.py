@@ -43,3 +43,20 @@ class KedroProject:
 @pytest.fixture(scope="module")
 def kedro_project(tmp_path_factory) -> KedroProject:
     return KedroProject(tmp_path_factory.mktemp("project"))
+
+
+# Short run: a smaller synthetic market than `tiny` (fewer codes and sessions) and phase 0 only
+# (the reporting pipeline evaluates whichever phases were trained), fewer bootstrap resamples.
+RUN_PARAMS = (
+    "market.synthetic.overrides.n_codes=24,market.synthetic.overrides.n_days=230,phase=0,"
+    "reporting.n_boot=200"
+)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> KedroProject:
+    """A project copy after one `kedro run --env tiny` of the default pipelines, end to end."""
+    project = KedroProject(tmp_path_factory.mktemp("tiny_run"))
+    result = project.run("--params", RUN_PARAMS)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return project

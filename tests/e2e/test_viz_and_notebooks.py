@@ -20,20 +20,6 @@ pytestmark = pytest.mark.slow
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 LAYERS = ("raw", "intermediate", "primary", "feature", "model_input", "models", "model_output",
           "reporting")  # fmt: skip
-# Short run: a smaller synthetic market than `tiny` (fewer codes and sessions) and phase 0 only
-# (the reporting pipeline evaluates whichever phases were trained), fewer bootstrap resamples.
-RUN_PARAMS = (
-    "market.synthetic.overrides.n_codes=24,market.synthetic.overrides.n_days=230,phase=0,"
-    "reporting.n_boot=200"
-)
-
-
-@pytest.fixture(scope="module")
-def tiny_run(kedro_project):
-    """The project copy after one `kedro run --env tiny` of the default pipelines, end to end."""
-    result = kedro_project.run("--params", RUN_PARAMS)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return kedro_project
 
 
 def test_notebooks_are_committed_without_outputs():
