@@ -42,5 +42,6 @@ benchmarks: install
 	$(BIN)/python benchmarks/bench_model.py
 	$(BIN)/python benchmarks/bench_loader.py
 
+# Pipeline outputs only: the tracked runs in data/09_tracking stay (they are the history to compare).
 clean-data:
-	find data -type f ! -name .gitkeep -delete
+	find data -path data/09_tracking -prune -o -type f ! -name .gitkeep -exec rm -f {} +

@@ -268,6 +268,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
     parser.add_argument("--extra-days", type=int, nargs="*", default=[], help="more D to time")
     parser.add_argument("--profile", action="store_true", help="profile a step at the largest N")
+    parser.add_argument("--loop-only", action="store_true", help="only the real training loop")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -277,9 +278,10 @@ def main() -> None:
     sizes = (50, 200) if args.small else (300, 4000)
     if args.small:
         args.repeats = min(args.repeats, 3)
-    print(f"\n{'N':>5} {'D':>3} {'H':>4} {'model ms':>9} {'samples/s':>10} {'LSTM ms':>8} "
-          f"{'LSTM samples/s':>15} {'ratio':>6} {'peak GiB':>9}")  # fmt: skip
-    for hidden in args.hidden:
+    if not args.loop_only:
+        print(f"\n{'N':>5} {'D':>3} {'H':>4} {'model ms':>9} {'samples/s':>10} {'LSTM ms':>8} "
+              f"{'LSTM samples/s':>15} {'ratio':>6} {'peak GiB':>9}")  # fmt: skip
+    for hidden in [] if args.loop_only else args.hidden:
         for n in sizes:
             for days in sorted({1, args.days_per_step, *args.extra_days}):
                 r = step_row(n, days, hidden, device, args)
