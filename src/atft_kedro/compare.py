@@ -13,24 +13,30 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+#: the project's tracking store, relative to the project root (an MLFLOW_TRACKING_URI set in the
+#: environment takes its place)
+TRACKING_DB = "data/09_tracking/mlflow.db"
 #: parameters shown per run (flattened names as kedro-mlflow logs them)
 KEY_PARAMS = ("seed", "market.source", "market.preset", "phase", "training.days_per_step",
               "training.max_train_days_per_epoch", "training.loader.target")  # fmt: skip
 FINAL = "final/h1/rank_ic"
 
 
+def tracking_uri(project: Path) -> str:
+    """The project's tracking store: $MLFLOW_TRACKING_URI, else its SQLite file (absolute)."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(project / TRACKING_DB).resolve()}"
+
+
 def tracking(project: Path) -> tuple[str, str]:
-    """(tracking URI, experiment name) of the project, from conf/base/mlflow.yml."""
+    """(tracking URI, experiment name) of the project (the name from conf/base/mlflow.yml)."""
     conf = yaml.safe_load((project / "conf" / "base" / "mlflow.yml").read_text())
-    uri = conf["server"]["mlflow_tracking_uri"]
-    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
-        uri = f"sqlite:///{(project / uri.removeprefix('sqlite:///')).resolve()}"
-    return uri, conf["tracking"]["experiment"]["name"]
+    return tracking_uri(project), conf["tracking"]["experiment"]["name"]
 
 
 def recent_runs(project: Path, last: int) -> list[dict[str, Any]]:

@@ -74,3 +74,6 @@ def test_notebook_runs_headless_on_the_catalog(tiny_run, notebook: Path, monkeyp
     assert all(c.execution_count is not None for c in ran)
     errors = [o for c in ran for o in c.outputs if o.output_type == "error"]
     assert not errors
+    # the session started in notebooks/ tracked into the project's store, not a new one beside it
+    assert not (ROOT / "notebooks" / "data").exists()
+    assert (tiny_run.path / "data" / "09_tracking" / "mlflow.db").exists()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +30,8 @@ from typing import Any
 
 import mlflow
 from kedro.framework.hooks import hook_impl
+
+from atft_kedro.compare import tracking_uri
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +146,14 @@ class TrackingHooks:
 
     def __init__(self) -> None:
         self._tagged = False
+        self._user_uri = os.environ.get("MLFLOW_TRACKING_URI")  # a store the user chose
+
+    @hook_impl(tryfirst=True)  # before kedro-mlflow reads the URI (mlflow.yml leaves it null)
+    def after_context_created(self, context: Any) -> None:
+        """Point MLflow at the project's SQLite store by absolute path, so a session started
+        elsewhere (a notebook in notebooks/, a subfolder) records into the same store."""
+        if not self._user_uri:
+            os.environ["MLFLOW_TRACKING_URI"] = tracking_uri(Path(context.project_path))
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
