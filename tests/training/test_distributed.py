@@ -160,3 +160,15 @@ def test_two_ranks_match_single_process_with_same_batches(tiny_market, tmp_path,
     train_phase(model, loss_fn, phase, loop, data.train, data.val, save=lambda *_: None,
                 resume_state=resumed, sharing=Sharing(accumulate=WORLD), seed=0)  # fmt: skip
     torch.testing.assert_close(digests[0], weights_digest(model), atol=TOLERANCE, rtol=0)
+
+
+def test_an_unavailable_or_unknown_device_is_a_parameter_error(monkeypatch):
+    from atft_kedro.errors import ParameterError
+    from atft_kedro.training.distributed import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto").type == "cpu"
+    with pytest.raises(ParameterError, match="no CUDA device"):
+        resolve_device("cuda")
+    with pytest.raises(ParameterError, match="auto, cpu or cuda"):
+        resolve_device("tpu")

@@ -28,6 +28,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from atft_kedro.errors import ParameterError
+
 log = logging.getLogger(__name__)
 
 _SUBSET_STREAM = 7  # keeps the subset's random stream apart from the dataset's shuffling stream
@@ -48,9 +50,11 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("training.device is 'cuda' but no CUDA device is available")
+        raise ParameterError(
+            "training.device is 'cuda' but no CUDA device is available (use auto or cpu)"
+        )
     if name not in ("cpu", "cuda"):
-        raise ValueError(f"training.device must be auto, cpu or cuda, got {name!r}")
+        raise ParameterError(f"training.device must be auto, cpu or cuda, got {name!r}")
     if name == "cuda":
         return torch.device("cuda", torch.cuda.current_device())
     return torch.device(name)
