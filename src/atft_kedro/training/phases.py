@@ -59,7 +59,7 @@ class AveragingConfig:
     """Weight averaging (phase 4): SWA (equal weights) or EMA of the weights after each step."""
 
     kind: Literal["none", "swa", "ema"] = "none"
-    ema_decay: float = 0.999  # per optimiser step
+    ema_decay: float = 0.999  # per training day (a step of D days decays by ema_decay ** D)
     start_epoch: int = 0  # first epoch (0-based) whose steps enter the average
 
     def __post_init__(self) -> None:

@@ -175,14 +175,21 @@ def debiased_ema(decay: float) -> Callable[[list, list, torch.Tensor], None]:
     return update
 
 
-def weight_average(model: nn.Module, phase: PhaseConfig) -> AveragedModel | None:
-    """The phase's running average of `model`'s weights (SWA: equal weights; EMA), or None."""
+def weight_average(
+    model: nn.Module, phase: PhaseConfig, days_per_step: int = 1
+) -> AveragedModel | None:
+    """The phase's running average of `model`'s weights (SWA: equal weights; EMA), or None.
+
+    The EMA decay is per training day: a step of D days decays by ``ema_decay ** D``, so the
+    average spans the same days whatever the days per step (as the warm-up does).
+    """
     if not phase.averaging.enabled:
         return None
     ema = phase.averaging.kind == "ema"
-    return AveragedModel(
-        model, multi_avg_fn=debiased_ema(phase.averaging.ema_decay) if ema else None
+    decay = (
+        phase.averaging.ema_decay**days_per_step if days_per_step > 1 else phase.averaging.ema_decay
     )
+    return AveragedModel(model, multi_avg_fn=debiased_ema(decay) if ema else None)
 
 
 def warmup_cosine(warmup_steps: int, total_steps: int, min_ratio: float) -> Callable[[int], float]:
@@ -507,7 +514,8 @@ def _setup(
         trained = DistributedDataParallel(
             model, device_ids=[device.index] if device.index is not None else None
         )
-    return _Steps(model, trained, loss_fn, optimizer, scheduler, weight_average(model, phase),
+    average = weight_average(model, phase, sharing.world_size * loop.days_per_step)
+    return _Steps(model, trained, loss_fn, optimizer, scheduler, average,
                   device, phase, loop, sharing, seed)  # fmt: skip
 
 
