@@ -20,12 +20,12 @@ Kedro, no polars), so it runs on a machine that has only PyTorch:
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import statistics
 import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -35,45 +35,23 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # runs from a bare checkout
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_model  # noqa: E402  (the same random day batches as the CPU model benchmark)
 
 from atft_kedro.loader.day_batch import collate_days  # noqa: E402
 from atft_kedro.model import ATFTGATFAN, ATFTLoss, LossConfig, ModelConfig  # noqa: E402
 from atft_kedro.training.checkpoints import CheckpointStore  # noqa: E402
 from atft_kedro.training.fold_training import TrainingRun, fit_scalers, train_folds  # noqa: E402
+from atft_kedro.training.validation import to_device  # noqa: E402
 
-HORIZONS = (1, 5, 10, 20)
+HORIZONS = bench_model.HORIZONS
 F, L, EDGES_PER_STOCK = 82, 20, 20
 
 
 def day_batch(n: int, seed: int) -> dict:
-    """One random day batch of the loader's shape (docs/contracts.md, "Day batch")."""
-    g = torch.Generator().manual_seed(seed)
-    src = torch.arange(n).repeat_interleave(EDGES_PER_STOCK)
-    dst = (src + torch.randint(1, n, (src.numel(),), generator=g)) % n
-    y = {h: torch.randn(n, generator=g) * 0.02 for h in HORIZONS}
-    return {
-        "x": torch.randn(n, L, F, generator=g),
-        "mask": torch.ones(n, L, dtype=torch.bool),
-        "y": y,
-        "y_mask": {h: torch.ones(n, dtype=torch.bool) for h in HORIZONS},
-        "static": {"market": torch.randint(0, 4, (n,), generator=g),
-                   "sector33": torch.randint(0, 34, (n,), generator=g)},
-        "codes": [str(i) for i in range(n)],
-        "date": dt.date(2024, 1, 4) + dt.timedelta(days=seed),
-        "edge_index": torch.stack([src, dst]),
-        "edge_attr": torch.rand(src.numel(), 3, generator=g),
-    }  # fmt: skip
-
-
-def to_device(batch: dict, device: torch.device) -> dict:
-    return {
-        k: v.to(device)
-        if isinstance(v, torch.Tensor)
-        else {kk: vv.to(device) for kk, vv in v.items()}
-        if isinstance(v, dict)
-        else v
-        for k, v in batch.items()
-    }
+    """Random day ``seed`` of N stocks, F inputs, L days, ~20 edges per stock (bench_model's)."""
+    return bench_model.day_batch(n, L, F, EDGES_PER_STOCK, seed)
 
 
 class PlainLSTM(nn.Module):
@@ -106,32 +84,46 @@ def time_steps(step, device: torch.device, warmup: int, repeats: int) -> float:
     return statistics.median(times)
 
 
-def step_row(n: int, days: int, hidden: int, device: torch.device, args) -> dict:
-    """Seconds per step and samples/s of the model and of the plain LSTM on D days of N stocks."""
-    batch = to_device(collate_days([day_batch(n, s) for s in range(days)]), device)
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
-                else torch.autocast("cpu", enabled=False))  # fmt: skip
+def default_model(hidden: int, device: torch.device) -> tuple[ATFTGATFAN, ATFTLoss]:
+    """The default model (FAN, SAN and GAT on) and loss, seeded, on ``device``."""
     torch.manual_seed(0)
     model = ATFTGATFAN(ModelConfig(n_features=F, hidden=hidden, horizons=HORIZONS,
-                                   use_fan=True, use_san=True, use_gat=True)).to(device)  # fmt: skip
-    loss_fn = ATFTLoss(LossConfig(target="rank_gauss", sharpe_weight=0.1)).to(device)
+                                   use_fan=True, use_san=True, use_gat=True))  # fmt: skip
+    return model.to(device), ATFTLoss(LossConfig(target="rank_gauss", sharpe_weight=0.1)).to(device)
+
+
+def train_step(module: nn.Module, loss: Callable[[], torch.Tensor], device: torch.device):
+    """One AdamW step of ``module`` on ``loss()`` (bf16 autocast on CUDA, as training uses)."""
+    optimizer = torch.optim.AdamW(module.parameters(), lr=1e-4)
+    cuda = device.type == "cuda"
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
+            value = loss()
+        value.backward()
+        optimizer.step()
+
+    module.train()
+    return step
+
+
+def days_batch(n: int, days: int, device: torch.device) -> dict:
+    """D random days of N stocks as one multi-day batch (one day: the one-day batch)."""
+    return to_device(collate_days([day_batch(n, s) for s in range(days)]), device)
+
+
+def step_row(n: int, days: int, hidden: int, device: torch.device, args) -> dict:
+    """Seconds per step and samples/s of the model and of the plain LSTM on D days of N stocks."""
+    batch = days_batch(n, days, device)
+    model, loss_fn = default_model(hidden, device)
     lstm = PlainLSTM(hidden).to(device)
     out = {"N": n, "D": days, "H": hidden}
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     for name, module, loss in (("model", model, lambda: loss_fn(model(batch), batch)[0]),
                                ("lstm", lstm, lambda: lstm.loss(batch))):  # fmt: skip
-        optimizer = torch.optim.AdamW(module.parameters(), lr=1e-4)
-
-        def step(module=module, loss=loss, optimizer=optimizer) -> None:
-            optimizer.zero_grad(set_to_none=True)
-            with autocast:
-                value = loss()
-            value.backward()
-            optimizer.step()
-
-        module.train()
-        seconds = time_steps(step, device, args.warmup, args.repeats)
+        seconds = time_steps(train_step(module, loss, device), device, args.warmup, args.repeats)
         out[f"{name}_ms"] = 1000 * seconds
         out[f"{name}_samples_s"] = n * days / seconds
         if name == "model" and device.type == "cuda":
@@ -143,22 +135,9 @@ def profile_step(n: int, days: int, hidden: int, device: torch.device, top: int 
     """torch.profiler over 3 steps of the model: kernels (or CPU ops) per step, the top ops."""
     from torch.profiler import ProfilerActivity, profile
 
-    batch = to_device(collate_days([day_batch(n, s) for s in range(days)]), device)
-    torch.manual_seed(0)
-    model = ATFTGATFAN(ModelConfig(n_features=F, hidden=hidden, horizons=HORIZONS,
-                                   use_fan=True, use_san=True, use_gat=True)).to(device)  # fmt: skip
-    loss_fn = ATFTLoss(LossConfig(target="rank_gauss", sharpe_weight=0.1)).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
-                else torch.autocast("cpu", enabled=False))  # fmt: skip
-
-    def step() -> None:
-        optimizer.zero_grad(set_to_none=True)
-        with autocast:
-            loss = loss_fn(model(batch), batch)[0]
-        loss.backward()
-        optimizer.step()
-
+    batch = days_batch(n, days, device)
+    model, loss_fn = default_model(hidden, device)
+    step = train_step(model, lambda: loss_fn(model(batch), batch)[0], device)
     for _ in range(3):
         step()
     cuda = device.type == "cuda"

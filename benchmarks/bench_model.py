@@ -12,6 +12,7 @@ every 2 ms by a background thread).
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import statistics
 import threading
 import time
@@ -28,6 +29,7 @@ QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
 
 
 def day_batch(n: int, length: int, n_features: int, per_node: int, seed: int) -> dict:
+    """A random day batch of the loader's shape (docs/contracts.md, "Day batch"); day ``seed``."""
     g = torch.Generator().manual_seed(seed)
     src = torch.arange(n).repeat_interleave(per_node)
     dst = (src + torch.randint(1, n, (src.numel(),), generator=g)) % n
@@ -41,6 +43,8 @@ def day_batch(n: int, length: int, n_features: int, per_node: int, seed: int) ->
             "market": torch.randint(0, 4, (n,), generator=g),
             "sector33": torch.randint(0, 34, (n,), generator=g),
         },
+        "codes": [str(i) for i in range(n)],
+        "date": dt.date(2024, 1, 4) + dt.timedelta(days=seed),
         "edge_index": torch.stack([src, dst]),
         "edge_attr": torch.rand(src.numel(), 3, generator=g),
     }

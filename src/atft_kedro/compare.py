@@ -40,8 +40,9 @@ def tracking(project: Path) -> tuple[str, str]:
 
 
 def recent_runs(project: Path, last: int) -> list[dict[str, Any]]:
-    """The last ``last`` finished or failed runs, newest first: id, start, status, key params,
-    the final model, its RankIC at h = 1 and the CI95 bounds (None where not logged)."""
+    """The last ``last`` runs of `kedro run` (not the HPO trials nested under one), newest first:
+    id, start, status, key params, the final model, its RankIC at h = 1 and the CI95 bounds (None
+    where not logged)."""
     import mlflow
 
     uri, experiment = tracking(project)
@@ -49,8 +50,8 @@ def recent_runs(project: Path, last: int) -> list[dict[str, Any]]:
     found = client.get_experiment_by_name(experiment)
     if found is None:
         return []
-    runs = client.search_runs([found.experiment_id], order_by=["attributes.start_time DESC"],
-                              max_results=last)  # fmt: skip
+    runs = client.search_runs([found.experiment_id], "tags.mlflow.parentRunId IS NULL",
+                              order_by=["attributes.start_time DESC"], max_results=last)  # fmt: skip
     return [
         {
             "run_id": run.info.run_id,

@@ -81,3 +81,7 @@ def test_hpo_trials_are_nested_runs_under_one_parent(two_runs):
     assert {t.data.tags["optuna.state"] for t in trials} <= {"COMPLETE", "PRUNED"}
     assert any("hpo.best." in p for p in parent[0].data.params)
     assert "hpo/best_mean_rank_ic" in parent[0].data.metrics
+    artifacts = {a.path for a in client.list_artifacts(parent[0].info.run_id)}
+    assert {"hpo_report", "hpo_trials", "hpo_best_params"} <= artifacts
+    # the comparison lists the three `kedro run`s, not the trials nested under the hpo one
+    assert len(recent_runs(project.path, 10)) == 3

@@ -281,16 +281,18 @@ class ATFTLoss(nn.Module):
             )
         return taus
 
+    def _advances(self, update_state: bool | None) -> bool:
+        """Whether this call moves the Sharpe moments (default: training with gradients)."""
+        if update_state is not None:
+            return update_state
+        return self.training and torch.is_grad_enabled()
+
     def _sharpe(self, r: torch.Tensor, update_state: bool | None) -> torch.Tensor:
         beta, days = self.cfg.sharpe_ema_decay, int(self.sharpe_days) + 1
         correction = 1.0 - beta**days
         mean = (beta * self.sharpe_mean.to(r.dtype) + (1 - beta) * r) / correction
         second = (beta * self.sharpe_second.to(r.dtype) + (1 - beta) * r * r) / correction
-        if (
-            update_state
-            if update_state is not None
-            else (self.training and torch.is_grad_enabled())
-        ):
+        if self._advances(update_state):
             with torch.no_grad():
                 self.sharpe_mean.mul_(beta).add_((1 - beta) * r.detach().double())
                 self.sharpe_second.mul_(beta).add_((1 - beta) * r.detach().double() ** 2)
@@ -311,11 +313,7 @@ class ATFTLoss(nn.Module):
             day = r[d].detach().double()
             mean_state = beta * mean_state + (1 - beta) * day
             second_state = beta * second_state + (1 - beta) * day**2
-        if (
-            update_state
-            if update_state is not None
-            else (self.training and torch.is_grad_enabled())
-        ):
+        if self._advances(update_state):
             with torch.no_grad():
                 self.sharpe_mean.copy_(mean_state)
                 self.sharpe_second.copy_(second_state)

@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 #: catalog entries logged as artifacts when the run produced them (artifact folder: the name)
 ARTIFACTS = ("report", "evaluation", "predictions", "baseline_predictions", "interpretation",
              "figures@png", "training_metrics", "signals", "hpo_report", "hpo_trials",
-             "hpo_comparison")  # fmt: skip
+             "hpo_comparison", "hpo_best_params")  # fmt: skip
 #: catalog entries whose outputs are logged when produced under another transcoded name
 PRODUCED_AS = {"figures@png": "figures@matplotlib"}
 CEILINGS = {"oracle": "share_of_oracle", "structural": "share_of_observable_ceiling"}
@@ -147,18 +147,19 @@ class TrackingHooks:
     def __init__(self) -> None:
         self._tagged = False
         self._user_uri = os.environ.get("MLFLOW_TRACKING_URI")  # a store the user chose
+        self._project = Path.cwd()  # until the context names the project
 
     @hook_impl(tryfirst=True)  # before kedro-mlflow reads the URI (mlflow.yml leaves it null)
     def after_context_created(self, context: Any) -> None:
         """Point MLflow at the project's SQLite store by absolute path, so a session started
         elsewhere (a notebook in notebooks/, a subfolder) records into the same store."""
+        self._project = Path(context.project_path)
         if not self._user_uri:
-            os.environ["MLFLOW_TRACKING_URI"] = tracking_uri(Path(context.project_path))
+            os.environ["MLFLOW_TRACKING_URI"] = tracking_uri(self._project)
 
     @hook_impl
-    def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
+    def before_pipeline_run(self) -> None:
         self._tagged = False
-        self._project = Path(run_params.get("project_path") or Path.cwd())
 
     @hook_impl
     def before_node_run(self) -> None:

@@ -186,9 +186,7 @@ def weight_average(
     if not phase.averaging.enabled:
         return None
     ema = phase.averaging.kind == "ema"
-    decay = (
-        phase.averaging.ema_decay**days_per_step if days_per_step > 1 else phase.averaging.ema_decay
-    )
+    decay = phase.averaging.ema_decay**days_per_step
     return AveragedModel(model, multi_avg_fn=debiased_ema(decay) if ema else None)
 
 
