@@ -119,3 +119,29 @@ def make_statements(panel: pl.DataFrame, seed: int = 3) -> pl.DataFrame:
                 }
             )
     return pl.DataFrame(rows)
+
+
+def with_flat_stretch(
+    panel: pl.DataFrame, code: str, like: str, first: int, last: int, price: float
+) -> pl.DataFrame:
+    """``panel`` plus a stock ``code`` that trades like ``like`` (same dates, volumes, listing)
+    except on its rows ``first`` … ``last`` − 1, where its bar is exactly ``price`` (open = high =
+    low = close) while it still trades: a price that does not move for weeks."""
+    rows = panel.filter(pl.col("Code") == like).sort("Date")
+    i = pl.int_range(pl.len())
+    flat = (i >= first) & (i < last)
+    rows = rows.with_columns(
+        pl.lit(code).alias("Code"),
+        *[pl.when(flat).then(pl.lit(price)).otherwise(pl.col(c)).alias(c)
+          for c in ("open", "high", "low", "close")],
+    ).with_columns(turnover=pl.col("volume") * pl.col("close"))  # fmt: skip
+    return pl.concat([panel, rows]).sort("Date", "Code")
+
+
+def with_flat_stocks(panel: pl.DataFrame) -> pl.DataFrame:
+    """``panel`` (``make_panel()``'s codes) plus two stocks whose price does not move for 114 and
+    92 sessions (rows 11 … 124 and 33 … 124) while they trade, each after a code that keeps
+    moving: their returns are exactly 0, and a running sum down the column reaches their
+    windows with the rounding residue of the codes before them (later dates included)."""
+    panel = with_flat_stretch(panel, "13205", like="13300", first=11, last=125, price=100.0)
+    return with_flat_stretch(panel, "13505", like="13400", first=33, last=125, price=500.0)

@@ -3,7 +3,10 @@
 ``zscore``: ``(x - mean_d(x)) / std_d(x)`` clipped to ``[-clip, clip]``; ``rank_gauss``: the average
 rank among the date's finite values mapped to a standard normal quantile, ``Phi^-1((rank - 0.5)/n)``,
 clipped likewise. Missing values stay missing and do not count. A date with fewer than two finite
-values, or no spread, has no score (null) rather than a fake 0.
+values, or no spread, has no score (null) rather than a fake 0. "No spread" is a spread within
+rounding of the values' magnitude (``returns_volatility.negligible``), not a spread of exactly 0:
+the standard deviation of equal values can come out at 1e-17, and scoring that noise would put
+every stock of the date at an arbitrary, clipped value.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 from scipy.special import ndtri
+
+from atft_kedro.features.returns_volatility import negligible
 
 CS_METHODS = ("zscore", "rank_gauss", "none")
 STATS_BATCH = 8  # columns per group_by pass in ``cs_normalise``
@@ -31,13 +36,14 @@ def cs_normalise_exprs(columns: list[str], method: str, clip: float) -> list[pl.
         x = pl.col(name).cast(pl.Float64)
         n = x.count().over("Date")
         if method == "zscore":
-            sd = x.std().over("Date")
-            score = (x - x.mean().over("Date")) / sd
-            score = pl.when((n >= 2) & (sd > 0)).then(score)
+            sd, mean = x.std().over("Date"), x.mean().over("Date")
+            score = (x - mean) / sd
+            score = pl.when((n >= 2) & ~negligible(sd, mean.abs() + sd)).then(score)
         else:
             p = (x.rank("average").over("Date") - 0.5) / n
-            spread = (x.max() - x.min()).over("Date")
-            score = pl.when((n >= 2) & (spread > 0)).then(p.map_batches(_ndtri, pl.Float64))
+            hi, lo = x.max().over("Date"), x.min().over("Date")
+            spread = ~negligible(hi - lo, pl.max_horizontal(hi.abs(), lo.abs()))
+            score = pl.when((n >= 2) & spread).then(p.map_batches(_ndtri, pl.Float64))
         out.append(score.clip(-clip, clip).alias(name))
     return out
 
@@ -85,7 +91,8 @@ def cs_normalise(frame: pl.DataFrame, columns: list[str], method: str, clip: flo
         n = stats[f"{name}:n"].to_numpy()
         mean = stats[f"{name}:mean"].to_numpy(allow_copy=True)
         sd = stats[f"{name}:sd"].to_numpy(allow_copy=True)
-        sd = np.where((n >= 2) & (sd > 0), sd, np.nan)  # no spread: no score, not a fake 0
+        spread = (n >= 2) & ~negligible(sd, np.abs(mean) + sd)  # equal values: sd ~1e-17
+        sd = np.where(spread, sd, np.nan)  # no spread: no score, not a fake 0
         np.copyto(score, frame[name].to_numpy())
         score -= np.take(mean, day, out=on_row)
         score /= np.take(sd, day, out=on_row)

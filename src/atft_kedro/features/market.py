@@ -11,7 +11,15 @@ import logging
 
 import polars as pl
 
-from atft_kedro.features.returns_volatility import BY, Stages, lag, sma
+from atft_kedro.features.returns_volatility import (
+    BY,
+    Stages,
+    covariance,
+    flat,
+    lag,
+    sma,
+    variance,
+)
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +85,10 @@ def stock_market_exprs() -> Stages:
     """Family ``stock_market``: 60-row beta, correlation, alpha, relative strength, idio vol.
 
     Moments are population moments over the code's last 60 rows where both ``r`` and ``m`` exist
-    (the ddof cancels in beta and correlation).
+    (the ddof cancels in beta and correlation). A series that is flat over the window (a price
+    that did not move: returns of exactly 0) has a variance and a covariance of exactly 0, not
+    the running sums' rounding residue: such a stock has beta 0, idiosyncratic vol 0 and no
+    correlation, whatever the rows before its window.
     """
     r, m, w = pl.col("r"), pl.col("m"), BETA_WINDOW
     means = [
@@ -86,12 +97,15 @@ def stock_market_exprs() -> Stages:
         sma(r * r, w).alias("_mean_rr"),
         sma(m * m, w).alias("_mean_mm"),
         sma(r * m, w).alias("_mean_rm"),
+        flat(r, w, floor=1.0).alias("_flat_r"),
+        flat(m, w, floor=1.0).alias("_flat_m"),
     ]
     mean_r, mean_m = pl.col("_mean_r"), pl.col("_mean_m")
+    flat_r, flat_m = pl.col("_flat_r"), pl.col("_flat_m")
     moments = [
-        (pl.col("_mean_rr") - mean_r * mean_r).alias("_var_r"),
-        (pl.col("_mean_mm") - mean_m * mean_m).alias("_var_m"),
-        (pl.col("_mean_rm") - mean_r * mean_m).alias("_cov"),
+        variance(pl.col("_mean_rr"), mean_r, flat_r).alias("_var_r"),
+        variance(pl.col("_mean_mm"), mean_m, flat_m).alias("_var_m"),
+        covariance(pl.col("_mean_rm"), mean_r, mean_m, flat_r | flat_m).alias("_cov"),
     ]
     var_r, var_m, cov = pl.col("_var_r"), pl.col("_var_m"), pl.col("_cov")
     beta = pl.when(var_m > 0).then(cov / var_m)

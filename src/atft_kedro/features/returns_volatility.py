@@ -16,6 +16,16 @@ Families return ``Stages``: lists of expressions in dependency order, each stage
 columns of earlier ones. Polars does not share rolling windows between expressions (its
 common-subexpression elimination skips them), so a window needed more than once is computed once,
 as a ``_``-prefixed helper column in an earlier stage.
+
+Rounding. A rolling mean keeps a running sum that carries rounding residue down the column, from
+the code's earlier rows and from every row of the codes before it, later dates included. On a
+window whose values are all equal (a price that did not move for weeks, so returns of exactly 0)
+that residue is all there is: ``E[x²] − E[x]²`` is noise of either sign and ``var > 0`` flips with
+data the window never saw. So a variance, a spread or a count of distinct values is compared with
+a tolerance relative to the data's scale (:func:`negligible`), never with 0: a window whose values
+are equal up to that tolerance (:func:`flat`, counted exactly) has a standard deviation, variance
+and covariance of exactly 0, and, where its mean divides or is square-rooted, a mean equal to its
+value. A flag that flips on rounding noise changes every cross-sectional z-score of that day.
 """
 
 from __future__ import annotations
@@ -63,14 +73,64 @@ def _full(window: int, rolled: pl.Expr) -> pl.Expr:
     return pl.when(pl.col(ROW) >= window - 1).then(rolled)
 
 
-def sma(expr: pl.Expr, window: int) -> pl.Expr:
-    """Trailing mean over the code's last ``window`` rows (null until the window is full)."""
-    return _full(window, expr.rolling_mean(window, min_samples=window))
+#: Relative size of rounding: a spread at most this fraction of the data's scale is no spread.
+#: Far above float64 rounding (~1e-16, or the residue of a running sum), far below any real
+#: difference (a tick is ~1e-5 of a price; float32 features resolve 6e-8).
+SPREAD_RTOL = 1e-9
 
 
-def rolling_std(expr: pl.Expr, window: int) -> pl.Expr:
-    """Trailing sample standard deviation (ddof=1) over the code's last ``window`` rows."""
-    return _full(window, expr.rolling_std(window, min_samples=window))
+def negligible(spread, scale, rtol: float = SPREAD_RTOL):
+    """Whether ``spread`` (a range, a standard deviation, a step) is rounding noise next to
+    ``scale`` (the data's magnitude, same units): ``spread <= rtol * scale``.
+
+    Plain arithmetic, so it takes polars expressions, numpy arrays and torch tensors alike. A
+    spread of exactly 0 is negligible even on a scale of 0.
+    """
+    return spread <= rtol * scale
+
+
+def flat(expr: pl.Expr, window: int, floor: float = 0.0) -> pl.Expr:
+    """True where the code's last ``window`` values are one value up to rounding (null until the
+    window is full): no step from one value to the next is more than :func:`negligible` of the
+    value's magnitude plus ``floor`` (1 for returns, a price ratio minus 1: their rounding is
+    relative to 1, so a return of 1e-16 is a price that did not move).
+
+    The steps are counted with an exact integer rolling sum, so unlike a variance from running
+    sums this does not depend on the rows before the window.
+    """
+    prev = expr.shift(1)
+    step = (~negligible((expr - prev).abs(), expr.abs() + floor)).cast(pl.Int32)
+    return _full(window, step.rolling_sum(window - 1, min_samples=window - 1)) == 0
+
+
+def sma(expr: pl.Expr, window: int, exact_if_flat: bool = False) -> pl.Expr:
+    """Trailing mean over the code's last ``window`` rows (null until the window is full).
+
+    ``exact_if_flat``: on a :func:`flat` window, the row's own value. For a mean that divides or
+    is square-rooted: on a window of zeros (no volume, no bar range) the running sum's residue
+    would otherwise become the value.
+    """
+    mean = _full(window, expr.rolling_mean(window, min_samples=window))
+    return pl.when(flat(expr, window)).then(expr).otherwise(mean) if exact_if_flat else mean
+
+
+def rolling_std(expr: pl.Expr, window: int, floor: float = 0.0) -> pl.Expr:
+    """Trailing sample standard deviation (ddof=1) over the code's last ``window`` rows; exactly
+    0 on a :func:`flat` window (``floor`` as there)."""
+    std = _full(window, expr.rolling_std(window, min_samples=window))
+    return pl.when(flat(expr, window, floor)).then(0.0).otherwise(std)
+
+
+def covariance(mean_xy: pl.Expr, mean_x: pl.Expr, mean_y: pl.Expr, no_spread: pl.Expr) -> pl.Expr:
+    """Population covariance ``E[xy] − E[x]E[y]`` from trailing means; exactly 0 where
+    ``no_spread`` (x or y :func:`flat` over the window), where the difference is rounding."""
+    return pl.when(no_spread).then(0.0).otherwise(mean_xy - mean_x * mean_y)
+
+
+def variance(mean_sq: pl.Expr, mean: pl.Expr, no_spread: pl.Expr) -> pl.Expr:
+    """Population variance ``E[x²] − E[x]²`` from trailing means: exactly 0 where ``no_spread``
+    (x :func:`flat` over the window), never below 0."""
+    return covariance(mean_sq, mean, mean, no_spread).clip(lower_bound=0.0)
 
 
 def rolling_max(expr: pl.Expr, window: int) -> pl.Expr:
@@ -139,7 +199,10 @@ def volatility_exprs() -> Stages:
     """Family ``volatility``: close-to-close and Parkinson (high-low) volatility, daily units."""
     lr = pl.col("lr")
     hl2 = (pl.col("h") / pl.col("l")).log().pow(2) / (4.0 * math.log(2.0))
-    out = [rolling_std(lr, w).alias(f"vol_{w}d") for w in (5, 10, 20, 60)]
-    # running-sum windows can end a hair below 0 on a flat stretch; the variance is >= 0
-    out += [sma(hl2, w).clip(lower_bound=0.0).sqrt().alias(f"parkinson_vol_{w}d") for w in (5, 20)]
+    out = [rolling_std(lr, w, floor=1.0).alias(f"vol_{w}d") for w in (5, 10, 20, 60)]
+    # a mean of squares is >= 0, and exactly 0 over bars with h = l
+    out += [
+        sma(hl2, w, exact_if_flat=True).clip(lower_bound=0.0).sqrt().alias(f"parkinson_vol_{w}d")
+        for w in (5, 20)
+    ]
     return [out, [(pl.col("vol_5d") / pl.col("vol_20d")).alias("vol_ratio_5_20")]]

@@ -12,6 +12,7 @@ from atft_kedro.features.returns_volatility import (
     Stages,
     ema,
     lag,
+    negligible,
     rolling_max,
     rolling_min,
     rolling_std,
@@ -45,16 +46,18 @@ def range_volume_exprs() -> Stages:
             ((h - low) / c).alias("hl_range"),
             (c / h - 1.0).alias("close_to_high"),
             (c / low - 1.0).alias("close_to_low"),
-            pl.when(h > low)
-            .then((c - low) / (h - low))
-            .when(h == low)
+            # a bar whose high and low differ by rounding has no range: mid-bar
+            pl.when(negligible(h - low, h))
             .then(0.5)
+            .when(h > low)
+            .then((c - low) / (h - low))
             .alias("close_position"),
             (o / lag(c, 1) - 1.0).alias("gap_open"),
-            (v / sma(v, 5)).alias("volume_ratio_5"),
-            (v / sma(v, 20)).alias("volume_ratio_20"),
+            # exact means: days without trades give 0 / 0 (no ratio), not 0 / residue
+            (v / sma(v, 5, exact_if_flat=True)).alias("volume_ratio_5"),
+            (v / sma(v, 20, exact_if_flat=True)).alias("volume_ratio_20"),
             tv.log1p().alias("log_turnover"),
-            (tv / sma(tv, 20)).alias("turnover_ratio_20"),
+            (tv / sma(tv, 20, exact_if_flat=True)).alias("turnover_ratio_20"),
         ]
     ]
 
@@ -95,9 +98,12 @@ def technical_exprs() -> Stages:
         _rsi(2).alias("rsi_2"),
         _rsi(14).alias("rsi_14"),
         ((pl.col("_macd") - pl.col("_signal")) / c).alias("macd_hist"),
-        ((c - mid + 2.0 * sd) / (4.0 * sd)).alias("bb_pct_b_20"),
+        # sd is exactly 0 on a flat window (rolling_std), so "no band" is an exact test
+        pl.when(sd > 0).then((c - mid + 2.0 * sd) / (4.0 * sd)).alias("bb_pct_b_20"),
         (4.0 * sd / mid).alias("bb_width_20"),
         (pl.col("_atr_14") / c).alias("atr_14"),
-        ((c - lo14) / (hi14 - lo14)).alias("stoch_k_14"),
+        pl.when(~negligible(hi14 - lo14, hi14))
+        .then((c - lo14) / (hi14 - lo14))
+        .alias("stoch_k_14"),
     ]
     return [windows, smoothed, features]

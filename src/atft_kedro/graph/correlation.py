@@ -16,6 +16,11 @@ when several windows are asked for). Codes with a missing day (the set I, usuall
 get the exact pairwise moments from six [|I|, L] × [L, N] products, which overwrite their rows
 and columns. The statistics are shift- and scale-invariant, so standardising first only improves
 float32 accuracy. A pair that is constant over its common days gets 0.
+
+"Constant" is a spread within rounding of the data's scale (``returns_volatility.negligible``),
+never a spread of exactly 0: a code whose returns did not move over the window, or over the days
+it shares with another code, has a variance that is rounding noise, and correlating that noise
+would make edges out of it.
 """
 
 from __future__ import annotations
@@ -24,9 +29,13 @@ from typing import Literal
 
 import torch
 
+from atft_kedro.features.returns_volatility import negligible
+
 Method = Literal["pearson", "ewm"]
 
-_MIN_VARIANCE = 1e-16  # squared daily log return; below it a series is treated as constant
+# Relative rounding of the float32 pairwise sums: a sum over L ≤ ~1,000 days of float32 terms is
+# off by up to ~L·2⁻²⁴ of the second moment it is cancelled from.
+_FLOAT32_RTOL = 1e-4
 
 
 def window_weights(lookback: int, method: Method, halflife: float) -> torch.Tensor:
@@ -77,10 +86,14 @@ def _pairwise_rows(
     q_j = left[:, 2 * k : 3 * k] @ (u * u)
 
     n_w.clamp_(min=1e-12)
+    square_i, square_j = q_i.clone(), q_j.clone()  # Σ w u² over the common days (× Σ w)
     q_i.addcdiv_(s_i * s_i, n_w, value=-1.0)  # variance of i over the common days (× Σ w)
     q_j.addcdiv_(s_j * s_j, n_w, value=-1.0)  # variance of j
     p.addcdiv_(s_i * s_j, n_w, value=-1.0)  # covariance
+    # A variance is real when it is above 1e-6 of the code's own over the window (u has unit
+    # variance there) and above the float32 rounding of the squares it was cancelled from.
     ok = (n >= min_obs) & (q_i > 1e-6 * n_w) & (q_j > 1e-6 * n_w)
+    ok &= ~negligible(q_i, square_i, _FLOAT32_RTOL) & ~negligible(q_j, square_j, _FLOAT32_RTOL)
     return p.div_(q_i.mul_(q_j).clamp_(min=1e-30).sqrt_()).masked_fill_(~ok, 0.0)
 
 
@@ -117,10 +130,12 @@ def rolling_correlation(
     weight = wm.sum(dim=1).clamp_min(1e-300)
     mean = (wm * x).sum(dim=1) / weight
     dev = torch.where(present, x - mean.unsqueeze(1), torch.zeros_like(x))
-    var = (wm * dev * dev).sum(dim=1) / weight
-    eligible = (n_obs >= min_obs) & (var > _MIN_VARIANCE)
+    var = (wm * dev * dev).sum(dim=1) / weight  # centred: ~1e-32 for a series that did not move
+    scale = x.abs().amax(dim=1) + 1.0  # log returns: their rounding is relative to 1
+    eligible = (n_obs >= min_obs) & ~negligible(var.sqrt(), scale)
 
-    u = (dev / var.clamp_min(_MIN_VARIANCE).sqrt().unsqueeze(1)) * eligible.unsqueeze(1)
+    sd = torch.where(eligible, var, torch.ones_like(var)).sqrt()
+    u = (dev / sd.unsqueeze(1)) * eligible.unsqueeze(1)
     u = u.to(torch.float32)  # [B, L, N]
     m = (present & eligible.unsqueeze(1)).to(torch.float32)
     w32 = w.to(torch.float32).flatten()

@@ -4,6 +4,10 @@ The trading calendar is the panel's own set of distinct dates. The return of a c
 day t is ``log(close_t / close_{t-1})`` where t-1 is the previous *trading day*, not the code's
 previous row: a code with no row or no trade (null close) on either day has no return on t, so
 a gap never turns into a multi-day return that would inflate its variance.
+
+Trailing moments come from running sums, whose rounding leaves noise of either sign where the
+values do not move; a window whose values are equal up to rounding (:func:`trailing_flat`) has
+a standard deviation of exactly 0 and no beta, so that ``std > 0`` never flips on that noise.
 """
 
 from __future__ import annotations
@@ -15,6 +19,9 @@ from typing import Literal
 
 import numpy as np
 import polars as pl
+from scipy.ndimage import maximum_filter1d, minimum_filter1d
+
+from atft_kedro.features.returns_volatility import negligible
 
 REQUIRED_COLUMNS = ("Date", "Code", "close", "market", "sector33")
 EDGE_ATTRIBUTES = ("market", "sector33")
@@ -100,11 +107,28 @@ def _group_mean(x: np.ndarray, group: np.ndarray, valid: np.ndarray, n_groups: i
         return total / count, count
 
 
+def trailing_flat(x: np.ndarray, window: int, floor: float = 1.0) -> np.ndarray:
+    """bool [T, N]: whether the finite values of each column of ``x`` over rows t−window+1 … t
+    are one value up to rounding: their range is :func:`negligible` next to their magnitude
+    plus ``floor`` (1 for logs such as log returns, whose rounding is relative to 1). True where
+    the window has no finite value.
+
+    Max and min are exact, so unlike a variance from running sums this does not depend on the
+    rows before the window.
+    """
+    finite = np.isfinite(x)
+    trailing = {"size": window, "axis": 0, "mode": "constant", "origin": (window - 1) // 2}
+    hi = maximum_filter1d(np.where(finite, x, -np.inf), cval=-np.inf, **trailing)
+    lo = minimum_filter1d(np.where(finite, x, np.inf), cval=np.inf, **trailing)
+    return negligible(hi - lo, np.maximum(np.abs(hi), np.abs(lo)) + floor)
+
+
 def market_betas(x: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
     """(β [T, N], market [T, 1]): each code's OLS beta on the equal-weight market return over the
     ``window`` days before t (t−window … t−1: known before day t's return), and the market.
 
-    β is 1 where fewer than 20 of those days have a return (too few to estimate it).
+    β is 1 where fewer than 20 of those days have a return (too few to estimate it), or where the
+    market did not move on them (:func:`trailing_flat`: its variance is rounding noise).
     """
     valid = np.isfinite(x)
     market, _ = _group_mean(x, np.zeros(x.shape, dtype=np.int64), valid, 1)
@@ -120,7 +144,9 @@ def market_betas(x: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
     sm, sr, smm, smr = before(m), before(r), before(m * m), before(m * r)
     with np.errstate(invalid="ignore", divide="ignore"):
         beta = (smr - sm * sr / n) / (smm - sm * sm / n)
-    beta = np.where((n >= 20) & np.isfinite(beta), beta, 1.0)
+    flat = np.ones(x.shape, dtype=bool)  # the market over each code's days t−window … t−1
+    flat[1:] = trailing_flat(np.where(valid, market, np.nan), window)[:-1]
+    beta = np.where((n >= 20) & ~flat & np.isfinite(beta), beta, 1.0)
     return beta, market
 
 
@@ -163,7 +189,8 @@ def residual_returns(
 def trailing_std(x: np.ndarray, window: int, min_count: int = 2) -> np.ndarray:
     """Sample std (ddof=1) of each column of ``x [T, N]`` over rows t−window+1 … t, NaNs skipped.
 
-    NaN where fewer than ``min_count`` values are finite. Running sums, so O(T·N).
+    NaN where fewer than ``min_count`` values are finite; exactly 0 where the values are equal up
+    to rounding (:func:`trailing_flat`; ``x`` holds logs). Running sums, so O(T·N).
     """
     finite = np.isfinite(x)
     values = np.where(finite, x, 0.0)
@@ -176,7 +203,8 @@ def trailing_std(x: np.ndarray, window: int, min_count: int = 2) -> np.ndarray:
     n, s, q = rolling(finite.astype(np.float64)), rolling(values), rolling(values * values)
     with np.errstate(invalid="ignore", divide="ignore"):
         var = (q - s * s / n) / (n - 1)
-    return np.where(n >= min_count, np.sqrt(np.maximum(var, 0.0)), np.nan)
+    var = np.where(trailing_flat(x, window), 0.0, np.maximum(var, 0.0))
+    return np.where(n >= min_count, np.sqrt(var), np.nan)
 
 
 def winsorize_returns(returns: ReturnPanel, limit: float | None, window: int) -> ReturnPanel:
