@@ -27,6 +27,8 @@ CONTRACT_COLUMNS = {  # docs/contracts.md, canonical raw tables
                    "ForecastProfit"],
     "oracle_alpha": ["Date", "Code", "alpha_1d", "alpha_5d", "alpha_10d", "alpha_20d",
                      "alpha_next_1d", "alpha_next_5d", "alpha_next_10d", "alpha_next_20d"],
+    "alpha_components": ["Date", "Code"] + [f"{k}_{v}1d" for k in ALPHA_COMPONENTS
+                                            for v in ("", "next_")],
     "latent_clusters": ["Code", "cluster"],
 }  # fmt: skip
 TEXT = {"Code", "CompanyName", "Section", "DisclosedTime", "TypeOfCurrentPeriod"}
@@ -34,12 +36,12 @@ TEXT = {"Code", "CompanyName", "Section", "DisclosedTime", "TypeOfCurrentPeriod"
 
 @pytest.fixture(scope="module")
 def tiny() -> dict[str, pl.DataFrame]:
-    return generate_market("tiny", seed=0, with_components=True)
+    return generate_market("tiny", seed=0)
 
 
 @pytest.fixture(scope="module")
 def small() -> dict[str, pl.DataFrame]:
-    return generate_market("small", seed=42, with_components=True)
+    return generate_market("small", seed=42)
 
 
 def forward_returns(quotes: pl.DataFrame, h: int) -> pl.DataFrame:
@@ -73,7 +75,7 @@ def test_tables_have_exactly_the_contract_columns_and_types(tiny):
 
 
 def test_same_seed_same_market_and_other_seed_differs(tiny):
-    again = generate_market("tiny", seed=0, with_components=True)
+    again = generate_market("tiny", seed=0)
     for name, frame in tiny.items():
         assert frame.equals(again[name]), name
     other = generate_market("tiny", seed=1)
@@ -250,21 +252,34 @@ def test_topix_is_the_cap_weighted_index_and_stress_raises_its_volatility(small)
 def test_alpha_variance_shares_match_the_parameters(fixture, request):
     market = request.getfixturevalue(fixture)
     parts, oracle = market["alpha_components"], market["oracle_alpha"]
-    total = parts.select(pl.sum_horizontal(ALPHA_COMPONENTS)).to_series()
+    total = parts.select(pl.sum_horizontal(f"{k}_1d" for k in ALPHA_COMPONENTS)).to_series()
     np.testing.assert_allclose(total, oracle["alpha_1d"], atol=1e-12)
     shares = market_config(fixture).alpha_shares
     var = oracle["alpha_1d"].var()
     for name in ALPHA_COMPONENTS:
-        assert parts[name].var() / var == pytest.approx(shares[name], abs=0.04), name
+        assert parts[f"{name}_1d"].var() / var == pytest.approx(shares[name], abs=0.04), name
     assert shares["lead_lag"] >= 0.30 and shares["regime_momentum"] >= 0.20
 
 
 def test_variance_shares_follow_overrides():
     shares = {"lead_lag": 0.6, "regime_momentum": 0.1, "reversal": 0.1}
     shares |= {"earnings_drift": 0.1, "investor_flow": 0.1}
-    market = generate_market("tiny", seed=0, with_components=True, alpha_shares=shares)
+    market = generate_market("tiny", seed=0, alpha_shares=shares)
     var = market["oracle_alpha"]["alpha_1d"].var()
-    assert market["alpha_components"]["lead_lag"].var() / var == pytest.approx(0.6, abs=0.05)
+    assert market["alpha_components"]["lead_lag_1d"].var() / var == pytest.approx(0.6, abs=0.05)
+
+
+def test_next_session_components_sum_to_the_next_session_oracle(small):
+    """The next-session parts add up to ``alpha_next_1d``; the one-day effects (lead-lag,
+    reversal) are gone by then, the persistent ones (momentum, drift, flow) are not."""
+    parts, oracle = small["alpha_components"], small["oracle_alpha"]
+    total = parts.select(pl.sum_horizontal(f"{k}_next_1d" for k in ALPHA_COMPONENTS)).to_series()
+    np.testing.assert_allclose(total, oracle["alpha_next_1d"], atol=1e-12)
+    assert (parts["lead_lag_next_1d"] == 0).all() and (parts["reversal_next_1d"] == 0).all()
+    for name in ("regime_momentum", "earnings_drift", "investor_flow"):
+        same_day, next_day = parts[f"{name}_1d"], parts[f"{name}_next_1d"]
+        assert next_day.var() > 0.5 * same_day.var(), name
+        assert np.corrcoef(same_day, next_day)[0, 1] > 0.8, name
 
 
 def test_oracle_rank_ic_is_in_the_documented_band(small):
@@ -303,7 +318,10 @@ def test_lead_lag_follows_latent_clusters_not_sectors(small):
         small["daily_quotes"]
         .sort("Code", "Date")
         .with_columns(pl.col("AdjustmentClose").log().diff().over("Code").alias("r"))
-        .join(small["alpha_components"].select("Date", "Code", "lead_lag"), on=["Date", "Code"])
+        .join(
+            small["alpha_components"].select("Date", "Code", lead_lag="lead_lag_1d"),
+            on=["Date", "Code"],
+        )
         .join(info, on="Code")
         .with_columns(pl.col("Code").replace_strict(cluster).alias("cluster"))
         .drop_nulls("r")

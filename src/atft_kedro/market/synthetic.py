@@ -1,9 +1,10 @@
 """A J-Quants-shaped synthetic market with a planted, known alpha.
 
 :func:`generate_market` returns the raw tables of ``docs/contracts.md`` (``daily_quotes``,
-``listed_info``, ``topix``, ``trades_spec``, ``statements``) plus two evaluation-only tables:
-``oracle_alpha``, the planted expected forward returns, and ``latent_clusters``, each code's latent
-lead-lag cluster (from which the observable ceiling is built). :func:`write_market` streams a large preset to Parquet
+``listed_info``, ``topix``, ``trades_spec``, ``statements``) plus three evaluation-only tables:
+``oracle_alpha``, the planted expected forward returns, ``alpha_components``, each planted
+component's part of them (close to close and with next-session entry), and ``latent_clusters``,
+each code's latent lead-lag cluster (from which the observable ceiling is built). :func:`write_market` streams a large preset to Parquet
 chunk by chunk. The model and its parameters are documented in
 :mod:`atft_kedro.market.synthetic_config`.
 
@@ -55,6 +56,7 @@ TABLES = (
     "trades_spec",
     "statements",
     "oracle_alpha",
+    "alpha_components",
     "latent_clusters",
 )
 _PER_CODE = ("daily_quotes", "statements", "oracle_alpha", "alpha_components")
@@ -98,9 +100,7 @@ class SyntheticMarket:
         rng = np.random.default_rng(self._flows_seed)
         return trades_spec_frame(self.state, rng, self.first, self.last)
 
-    def chunks(
-        self, chunk_codes: int | None = None, with_components: bool = False
-    ) -> Iterator[ChunkResult]:
+    def chunks(self, chunk_codes: int | None = None) -> Iterator[ChunkResult]:
         """Per-code tables, ``chunk_codes`` codes at a time (rounded up to whole blocks)."""
         size = chunk_codes or self.config.chunk_codes
         blocks_per_chunk = max(1, math.ceil(size / BLOCK))
@@ -111,7 +111,7 @@ class SyntheticMarket:
             chunk = Chunk(
                 self.config, self.universe, self.state, cols, self.first, self.last, self.flow_scale
             )
-            yield simulate_chunk(chunk, self._block_seeds[b0:b1], with_components=with_components)
+            yield simulate_chunk(chunk, self._block_seeds[b0:b1])
 
     def topix(self, index_sums: np.ndarray) -> pl.DataFrame:
         """Cap-weighted index from the summed :attr:`ChunkResult.index_sums` of all chunks."""
@@ -132,21 +132,17 @@ class SyntheticMarket:
         ).with_columns(pl.col("Date").cast(pl.Date))
 
 
-def generate_market(
-    preset: str = "small", seed: int = 42, *, with_components: bool = False, **overrides
-) -> dict[str, pl.DataFrame]:
+def generate_market(preset: str = "small", seed: int = 42, **overrides) -> dict[str, pl.DataFrame]:
     """All raw tables of a synthetic market, in memory.
 
     Returns ``{daily_quotes, listed_info, topix, trades_spec, statements, oracle_alpha,
-    latent_clusters}`` with the
-    canonical columns of ``docs/contracts.md``; with ``with_components=True`` also
-    ``alpha_components`` (Date, Code and each component's contribution to ``alpha_1d``).
+    alpha_components, latent_clusters}`` with the canonical columns of ``docs/contracts.md``.
     ``overrides`` are fields of :class:`SyntheticMarketConfig`.
     """
     market = SyntheticMarket(market_config(preset, **overrides), seed)
     parts: dict[str, list[pl.DataFrame]] = {}
     index_sums = 0.0
-    for chunk in market.chunks(with_components=with_components):
+    for chunk in market.chunks():
         index_sums = index_sums + chunk.index_sums
         for name, frame in chunk.tables.items():
             parts.setdefault(name, []).append(frame)
@@ -155,7 +151,7 @@ def generate_market(
     tables["topix"] = market.topix(index_sums)
     tables["trades_spec"] = market.trades_spec()
     tables["latent_clusters"] = market.latent_clusters()
-    return {name: tables[name] for name in (*TABLES, "alpha_components") if name in tables}
+    return {name: tables[name] for name in TABLES}
 
 
 def write_market(

@@ -101,10 +101,11 @@ def planted_alpha(components: dict[str, np.ndarray], cfg: SyntheticMarketConfig)
     return sum(weights[k] * components[k] for k in ALPHA_COMPONENTS)
 
 
-def forward_alpha(
+def forward_components(
     inp: AlphaInputs, cfg: SyntheticMarketConfig, horizons: tuple[int, ...]
-) -> dict[int, np.ndarray]:
-    """``{h: alpha_hd [T, N]}``, the expected log return from close t to close t+h."""
+) -> dict[int, dict[str, np.ndarray]]:
+    """``{h: {component: [T, N]}}``: each component's weighted part of ``alpha_hd``, the expected
+    log return from close t to close t+h given what is known at t (module docstring)."""
     weights = component_weights(cfg)
     n_t = len(inp.regime)
     t = np.arange(n_t)
@@ -132,11 +133,19 @@ def forward_alpha(
         # investor flow: rho ** (weeks ahead), summed over the next h sessions
         ahead = inp.flow_week[np.clip(t[:, None] + np.arange(h), 0, n_t - 1)]
         flow_factor = (cfg.flow_autocorr ** (ahead - inp.flow_week[:, None])).sum(axis=1)
-        out[h] = (
-            weights["lead_lag"] * inp.cluster_shock
-            + weights["reversal"] * -inp.idio_shock
-            + weights["regime_momentum"] * mom
-            + weights["earnings_drift"] * earnings
-            + weights["investor_flow"] * flow_factor[:, None] * inp.flow
-        )
+        out[h] = {
+            "lead_lag": weights["lead_lag"] * inp.cluster_shock,
+            "regime_momentum": weights["regime_momentum"] * mom,
+            "reversal": weights["reversal"] * -inp.idio_shock,
+            "earnings_drift": weights["earnings_drift"] * earnings,
+            "investor_flow": weights["investor_flow"] * flow_factor[:, None] * inp.flow,
+        }
     return out
+
+
+def forward_alpha(
+    inp: AlphaInputs, cfg: SyntheticMarketConfig, horizons: tuple[int, ...]
+) -> dict[int, np.ndarray]:
+    """``{h: alpha_hd [T, N]}``, the expected log return from close t to close t+h."""
+    parts = forward_components(inp, cfg, horizons)
+    return {h: sum(parts[h][k] for k in ALPHA_COMPONENTS) for h in horizons}

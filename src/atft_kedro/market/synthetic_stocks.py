@@ -23,8 +23,7 @@ import polars as pl
 from atft_kedro.market.synthetic_alpha import (
     AlphaInputs,
     alpha_components,
-    component_weights,
-    forward_alpha,
+    forward_components,
     planted_alpha,
 )
 from atft_kedro.market.synthetic_config import (
@@ -254,13 +253,18 @@ class Paths:
     z: np.ndarray  # unit idiosyncratic shock
     stress: np.ndarray  # [T] idiosyncratic-vol multiplier of the regime
     volume_ar: np.ndarray  # AR(1) volume shock
-    components: dict[str, np.ndarray]  # the planted alpha's parts
-    oracle: dict[int, np.ndarray]  # E_t[log return over h days] per horizon
+    forward: dict[int, dict[str, np.ndarray]]  # E_t[log return over h days] per component
+
+    def oracle(self, h: int) -> np.ndarray:
+        """``alpha_hd``: E_t[log close(t+h) / close(t)], every component together."""
+        return sum(self.forward[h][k] for k in ALPHA_COMPONENTS)
+
+    def oracle_next(self, h: int) -> np.ndarray:
+        """``alpha_next_hd``: E_t[log close(t+1+h) / close(t+1)] = alpha_{h+1} - alpha_1."""
+        return self.oracle(h + 1) - self.oracle(1)
 
 
-def simulate_chunk(
-    c: Chunk, seeds: list[np.random.SeedSequence], *, with_components: bool = False
-) -> ChunkResult:
+def simulate_chunk(c: Chunk, seeds: list[np.random.SeedSequence]) -> ChunkResult:
     """Simulate the chunk's codes over the timeline; tables hold days ``[first, last)``."""
     n_t = len(c.state.dates)
     n_q = int(np.ceil(n_t / SESSIONS_PER_YEAR * 4)) + 4
@@ -280,17 +284,27 @@ def simulate_chunk(
         "oracle_alpha": pl.DataFrame(
             {
                 **keys,
-                **{f"alpha_{h}d": p.oracle[h][ti, ci] for h in HORIZONS},
-                # next-session entry: E_t[log close(t+1+h) / close(t+1)] = alpha_{h+1} - alpha_1
-                **{f"alpha_next_{h}d": (p.oracle[h + 1] - p.oracle[1])[ti, ci] for h in HORIZONS},
+                **{f"alpha_{h}d": p.oracle(h)[ti, ci] for h in HORIZONS},
+                **{f"alpha_next_{h}d": p.oracle_next(h)[ti, ci] for h in HORIZONS},
             }
         ),
+        "alpha_components": pl.DataFrame({**keys, **_component_columns(p, (ti, ci))}),
     }
-    if with_components:
-        weights = component_weights(c.cfg)  # scaled so that the columns sum to alpha_1d
-        parts = {k: weights[k] * p.components[k][ti, ci] for k in ALPHA_COMPONENTS}
-        tables["alpha_components"] = pl.DataFrame({**keys, **parts})
     return ChunkResult(tables=tables, index_sums=_index_sums(c, p, listed))
+
+
+def _component_columns(p: Paths, rows: tuple[np.ndarray, np.ndarray]) -> dict[str, np.ndarray]:
+    """Each component's part of ``alpha_1d`` (``{name}_1d``, close to close) and of
+    ``alpha_next_1d`` (``{name}_next_1d``, next-session entry) at the emitted rows.
+
+    The one-day effects (lead-lag, reversal) depend on day t's own shocks, so their next-session
+    parts are 0: whatever they predict is gone by the session after the signal.
+    """
+    columns = {}
+    for k in ALPHA_COMPONENTS:
+        columns[f"{k}_1d"] = p.forward[1][k][rows]
+        columns[f"{k}_next_1d"] = (p.forward[2][k] - p.forward[1][k])[rows]
+    return columns
 
 
 def simulate_paths(c: Chunk, d: Draws, surprise: np.ndarray) -> Paths:
@@ -311,9 +325,10 @@ def simulate_paths(c: Chunk, d: Draws, surprise: np.ndarray) -> Paths:
         / c.flow_scale,
         flow_week=state.flow_week,
     )
-    components = alpha_components(inputs, cfg)
-    alpha = planted_alpha(components, cfg)
-    oracle = forward_alpha(inputs, cfg, tuple(sorted({*HORIZONS, *(h + 1 for h in HORIZONS)})))
+    alpha = planted_alpha(alpha_components(inputs, cfg), cfg)
+    forward = forward_components(
+        inputs, cfg, tuple(sorted({*HORIZONS, *(h + 1 for h in HORIZONS)}))
+    )
 
     sector = u.sector_at(t, cols)
     r = np.zeros((n_t, c.n))
@@ -334,7 +349,7 @@ def simulate_paths(c: Chunk, d: Draws, surprise: np.ndarray) -> Paths:
     open_ = prev_close * np.exp(overnight)
     high = np.maximum(open_, close) * np.exp(0.5 * sigma * d.high_noise)
     low = np.minimum(open_, close) * np.exp(-0.5 * sigma * d.low_noise)
-    return Paths(open_, high, low, close, d.z, stress, volume_ar, components, oracle)
+    return Paths(open_, high, low, close, d.z, stress, volume_ar, forward)
 
 
 def _garch(cfg: SyntheticMarketConfig, d: Draws) -> tuple[np.ndarray, np.ndarray]:

@@ -34,9 +34,10 @@ def ingest_market_node(market: dict[str, Any], seed: int) -> tuple[pl.DataFrame,
         seed: the global seed (drives the synthetic market).
 
     Returns:
-        daily_quotes, listed_info, topix, trades_spec, statements, oracle_alpha, latent_clusters.
-        An absent optional table is returned empty (zero rows, canonical columns); the two
-        evaluation-only tables ``oracle_alpha`` and ``latent_clusters`` are empty for real data.
+        daily_quotes, listed_info, topix, trades_spec, statements, oracle_alpha, alpha_components,
+        latent_clusters. An absent optional table is returned empty (zero rows, canonical
+        columns); the three evaluation-only tables ``oracle_alpha``, ``alpha_components`` and
+        ``latent_clusters`` are empty for real data.
     """
     unknown = sorted(set(market) - {"source", "preset", *_SOURCES})
     if unknown:
@@ -65,16 +66,14 @@ def ingest_market_node(market: dict[str, Any], seed: int) -> tuple[pl.DataFrame,
         if tables.get(name) is None:
             logger.warning("%s: table absent; its feature family will be NaN with mask 0", name)
             tables[name] = empty_table(name)
-    oracle = tables.get("oracle_alpha")
-    if oracle is None:
-        oracle = pl.DataFrame(schema=_ORACLE_SCHEMA)
     return (
         tables["daily_quotes"],
         tables["listed_info"],
         tables["topix"],
         tables["trades_spec"],
         tables["statements"],
-        oracle,
+        tables.get("oracle_alpha", pl.DataFrame(schema=_ORACLE_SCHEMA)),
+        tables.get("alpha_components", pl.DataFrame(schema=_ORACLE_SCHEMA)),
         tables.get("latent_clusters", pl.DataFrame(schema=_CLUSTERS_SCHEMA)),
     )
 

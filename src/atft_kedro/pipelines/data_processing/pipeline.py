@@ -24,6 +24,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "raw_trades_spec",
                     "raw_statements",
                     "oracle_alpha",
+                    "alpha_components",
                     "latent_clusters",
                 ],
                 name="ingest_market_node",
