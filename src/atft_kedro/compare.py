@@ -1,8 +1,8 @@
 """Compare tracked runs: key parameters and the final model's RankIC [CI95] per run.
 
 Every `kedro run` is one MLflow run in the project's store (conf/base/mlflow.yml). This lists the
-last N of them, newest first, and draws the final model's pooled test RankIC at h = 1 with its
-CI95 per run:
+last N of them, newest first, and draws the final model's pooled test RankIC at h = 1 under the
+run's label (next-session entry by default) with its CI95 per run:
 
     python -m atft_kedro.compare                          # the last 10 runs
     python -m atft_kedro.compare --last 5 --plot runs.png # and the figure
@@ -23,8 +23,8 @@ import yaml
 #: environment takes its place)
 TRACKING_DB = "data/09_tracking/mlflow.db"
 #: parameters shown per run (flattened names as kedro-mlflow logs them)
-KEY_PARAMS = ("seed", "market.source", "market.preset", "phase", "training.days_per_step",
-              "training.max_train_days_per_epoch", "training.loader.target")  # fmt: skip
+KEY_PARAMS = ("seed", "label", "market.source", "market.preset", "phase",
+              "training.days_per_step", "training.max_train_days_per_epoch")  # fmt: skip
 FINAL = "final/h1/rank_ic"
 
 

@@ -34,24 +34,30 @@ def bounce_panel(n_codes: int = 60, n_days: int = 200, seed: int = 0) -> pl.Data
     ).sort("Date", "Code")
 
 
-def _fires(band_model_ic: float | None = None, **kw) -> dict:
-    close = {} if band_model_ic is None else {
+def _fires(band_model_ic: float | None = None, label: str = "next_close", **kw) -> dict:
+    models = {} if band_model_ic is None else {
         "m": {"h1": {"pooled": {"rank_ic": {"mean": band_model_ic}}}}
     }  # fmt: skip
-    return realism_check({"close": close}, **kw)
+    return realism_check({label: models}, label=label, **kw)
 
 
-def test_fires_on_planted_bid_ask_bounce_and_next_session_entry_removes_it():
+def test_fires_on_planted_bid_ask_bounce_close_to_close_and_not_for_the_next_session_label():
     panel = bounce_panel()
     features = build_features(panel, horizons=(1,))
     share = unchanged_close_share(panel)
-    reversal = reversal_rank_ic(features)
     assert share > 0.1, "coarse ticks leave many closes unchanged"
-    assert reversal > 0.2, "the bounce makes minus the 1-day return predictive"
-    realism = _fires(unchanged_share=share, reversal_1d=reversal)
+    # close to close: the bounce makes minus the 1-day return predictive, and the check fires
+    reversal = reversal_rank_ic(features, label="close")
+    assert reversal > 0.2
+    realism = _fires(unchanged_share=share, reversal_1d=reversal, label="close")
     assert realism["fired"] and realism["above_band"][0]["model"] == "1-day reversal"
     message = realism_message(realism)
     assert "above the published band" in message and "Unchanged closes" in message
+    # the default label (next-session entry): the bounce is gone and the check stays silent
+    reversal_next = reversal_rank_ic(features)
+    assert abs(reversal_next) < 0.05
+    quiet = _fires(unchanged_share=share, reversal_1d=reversal_next)
+    assert not quiet["fired"] and realism_message(quiet) == "" and quiet["label"] == "next_close"
     # the same reversal signal, entered at the next session's close: nothing left
     preds = features.select("Date", "Code", pred_1d=-pl.col("ret_1d"), target_1d="target_1d")
     labels = features.select("Date", "Code", "universe", *[c for c in features.columns
@@ -74,7 +80,7 @@ def test_any_model_above_the_band_fires_but_ceilings_do_not():
     assert _fires(0.071, unchanged_share=None, reversal_1d=None)["fired"]
     assert not _fires(0.069, unchanged_share=None, reversal_1d=None)["fired"]
     oracle = {"oracle": {"h1": {"pooled": {"rank_ic": {"mean": 0.5}}}}}
-    assert not realism_check({"close": oracle}, None, None)["fired"]
+    assert not realism_check({"next_close": oracle}, None, None)["fired"]
 
 
 def test_unchanged_close_share_by_hand():

@@ -33,10 +33,11 @@ def test_each_view_takes_its_own_targets():
         for h in (1, 5):
             assert np.array_equal(out[f"target_{h}d"].to_numpy(),
                                   labels[f"{prefix}_{h}d"].to_numpy())  # fmt: skip
-    investable = view_predictions(preds, labels, "investable", [1, 5])
-    assert investable.height == int(labels["universe"].sum())
     kept = labels.filter(pl.col("universe") == 1)
-    assert np.array_equal(investable["target_1d"].to_numpy(), kept["target_1d"].to_numpy())
+    for label, prefix in (("next_close", "target_next"), ("close", "target")):
+        investable = view_predictions(preds, labels, "investable", [1, 5], label)
+        assert investable.height == int(labels["universe"].sum())
+        assert np.array_equal(investable["target_1d"].to_numpy(), kept[f"{prefix}_1d"].to_numpy())
 
 
 def test_views_evaluate_like_the_close_view():

@@ -90,7 +90,11 @@ def test_a_d_day_step_is_the_step_of_the_averaged_one_day_gradients(tiny_market)
         runs[name] = (model, loss_fn, out)
     (a, loss_a, out_a), (b, loss_b, out_b) = runs.values()
     for (name, x), y in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
-        torch.testing.assert_close(x, y, atol=2e-6, rtol=1e-4, msg=name)
+        if name.endswith("attention.k.bias"):
+            # A key bias adds the same q·b to every key of a query: softmax ignores it, so its
+            # gradient is rounding noise, which Adam rescales into full-size, order-dependent steps.
+            continue
+        torch.testing.assert_close(x, y, atol=2e-6, rtol=1e-4, msg=lambda m, n=name: f"{n}: {m}")
     torch.testing.assert_close(loss_a.sharpe_mean, loss_b.sharpe_mean)
     assert float(out_a["total"]) == pytest.approx(float(out_b["total"]), rel=1e-5)
 

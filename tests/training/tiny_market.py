@@ -19,7 +19,8 @@ def trading_days(n: int) -> list[dt.date]:
 
 
 def tiny_features(seed: int = 0, n_days: int = N_DAYS) -> pl.DataFrame:
-    """Contract-shaped features: 3 features (one sometimes missing), one mask, 2 targets."""
+    """Contract-shaped features: 3 features (one sometimes missing), one mask, 2 targets in two
+    views (close to close and the default label, next-session entry: the signal persists)."""
     rng = np.random.default_rng(seed)
     days = trading_days(n_days)
     date = np.repeat(np.array(days, dtype="datetime64[D]"), len(CODES))
@@ -32,6 +33,10 @@ def tiny_features(seed: int = 0, n_days: int = N_DAYS) -> pl.DataFrame:
     t5 = 0.03 * signal + 0.02 * rng.normal(size=n)
     t1[date >= np.datetime64(days[-1])] = np.nan
     t5[date >= np.datetime64(days[-5])] = np.nan
+    n1 = 0.02 * signal + 0.01 * rng.normal(size=n)
+    n5 = 0.03 * signal + 0.02 * rng.normal(size=n)
+    n1[date >= np.datetime64(days[-2])] = np.nan
+    n5[date >= np.datetime64(days[-6])] = np.nan
     return pl.DataFrame(
         {
             "Date": pl.Series(date, dtype=pl.Date),
@@ -45,6 +50,8 @@ def tiny_features(seed: int = 0, n_days: int = N_DAYS) -> pl.DataFrame:
             "is_sparse_valid": np.isfinite(sparse).astype(np.int8),
             "target_1d": t1.astype(np.float32),
             "target_5d": t5.astype(np.float32),
+            "target_next_1d": n1.astype(np.float32),
+            "target_next_5d": n5.astype(np.float32),
         }
     )
 

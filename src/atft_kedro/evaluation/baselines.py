@@ -40,6 +40,7 @@ from threadpoolctl import threadpool_limits
 from atft_kedro.evaluation.predictions import pred_col, require_columns, target_col
 from atft_kedro.features import registry
 from atft_kedro.features.model_input import with_peer_features
+from atft_kedro.features.targets import DEFAULT_LABEL
 
 log = logging.getLogger(__name__)
 
@@ -237,14 +238,16 @@ def baseline_predictions(
     seed: int,
     oracle_alpha: pl.DataFrame | None = None,
     cluster_peers: pl.DataFrame | None = None,
+    label: str = DEFAULT_LABEL,
     max_train_rows: int = 300_000,
     n_threads: int | None = 1,
 ) -> pl.DataFrame:
     """Baselines ``names`` on every fold's test dates, each fitted on its fold's training dates;
     on the synthetic market also ``structural`` (``cluster_peers``: the peer family of the true
-    clusters) and ``oracle`` / ``oracle_next`` (``oracle_alpha``). The `predictions` table.
+    clusters) and ``oracle`` / ``oracle_next`` (``oracle_alpha``). The `predictions` table, with
+    ``label`` naming the target the learners were fitted to.
 
-    ``table``: Date, Code, the model ``inputs`` and ``target_{h}d``.
+    ``table``: Date, Code, the model ``inputs`` and ``target_{h}d``, the return of ``label``.
     """
     tables = {name: table for name in names}
     if cluster_peers is not None and cluster_peers.height:
@@ -264,4 +267,4 @@ def baseline_predictions(
                 oracle_alpha=oracle_alpha if name.startswith("oracle") else None,
                 max_train_rows=max_train_rows, n_threads=n_threads,
             ))  # fmt: skip
-    return pl.concat(frames, how="vertical")
+    return pl.concat(frames, how="vertical").with_columns(pl.lit(label, pl.Utf8).alias("label"))

@@ -27,6 +27,7 @@ from atft_kedro.evaluation.realism import (
     unchanged_close_share,
 )
 from atft_kedro.evaluation.views import universe_size, views_of
+from atft_kedro.features.targets import DEFAULT_LABEL
 
 SCHEMES = ("quantile", "jpx")
 
@@ -172,24 +173,26 @@ def evaluation_document(
     horizons: Sequence[int],
     cfg: EvaluationConfig,
     band: tuple[float, float] = PUBLISHED_BAND,
+    label: str = DEFAULT_LABEL,
 ) -> dict:
-    """The `evaluation` JSON (docs/contracts.md): every model label × horizon close to close,
-    per fold and pooled (``models``), under the tradable views, pooled (``views``), the realism
-    check and the universe size per test day.
+    """The `evaluation` JSON (docs/contracts.md): every model × horizon under the ``label``
+    (next-session entry by default), per fold and pooled (``models``: the headline), under the
+    other views, pooled (``views``), the realism check and the universe size per test day.
 
     ``labels``: Date, Code, ret_1d and ``views.label_columns(horizons)`` (from ``model_input``);
     ``panel``: Date, Code, close (for the unchanged-close share).
     """
     horizons = [int(h) for h in horizons]
-    per_view = {view: evaluate(tables, horizons, cfg, per_fold=view == "close")["models"]
-                for view, tables in views_of(by_model, labels, horizons).items()}  # fmt: skip
+    per_view = {view: evaluate(tables, horizons, cfg, per_fold=view == label)["models"]
+                for view, tables in views_of(by_model, labels, horizons, label).items()}  # fmt: skip
     test_days = pl.concat([t.select("Date") for t in by_model.values()])["Date"].unique()
-    realism = realism_check(per_view, unchanged_close_share(panel),
-                            reversal_rank_ic(labels, test_days, cfg.min_stocks), band)  # fmt: skip
+    reversal = reversal_rank_ic(labels, test_days, cfg.min_stocks, label)
+    realism = realism_check(per_view, unchanged_close_share(panel), reversal, band, label)
     size = universe_size(labels.filter(pl.col("Date").is_in(test_days.implode())))
     return json_safe({
         "config": asdict(cfg) | {"horizons": horizons},
-        "models": per_view.pop("close"),
+        "label": label,
+        "models": per_view.pop(label),
         "views": per_view,
         "realism": realism,
         "universe": {c: size[c].cast(pl.Utf8 if c == "Date" else pl.Int64).to_list()

@@ -17,12 +17,14 @@ from atft_kedro.evaluation import plots
 from atft_kedro.evaluation.baselines import BASELINES
 from atft_kedro.evaluation.evaluate import EvaluationConfig, daily_series
 from atft_kedro.evaluation.interpretation import group_rows
+from atft_kedro.evaluation.report import all_views
 from atft_kedro.evaluation.views import VIEW_TITLES
 
 #: File name → caption of each report figure, in report order.
 FIGURES = {
-    "cumulative_long_short.png": "Cumulative long-short return, top/bottom quantile, equal "
-    "weight (solid gross, dashed net of costs), pooled test days",
+    "cumulative_long_short.png": "Cumulative long-short return under the label (by default "
+    "next-session entry), top/bottom quantile, equal weight (solid gross, dashed net of costs), "
+    "pooled test days",
     "rolling_rank_ic.png": "Rolling 20-day mean of the daily RankIC on test days",
     "decile_returns.png": "Mean realised return by prediction decile (pooled test days)",
     "fan_window_weights.png": "FAN: learned weight of each normalisation window (and of the raw "
@@ -37,8 +39,9 @@ FIGURES = {
     "peer_ret_1d with the same feature built from the true clusters",
     "training_curves.png": "Training per fold and phase: loss and validation RankIC per epoch "
     "(epochs counted on across the phases of a fold)",
-    "tradable_views.png": "Mean daily RankIC (CI95) per model under each view: close to close, "
-    "next-session close (JPX), next-session open, investable universe",
+    "tradable_views.png": "Mean daily RankIC (CI95) per model under each view: next-session close "
+    "(JPX, the default label), close to close (same close, not tradable), next-session open, "
+    "investable universe",
     "universe_size.png": "Stocks with a row and stocks in the investable universe, per test day",
 }
 GRAPH_STAT_COLUMNS = ("nodes", "mean_degree", "isolated_nodes", "components",
@@ -160,7 +163,7 @@ def interpretation_figures(interpretation: Mapping[str, Any]) -> dict[str, Figur
 
 def view_values(evaluation: Mapping[str, Any], h: int, labels: list[str]) -> dict[str, dict]:
     """{label: {view title: (RankIC, CI95)}} at horizon h, pooled test days."""
-    views = {"close": evaluation["models"], **evaluation.get("views", {})}
+    views = all_views(evaluation)
     out = {}
     for label in labels:
         out[label] = {}

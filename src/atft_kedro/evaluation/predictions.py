@@ -1,16 +1,21 @@
 """The `predictions` table contract (07_model_output) and its checks.
 
-Columns: ``Date, Code, model, fold, phase, pred_{h}d, q{q}_{h}d, target_{h}d``. One row per
-(model, phase, Date, Code); baselines carry their own ``model`` name and a null ``phase``.
+Columns: ``Date, Code, model, fold, phase, pred_{h}d, q{q}_{h}d, target_{h}d, label``. One row per
+(model, phase, Date, Code); baselines carry their own ``model`` name and a null ``phase``;
+``target_{h}d`` is the return of ``label``, the target the predictor was fitted to.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import polars as pl
 
+from atft_kedro.evaluation.selection import final_predictions
+
 KEY_COLUMNS = ("Date", "Code", "model", "fold", "phase")
+FINAL = "final"  # the final model's label suffix: `atft/final` (evaluation.selection)
 
 
 def pred_col(h: int) -> str:
@@ -64,11 +69,15 @@ def predictions_by_model(
     baseline_predictions: pl.DataFrame,
     baselines_order: Sequence[str],
     ceilings: Sequence[str] = ("structural", "oracle", "oracle_next"),
+    choice: Mapping[str, Any] | None = None,
 ) -> dict[str, pl.DataFrame]:
-    """{label: predictions}: the model's phases ascending, then baselines in the configured order
-    and the ceilings, each restricted to the folds the model was evaluated on."""
+    """{label: predictions}: the model's phases ascending, the final model (each fold's phase
+    of ``choice``, a ``selection.validation_choice``; left out when None), then baselines in the
+    configured order and the ceilings, each restricted to the folds the model was evaluated on."""
     model = split_by_model(predictions.sort("phase", "Date", "Code"))
     model = dict(sorted(model.items(), key=lambda kv: kv[1]["phase"][0]))
+    if choice is not None and choice.get("folds"):
+        model[final_label(predictions)] = final_predictions(predictions, choice)
     folds = predictions["fold"].unique().to_list()
     base = split_by_model(baseline_predictions.filter(pl.col("fold").is_in(folds)))
     order = [b for b in [*baselines_order, *ceilings] if b in base]
@@ -76,5 +85,5 @@ def predictions_by_model(
 
 
 def final_label(predictions: pl.DataFrame) -> str:
-    """Label of the model's highest evaluated phase, e.g. ``atft/phase4``."""
-    return model_label(str(predictions["model"][0]), int(predictions["phase"].max()))
+    """Label of the final model (each fold's phase chosen on validation days), ``atft/final``."""
+    return f"{predictions['model'][0]}/{FINAL}"

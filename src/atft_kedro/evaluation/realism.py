@@ -12,8 +12,8 @@ pipeline the usual cause is microstructure, not skill:
   finely ticked stocks (the investable universe).
 
 ``realism_check`` fires when any model or baseline, or the 1-day reversal, is above the band at
-h = 1 (close to close, pooled test days). Ceilings (oracle, structural) are yardsticks, not
-predictors, and never fire it.
+h = 1 under the label (next-session entry by default; pooled test days). Ceilings (oracle,
+structural) are yardsticks, not predictors, and never fire it.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import polars as pl
 
 from atft_kedro.evaluation.baselines import CEILINGS
 from atft_kedro.evaluation.metrics import daily_ic
+from atft_kedro.features.targets import DEFAULT_LABEL, target_name
 
 #: daily RankIC at h = 1 of good models on liquid markets (DESIGN §11)
 PUBLISHED_BAND = (0.04, 0.07)
@@ -44,17 +45,22 @@ def unchanged_close_share(panel: pl.DataFrame) -> float | None:
 
 
 def reversal_rank_ic(
-    table: pl.DataFrame, dates: Sequence[Any] | None = None, min_stocks: int = 10
+    table: pl.DataFrame,
+    dates: Sequence[Any] | None = None,
+    min_stocks: int = 10,
+    label: str = DEFAULT_LABEL,
 ) -> float | None:
-    """Mean daily RankIC of minus the 1-day return (``ret_1d``) against ``target_1d``.
+    """Mean daily RankIC of minus the 1-day return (``ret_1d``) against the 1-day return of
+    ``label`` (``target_name(1, label)``: ``target_next_1d`` for next-session entry).
 
-    ``table``: Date, Code, ret_1d, target_1d (a per-day monotone transform of ``ret_1d``, such as
-    the cross-sectional z-score, leaves the RankIC unchanged). ``dates``: the days to average over
-    (None: all).
+    ``table``: Date, Code, ret_1d and that target (a per-day monotone transform of ``ret_1d``,
+    such as the cross-sectional z-score, leaves the RankIC unchanged). ``dates``: the days to
+    average over (None: all).
     """
     if dates is not None:
         table = table.filter(pl.col("Date").is_in(pl.Series(list(dates)).cast(pl.Date).implode()))
-    preds = table.select("Date", pred=-pl.col("ret_1d").cast(pl.Float64), y=pl.col("target_1d"))
+    target = pl.col(target_name(1, label))
+    preds = table.select("Date", pred=-pl.col("ret_1d").cast(pl.Float64), y=target)
     ic = daily_ic(preds, "pred", "y", min_stocks).table
     return float(ic["rank_ic"].mean()) if ic.height else None
 
@@ -68,32 +74,34 @@ def realism_check(
     unchanged_share: float | None,
     reversal_1d: float | None,
     band: tuple[float, float] = PUBLISHED_BAND,
+    label: str = DEFAULT_LABEL,
 ) -> dict[str, Any]:
     """The realism block of the evaluation JSON.
 
     Args:
-        views: ``{view: {label: per-horizon metrics}}`` (``evaluate`` "models" blocks) with at
-            least the ``close`` view; ``next_close`` and ``investable`` feed the diagnostics.
+        views: ``{view: {model: per-horizon metrics}}`` (``evaluate`` "models" blocks) with at
+            least the ``label``'s view; the other views feed the diagnostics.
         unchanged_share: ``unchanged_close_share`` of the panel.
-        reversal_1d: ``reversal_rank_ic`` on the test days.
+        reversal_1d: ``reversal_rank_ic`` against the label on the test days.
         band: the published RankIC band at h = 1.
+        label: the view whose figures are judged (the headline's).
 
     Returns:
-        ``{"band", "fired", "above_band": [{"model", "rank_ic"}], "unchanged_close_share",
-        "reversal_1d_rank_ic", "models": [{"model", "close", "next_close", "next_open",
-        "investable"}]}`` (RankIC at h = 1 per view).
+        ``{"band", "label", "fired", "above_band": [{"model", "rank_ic"}],
+        "unchanged_close_share", "reversal_1d_rank_ic", "models": [{"model", <view>: RankIC at
+        h = 1, ...}]}``.
     """
-    close = views["close"]
-    predictors = {label: _rank_ic(close, label) for label in close if label not in CEILINGS}
+    judged = views[label]
+    predictors = {m: _rank_ic(judged, m) for m in judged if m not in CEILINGS}
     predictors["1-day reversal"] = reversal_1d
     above = [{"model": k, "rank_ic": v} for k, v in predictors.items()
              if v is not None and v > band[1]]  # fmt: skip
     rows = [
-        {"model": label, **{view: _rank_ic(views.get(view, {}), label) for view in views}}
-        for label in close
+        {"model": m, **{view: _rank_ic(views.get(view, {}), m) for view in views}} for m in judged
     ]
     return {
         "band": list(band),
+        "label": label,
         "fired": bool(above),
         "above_band": above,
         "unchanged_close_share": unchanged_share,
@@ -119,5 +127,5 @@ def realism_message(realism: Mapping[str, Any]) -> str:
     if reversal is not None:
         parts.append(f"1-day reversal RankIC: {reversal:.3f}.")
     parts.append("Trust the next-session and investable-universe columns of the "
-                 "'Three views' table below, not the close-to-close ones.")  # fmt: skip
+                 "'Views' table below, not the close-to-close ones.")  # fmt: skip
     return " ".join(parts)

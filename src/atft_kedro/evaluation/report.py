@@ -16,14 +16,26 @@ import jinja2
 import polars as pl
 from matplotlib.figure import Figure
 
+from atft_kedro.evaluation.attribution import attribution_rows
 from atft_kedro.evaluation.baselines import BASELINES, CEILINGS
+from atft_kedro.evaluation.predictions import FINAL
 from atft_kedro.evaluation.views import VIEW_TITLES
 
 MISSING = "—"
+LABEL_TITLES = {
+    "next_close": "next-session entry (close t+1 → close t+1+h)",
+    "close": "close to close (same close, not tradable)",
+    "next_open": "next-session open (open t+1 → open t+1+h)",
+}
 
 DEFINITIONS = {
     "IC": "Per trading day, the Pearson correlation across stocks between the prediction and the "
-    "realised h-day return (close t → close t+h). Reported: the mean over days.",
+    "realised h-day return of the label (by default next-session entry, close t+1 → close "
+    "t+1+h). Reported: the mean over days.",
+    "Label": "The return every learner is fitted to and the headline scores (parameter `label`). "
+    "next_close: close t+1 → close t+1+h, the JPX competition's and Qlib's convention: a signal "
+    "computed after the close of t is traded at the next session. close: close t → close t+h, "
+    "same close, not tradable.",
     "RankIC": "Per trading day, the Spearman correlation across stocks (Pearson correlation of "
     "average ranks; ties share their mean rank). Reported: the mean over days. Days with fewer "
     "than min_stocks valid stocks or zero spread are skipped and counted.",
@@ -33,7 +45,8 @@ DEFINITIONS = {
     "Hit rate": "Share of days with RankIC > 0.",
     "Long-short (quantile)": "Each day, equal weights in the top and bottom 10% of stocks by "
     "prediction; the long side sums to +0.5 and the short side to −0.5 (unit gross exposure). "
-    "Daily return = Σ weight × next-day return.",
+    "Daily return = Σ weight × the label's 1-day return (with next-session entry: the book "
+    "formed after the close of t earns close t+1 → close t+2).",
     "Long-short (JPX)": "The JPX Tokyo Stock Exchange Prediction (Kaggle 2022) weighting: top and "
     "bottom 200 stocks by rank, weights falling linearly from 2 to 1, normalised to ±0.5 per side.",
     "Horizon h > 1": "Overlapping sleeves: each day 1/h of capital is rebalanced into the h-day "
@@ -51,19 +64,25 @@ DEFINITIONS = {
     "linear on every model input, the graph's peer family included; hgb: scikit-learn "
     "HistGradientBoosting on every model input; momentum: the 20-day return; reversal: minus the "
     "5-day return. Learners are fitted on each fold's training days to the per-day rank of the "
-    "target.",
+    "label.",
     "Observable ceiling (structural)": "On the synthetic market, ridge on the features table's "
     "inputs plus the peer family built from each code's true latent cluster instead of its graph "
     "neighbours (prices up to t only): what a simple estimator reaches when the peer structure is "
     "known. A better model may exceed it.",
-    "Three views": "close → close: enter at the signal's own close (what the model learns "
-    "from; bid-ask bounce and stale closes inflate it). Next-session close (the JPX competition "
-    "convention): close t+1 → close t+1+h, and its long-short backtest. Next-session open: "
-    "open t+1 → open t+1+h. Investable universe: close to close on rows with a quoted close >= "
+    "Views": "Next-session close (the JPX competition convention, the default label): close t+1 → "
+    "close t+1+h, and its long-short backtest. Close → close: enter at the signal's own close "
+    "(same close, not tradable: its predictable part is mostly one-day effects gone by the next "
+    "session, and bid-ask bounce and stale closes inflate it). Next-session open: open t+1 → "
+    "open t+1+h. Investable universe: the label's return on rows with a quoted close >= "
     "min_price, a 20-session median turnover >= min_turnover and tick / close <= max_tick_share "
     "(params `universe`). Trust the next-session and investable columns when they disagree.",
+    "What the model captures": "On the synthetic market, each model's mean daily RankIC at h = 1 "
+    "against each planted effect's part of the expected return under the label (evaluation "
+    "only; one-day effects have no next-session part), and its RankIC as a share of the "
+    "oracle's. The first row: each effect's own RankIC against the label's return.",
     "Realism check": "Fires when any model or baseline, or minus the 1-day return, has a RankIC "
-    "at h = 1 above the published band for good models on liquid markets (0.04–0.07).",
+    "at h = 1 under the label above the published band for good models on liquid markets "
+    "(0.04–0.07).",
     "Oracle": "On the synthetic market, the planted expected return used as a prediction: the "
     "ceiling no model reaches, since most of its variance is a split of day t's return into a "
     "cluster part and an idiosyncratic part that prices only reveal with noise. It never enters a "
@@ -126,10 +145,15 @@ def _pooled(models: Mapping, label: str, horizon: int) -> Mapping | None:
     return models.get(label, {}).get(f"h{horizon}", {}).get("pooled")
 
 
+def all_views(evaluation: Mapping) -> dict[str, Mapping]:
+    """``{view: models block}``: the label's view (``evaluation["models"]``) and the others."""
+    return {evaluation.get("label", "close"): evaluation["models"], **evaluation.get("views", {})}
+
+
 def view_rows(evaluation: Mapping, horizon: int, titles: Mapping[str, str]) -> list[dict[str, str]]:
-    """One row per model: RankIC [CI95] under each view (``titles``: view → column title; the
-    ``close`` view is ``evaluation["models"]``) and the net Sharpe of the next-session backtest."""
-    views = {"close": evaluation["models"], **evaluation.get("views", {})}
+    """One row per model: RankIC [CI95] under each view (``titles``: view → column title) and
+    the net Sharpe of the next-session backtest."""
+    views = all_views(evaluation)
     rows = []
     for label in evaluation["models"]:
         row: dict[str, str] = {"model": label}
@@ -177,7 +201,7 @@ def phase_ablation(evaluation: Mapping[str, Any], h: int) -> list[dict[str, Any]
     """One row per model phase: pooled RankIC, CI95 and the change from the previous phase."""
     rows, previous = [], None
     for label, per_h in evaluation["models"].items():
-        if label in BASELINES or f"h{h}" not in per_h:
+        if label in BASELINES or label.endswith(f"/{FINAL}") or f"h{h}" not in per_h:
             continue
         block = per_h[f"h{h}"]["pooled"]
         mean = block["rank_ic"]["mean"]
@@ -186,6 +210,15 @@ def phase_ablation(evaluation: Mapping[str, Any], h: int) -> list[dict[str, Any]
                      "Δ RankIC vs previous phase": change,
                      "net Sharpe": block["backtest"]["quantile"]["net"]["sharpe"]})  # fmt: skip
         previous = mean
+    return rows
+
+
+def final_choice_rows(choice: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One row per fold: each phase's validation RankIC and the phase chosen as the final model."""
+    rows = []
+    for fold, block in choice.get("folds", {}).items():
+        values = {f"phase {p} val RankIC": v for p, v in block["val_rank_ic"].items()}
+        rows.append({"fold": fold, **values, "chosen": f"phase {block['phase']}"})
     return rows
 
 
@@ -356,12 +389,13 @@ def report_tables(
 ) -> dict[str, list[dict[str, object]]]:
     """The report's tables, {title: rows}, in report order (the first horizon leads)."""
     tables: dict[str, list] = {}
+    label = LABEL_TITLES.get(evaluation.get("label", "close"), evaluation.get("label"))
     for h in horizons:
-        tables[f"Summary, h = {h} trading day(s), pooled test days of all folds"] = summary_rows(
-            evaluation, h
+        tables[f"Summary, h = {h} trading day(s), {label}, pooled test days of all folds"] = (
+            summary_rows(evaluation, h)
         )
     h = int(horizons[0])
-    tables[f"Three views, h = {h}: RankIC [CI95] by when the trade happens, pooled test days"] = (
+    tables[f"Views, h = {h}: RankIC [CI95] by when the trade happens, pooled test days"] = (
         view_rows(evaluation, h, VIEW_TITLES)
     )
     if evaluation.get("realism"):
@@ -371,6 +405,15 @@ def report_tables(
             evaluation["universe"]
         )
     tables[f"What each phase adds (ablation), h = {h}"] = phase_ablation(evaluation, h)
+    if evaluation.get("attribution"):
+        tables[f"What the model captures: RankIC at h = 1 against each planted effect "
+               f"(synthetic market), {label}"] = attribution_rows(
+            evaluation["attribution"], list(evaluation["models"])
+        )  # fmt: skip
+    if evaluation.get("final_choice"):
+        tables["Final model: the phase chosen on each fold's validation days"] = final_choice_rows(
+            evaluation["final_choice"]
+        )
     tables[f"RankIC per fold, h = {h} [CI95]"] = [
         {"model": label, "fold": fold,
          "RankIC": block["rank_ic"]["mean"], "CI95": block["rank_ic_mean_ci95"],

@@ -7,10 +7,13 @@ With ``s`` the session of date t (``_day``, an index into the market's calendar)
                                                             convention (signal after close t, trade t+1)
     target_open_{h}d(t) = open(s+1+h)  / open(s+1)  - 1     next-session entry at the open
 
-Close-to-close is what the model can learn most from, and what bid-ask bounce inflates: a close on
-the bid tends to be followed by one on the ask. Next-session entry is what a strategy trading after
-the signal earns. The features table holds all three; ``training.loader.target`` picks the one the
-model trains on, and the report evaluates every model under each.
+Next-session entry is what a strategy trading after the signal earns, and the **label**: the global
+``label`` parameter (default ``next_close``, the JPX competition's and Qlib's convention) is the
+target every learner fits (the model, its early stopping and HPO, every baseline) and the one the
+headline figures score. Close to close is kept as a secondary view: its predictable part is mostly
+one-day effects (a stock following yesterday's peers, reverting yesterday's own move) that are gone
+by the next session, and bid-ask bounce inflates it (a close on the bid tends to be followed by one
+on the ask). The features table holds all three; the report evaluates every model under each.
 
 Each needs the code's rows at exactly those sessions: the frame is on the session grid (one row per
 session between a code's first and last row, ``features.build.on_sessions``), so a row k sessions
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from atft_kedro.errors import ParameterError
 from atft_kedro.features.returns_volatility import lead
 
 SESSION = "_day"
@@ -31,6 +35,17 @@ VIEWS = {
     "next_close": ("target_next", "close", 1),
     "next_open": ("target_open", "open", 1),
 }
+
+
+#: the label every learner fits and the headline scores, unless the `label` parameter says otherwise
+DEFAULT_LABEL = "next_close"
+
+
+def check_label(label: str) -> str:
+    """``label`` if it is a view of ``VIEWS``; else a one-line ParameterError."""
+    if label not in VIEWS:
+        raise ParameterError(f"label: {label!r} is not a target view; choose from {list(VIEWS)}")
+    return label
 
 
 def target_name(h: int, view: str = "close") -> str:

@@ -8,10 +8,11 @@ project's SQLite store and logs, flattened, every parameter the run's nodes read
   range and row counts;
 * per fold and phase, the validation curve as step metrics (step = epoch), e.g.
   ``fold0_phase2/val_rank_ic_1d``;
-* the final evaluation: for every model and horizon the pooled RankIC, its CI95 bounds and the net
-  Sharpe of the quantile long-short book (``atft/phase4/h1/rank_ic``, ``…/rank_ic_lo``,
-  ``…/net_sharpe``), the same for the final model under ``final/``, and its share of the oracle
-  and of the observable ceiling;
+* the final evaluation under the run's label (next-session entry by default; tag ``label``): for
+  every model and horizon the pooled RankIC, its CI95 bounds and the net Sharpe of the quantile
+  long-short book (``atft/phase4/h1/rank_ic``, ``…/rank_ic_lo``, ``…/net_sharpe``), the same for
+  the final model (each fold's phase chosen on validation days) under ``final/``, and its share
+  of the oracle, the next-session oracle and the observable ceiling;
 * the run's outputs a person compares (report, evaluation, predictions, figures, training curves)
   as artifacts, so every run keeps its own copy however often ``data/`` is overwritten.
 
@@ -41,7 +42,8 @@ ARTIFACTS = ("report", "evaluation", "predictions", "baseline_predictions", "int
              "hpo_comparison", "hpo_best_params")  # fmt: skip
 #: catalog entries whose outputs are logged when produced under another transcoded name
 PRODUCED_AS = {"figures@png": "figures@matplotlib"}
-CEILINGS = {"oracle": "share_of_oracle", "structural": "share_of_observable_ceiling"}
+CEILINGS = {"oracle": "share_of_oracle", "oracle_next": "share_of_next_session_oracle",
+            "structural": "share_of_observable_ceiling"}  # fmt: skip
 
 
 def _finite(value: Any) -> bool:
@@ -180,6 +182,7 @@ class TrackingHooks:
         if "evaluation" in outputs:
             mlflow.log_metrics(evaluation_metrics(outputs["evaluation"]))
             mlflow.set_tag("final_model", str(outputs["evaluation"].get("final_model")))
+            mlflow.set_tag("label", str(outputs["evaluation"].get("label")))
         if "hpo_comparison" in outputs and "hpo_best_params" in outputs:
             params, metrics = hpo_summary(outputs["hpo_best_params"], outputs["hpo_comparison"])
             mlflow.log_params(params)

@@ -28,7 +28,8 @@ import pyarrow.parquet as pq
 import torch
 
 from atft_kedro.config import from_block
-from atft_kedro.errors import UserError
+from atft_kedro.errors import ParameterError, UserError
+from atft_kedro.features.targets import check_label
 from atft_kedro.loader.datasets import DayDataset, LoaderConfig, make_day_dataset
 from atft_kedro.loader.scaler import OnlineRobustScaler
 from atft_kedro.model import ATFTGATFAN, ATFTLoss, LossConfig, ModelConfig
@@ -117,6 +118,19 @@ def trading_calendar(features_path: str | Path) -> list[dt.date]:
     """The distinct dates of the features table, ascending (reads the Date column only)."""
     dates = pq.read_table(features_path, columns=["Date"]).column("Date")
     return sorted(pc.unique(dates).to_pylist())
+
+
+def with_label(training: dict[str, Any], label: str) -> dict[str, Any]:
+    """The `training` block with the loader's target set to the global `label`, so that the
+    model, its early stopping and HPO fit the same label as the baselines and the headline."""
+    loader = dict(training.get("loader") or {})
+    if "target" in loader:
+        raise ParameterError(
+            "training.loader.target: the label is the global `label` parameter "
+            "(conf/base/parameters.yml), read by training, baselines and evaluation alike; "
+            "set it with --params label=..."
+        )
+    return {**training, "loader": {**loader, "target": check_label(label)}}
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Predictions of a trained model over chronological day batches, in the `predictions` contract.
 
 `predict_days` returns one row per (Date, Code): `Date, Code, model, fold, phase, pred_{h}d,
-q{q}_{h}d, target_{h}d` (docs/contracts.md); targets keep NaN where the future is unknown.
+q{q}_{h}d, target_{h}d, label` (docs/contracts.md): ``target_{h}d`` is the return of the label the
+model was fitted to (``label``: next_close, close or next_open), NaN where the future is unknown.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import torch
 from torch import nn
 
 from atft_kedro.evaluation.interpretation import InterpretationCollector
+from atft_kedro.features.targets import DEFAULT_LABEL
 from atft_kedro.loader.datasets import DayDataset, day_loader, make_day_dataset
 from atft_kedro.loader.scaler import OnlineRobustScaler
 from atft_kedro.model import ATFTGATFAN, ModelConfig
@@ -42,7 +44,7 @@ class PredictConfig:
 
     horizon: int = 1  # of the score and quantiles, trading days
     fold: int | None = None  # None: the latest trained fold
-    phase: int | None = None  # None: the highest phase with a best checkpoint
+    phase: int | None = None  # None: the phase chosen on the fold's validation days
     threads: int = 1
 
     @classmethod
@@ -63,8 +65,10 @@ def predict_days(
     fold: int | None = None,
     phase: int | None = None,
     device: str | torch.device = "cpu",
+    label: str = DEFAULT_LABEL,
 ) -> pl.DataFrame:
-    """Run `model` on every day of `dataset` (not shuffled) and stack the day predictions."""
+    """Run `model` on every day of `dataset` (not shuffled) and stack the day predictions;
+    ``label`` names the target view the dataset reads (its ``target``)."""
     device = torch.device(device)
     model.to(device).eval()
     dataset.set_epoch(0)
@@ -106,7 +110,8 @@ def predict_days(
     order += [f"pred_{h}d" for h in horizons]
     order += [f"q{q:g}_{h}d" for h in horizons for q in quantiles]
     order += [f"target_{h}d" for h in horizons]
-    return frame.select(order).sort("Date", "Code")
+    frame = frame.with_columns(pl.lit(label, pl.Utf8).alias("label"))
+    return frame.select(*order, "label").sort("Date", "Code")
 
 
 def edges_file(graph_edges: pl.DataFrame | str | Path | None, folder: Path) -> Path | None:
@@ -142,6 +147,14 @@ def load_phase_model(store: CheckpointStore, fold: int, phase: int) -> ATFTGATFA
     return model.eval()
 
 
+def fitted_label(store: CheckpointStore, fold: int, phase: int) -> str:
+    """The label the `best` model of (fold, phase) was fitted to (its loader target); ``close``
+    for a checkpoint written before the label was recorded (close to close was the default)."""
+    params = store.load(fold, phase, "best").get("params") or {}
+    loader = (params.get("training") or {}).get("loader") or {}
+    return str(loader.get("target", "close"))
+
+
 def day_dataset(
     features_path: Path,
     columns: Sequence[str],
@@ -151,13 +164,15 @@ def day_dataset(
     *,
     horizons: Sequence[int],
     seq_len: int,
+    label: str = DEFAULT_LABEL,
 ) -> DayDataset:
-    """Chronological day batches of ``dates`` (every stock with a row; targets may be NaN)."""
+    """Chronological day batches of ``dates`` (every stock with a row; targets of ``label``, NaN
+    where unknown)."""
     names, masks = input_columns(columns)
     return make_day_dataset(
         "in_memory", features_path=features_path, dates=dates, columns=[*names, *masks],
         horizons=horizons, seq_len=seq_len, scaler=scaler, graph_edges_path=edges,
-        shuffle=False, require_target=False,
+        shuffle=False, require_target=False, target=label,
     )  # fmt: skip
 
 
@@ -181,8 +196,9 @@ def predict_test_folds(
     seq_len: int,
     seed: int,
 ) -> tuple[pl.DataFrame, dict]:
-    """Predictions of every trained (fold, phase) `best` model on its fold's test dates, and the
-    final phase's interpretation averaged over those dates (JSON-ready).
+    """Predictions of every trained (fold, phase) `best` model on its fold's test dates, with the
+    targets of the label it was fitted to, and the final phase's interpretation averaged over
+    those dates (JSON-ready).
 
     Each fold uses its own scaler (``scalers["fold{f}"]``, fitted on its training dates).
     ``features``: the model_input Parquet; ``graph_edges``: its edges file (``edges_file``).
@@ -206,13 +222,18 @@ def predict_test_folds(
             continue
         scaler = OnlineRobustScaler.from_dict(scalers[f"fold{fold}"])
         test = dates_between(calendar, fold_split["test"])
-        data = day_dataset(features, columns, graph_edges, test, scaler, horizons=horizons,
-                           seq_len=seq_len)  # fmt: skip
+        datasets: dict[str, DayDataset] = {}  # one per label the fold's phases were fitted to
         for phase in phases[fold]:
             model = load_phase_model(store, fold, phase)
+            label = fitted_label(store, fold, phase)
+            if label not in datasets:
+                datasets[label] = day_dataset(features, columns, graph_edges, test, scaler,
+                                              horizons=horizons, seq_len=seq_len, label=label)  # fmt: skip
+            data = datasets[label]
             log.info("fold %d phase %d: predicting %d test days", fold, phase, len(data))
             frames.append(predict_days(model, data, horizons, model.cfg.quantiles,
-                                       model_name=MODEL_NAME, fold=fold, phase=phase))  # fmt: skip
+                                       model_name=MODEL_NAME, fold=fold, phase=phase,
+                                       label=label))  # fmt: skip
             if phase == final:
                 with torch.no_grad():
                     for batch in day_loader(data):

@@ -9,7 +9,7 @@ from kedro.runner import SequentialRunner
 
 from atft_kedro.pipelines.predict import create_pipeline
 from atft_kedro.pipelines.predict.nodes import latest_graph
-from tests.pipelines.reporting.tiny_run import catalog, tiny_run
+from tests.pipelines.reporting.tiny_run import CHOSEN, LABEL, catalog, tiny_run
 
 
 def signals(**predict) -> pl.DataFrame:
@@ -25,7 +25,7 @@ def test_one_row_per_code_of_the_latest_date_ranked_1_to_n():
     codes = table.filter(pl.col("Date") == latest)["Code"].sort().to_list()
     out = signals()
     assert out.columns == ["Date", "Code", "score", "q0.1", "q0.25", "q0.5", "q0.75", "q0.9",
-                           "rank", "investable", "horizon", "fold", "phase"]  # fmt: skip
+                           "rank", "investable", "horizon", "fold", "phase", "label"]  # fmt: skip
     assert sorted(out["Code"].to_list()) == codes
     assert (out["Date"] == latest).all()
     assert out["rank"].to_list() == list(range(1, len(codes) + 1))
@@ -34,8 +34,9 @@ def test_one_row_per_code_of_the_latest_date_ranked_1_to_n():
     assert (joined["investable"] == joined["universe"]).all()
     assert out["score"].is_sorted(descending=True)
     assert (out["score"] == out["q0.5"]).all(), "the score is the median prediction"
-    assert out.select((pl.col("fold") == 1) & (pl.col("phase") == 2)).to_series().all(), (
-        "default: the latest fold's highest phase"
+    assert (out["label"] == LABEL).all(), "the label the model was fitted to"
+    assert out.select((pl.col("fold") == 1) & (pl.col("phase") == CHOSEN[1])).to_series().all(), (
+        "default: the latest fold's final model, the phase chosen on its validation days"
     )
 
 

@@ -24,7 +24,7 @@ from atft_kedro.pipelines.reporting import create_pipeline
 from atft_kedro.training.checkpoints import CheckpointStore
 from atft_kedro.training.fold_training import input_columns
 from atft_kedro.training.inference import load_phase_model
-from tests.pipelines.reporting.tiny_run import HORIZONS, catalog, tiny_run
+from tests.pipelines.reporting.tiny_run import CHOSEN, HORIZONS, LABEL, catalog, tiny_run
 
 CATALOG = Path(__file__).parents[3] / "conf" / "base" / "catalog_reporting.yml"
 QUANTILES = [0.1, 0.25, 0.5, 0.75, 0.9]
@@ -51,8 +51,12 @@ def test_predictions_follow_the_contract_for_every_fold_and_phase(reported):
     preds = pl.read_parquet(reported / "07_model_output" / "predictions.parquet")
     expected = ["Date", "Code", "model", "fold", "phase", *[f"pred_{h}d" for h in HORIZONS],
                 *[f"q{q:g}_{h}d" for h in HORIZONS for q in QUANTILES],
-                *[f"target_{h}d" for h in HORIZONS]]  # fmt: skip
+                *[f"target_{h}d" for h in HORIZONS], "label"]  # fmt: skip
     assert preds.columns == expected
+    assert (preds["label"] == LABEL).all(), "the label each phase was fitted to (its checkpoint)"
+    labels = run.features.read(["Date", "Code", "target_next_1d"])
+    joined = preds.join(labels, on=["Date", "Code"])
+    assert joined["target_1d"].equals(joined["target_next_1d"], check_names=False)
     assert sorted(preds.select("fold", "phase").unique().rows()) == [
         (f, p) for f in (0, 1) for p in (0, 1, 2)
     ]
@@ -67,12 +71,21 @@ def test_predictions_follow_the_contract_for_every_fold_and_phase(reported):
     assert np.all(np.diff(q, axis=1) >= 0), "quantiles must be monotone"
 
 
-def test_evaluation_has_every_model_and_the_final_phase(reported):
+def test_evaluation_has_every_model_and_the_final_model_chosen_on_validation_days(reported):
     evaluation = json.loads((reported / "08_reporting" / "evaluation.json").read_text())
     labels = list(evaluation["models"])
-    assert labels == ["atft/phase0", "atft/phase1", "atft/phase2", "ridge", "peer_ridge", "hgb",
-                      "momentum", "reversal", "structural", "oracle", "oracle_next"]  # fmt: skip
-    assert evaluation["final_model"] == "atft/phase2"
+    assert labels == ["atft/phase0", "atft/phase1", "atft/phase2", "atft/final", "ridge",
+                      "peer_ridge", "hgb", "momentum", "reversal", "structural", "oracle",
+                      "oracle_next"]  # fmt: skip
+    assert evaluation["label"] == LABEL
+    assert evaluation["final_model"] == "atft/final"
+    choice = evaluation["final_choice"]["folds"]
+    assert {int(f): b["phase"] for f, b in choice.items()} == CHOSEN
+    # the final model is each fold's chosen phase: its per-fold figures are that phase's
+    for fold, phase in CHOSEN.items():
+        final = evaluation["models"]["atft/final"]["h1"]["folds"][str(fold)]
+        chosen = evaluation["models"][f"atft/phase{phase}"]["h1"]["folds"][str(fold)]
+        assert final["rank_ic"] == chosen["rank_ic"]
     oracle = evaluation["models"]["oracle"]["h1"]["pooled"]["rank_ic"]["mean"]
     assert oracle > 0.05, "the planted alpha must rank the realised returns"
     assert set(evaluation["models"]["ridge"]["h1"]["folds"]) == {"0", "1"}
@@ -105,14 +118,18 @@ def test_report_embeds_every_figure_and_only_finite_or_marked_cells(reported):
         assert f"<figcaption>{caption}</figcaption>" in html.replace("&#39;", "'")
     for h in HORIZONS:
         cells = _cells(html, f"Summary, h = {h}")
-        assert len(cells) == 11 * 12, "11 models x 12 columns"
+        assert len(cells) == 12 * 12, "12 models x 12 columns"
         for cell in cells:
-            if cell == MISSING or re.fullmatch(r"[a-z_]+(/phase\d)?", cell):
+            if cell == MISSING or re.fullmatch(r"[a-z_]+(/phase\d|/final)?", cell):
                 continue
             numbers = re.findall(r"-?\d+(?:\.\d+)?|nan|inf", cell.replace(MISSING, ""))
             assert numbers, f"cell {cell!r} is neither a number nor marked missing"
             assert all(math.isfinite(float(n)) for n in numbers), cell
-    assert "h=1: atft/phase2 RankIC" in html
+    assert "h=1: atft/final RankIC" in html
+    choice = _cells(html, "Final model: the phase chosen")
+    assert choice[0] == "0" and choice[-1] == f"phase {CHOSEN[1]}"
+    captured = _cells(html, "What the model captures")
+    assert captured[0] == "the effect itself (vs the label&#39;s return)"
     assert "purge 14 + embargo 2" in html
     ablation = _cells(html, "What each phase adds")
     assert ablation[0::5] == ["atft/phase0", "atft/phase1", "atft/phase2"]
@@ -175,11 +192,11 @@ def test_graph_quality_measures_the_graph_against_the_latent_clusters(reported):
 
 def test_evaluation_has_the_tradable_views_and_a_silent_realism_check(reported):
     evaluation = json.loads((reported / "08_reporting" / "evaluation.json").read_text())
-    assert set(evaluation["views"]) == {"next_close", "next_open", "investable"}
+    assert set(evaluation["views"]) == {"close", "next_open", "investable"}
     for models in evaluation["views"].values():
         assert list(models) == list(evaluation["models"])
-    close = evaluation["models"]["oracle"]["h1"]["pooled"]["rank_ic"]["mean"]
-    lagged = evaluation["views"]["next_close"]["oracle_next"]["h1"]["pooled"]["rank_ic"]["mean"]
+    close = evaluation["views"]["close"]["oracle"]["h1"]["pooled"]["rank_ic"]["mean"]
+    lagged = evaluation["models"]["oracle_next"]["h1"]["pooled"]["rank_ic"]["mean"]
     assert 0 < lagged < close, "next-session entry gives up the day-t+1 part of the alpha"
     realism = evaluation["realism"]
     assert realism["fired"] is False, realism["above_band"]
@@ -187,5 +204,5 @@ def test_evaluation_has_the_tradable_views_and_a_silent_realism_check(reported):
     assert len(universe["Date"]) == len(universe["investable"]) > 0
     assert all(0 <= i <= s for i, s in zip(universe["investable"], universe["stocks"], strict=True))
     html = (reported / "08_reporting" / "report.html").read_text()
-    assert "Three views, h = 1" in html and "Realism check" in html
+    assert "Views, h = 1" in html and "Realism check" in html
     assert 'class="warning"' not in html

@@ -45,6 +45,7 @@ def catalog(tmp_path: Path, phase) -> DataCatalog:
                 filename_suffix=".json",
             ),
             "params:training": MemoryDataset(tiny_training_params()),
+            "params:label": MemoryDataset("next_close"),
             "params:phase": MemoryDataset(phase),
             "params:resume_checkpoint": MemoryDataset(None),
             "params:seed": MemoryDataset(42),

@@ -21,7 +21,7 @@ from atft_kedro.hpo.search import (
 from atft_kedro.hpo.search_space import default_values, parse_space
 from atft_kedro.hpo.study import param_importance
 from atft_kedro.pipelines.tracking import log_trial
-from atft_kedro.training.fold_training import trading_calendar
+from atft_kedro.training.fold_training import trading_calendar, with_label
 
 
 def _data(features: DayMajorParquet, graph_edges: pl.DataFrame | None, splits: dict[str, Any],
@@ -36,13 +36,16 @@ def optimise_node(
     graph_edges: pl.DataFrame,
     splits: dict[str, Any],
     training: dict[str, Any],
+    label: str,
     hpo: dict[str, Any],
     graph: dict[str, Any],
     seed: int,
     horizons: list[int],
     seq_len: int,
 ) -> dict[str, Any]:
-    """Run `hpo.n_trials` trials of the shared study in this worker; returns how to reopen it."""
+    """Run `hpo.n_trials` trials of the shared study in this worker (each scored on the validation
+    RankIC of the global `label`); returns how to reopen it."""
+    training = with_label(training, label)
     cfg = HPOConfig.from_params(hpo)
     dims = parse_space(cfg.search_space)
     study = open_search_study(cfg, seed)
@@ -61,6 +64,7 @@ def summarise_study_node(
     graph_edges: pl.DataFrame,
     splits: dict[str, Any],
     training: dict[str, Any],
+    label: str,
     hpo: dict[str, Any],
     graph: dict[str, Any],
     seed: int,
@@ -69,6 +73,7 @@ def summarise_study_node(
 ) -> tuple[pl.DataFrame, dict[str, Any], dict[str, Any]]:
     """Trials table, best parameters as a conf fragment, and best vs default day by day.
     ``hpo_study`` (the optimise node's output) only orders this node after it."""
+    training = with_label(training, label)
     cfg = HPOConfig.from_params(hpo)
     data = _data(model_input, graph_edges, splits, horizons, seq_len)
     with tempfile.TemporaryDirectory(prefix="atft_hpo_") as folder:

@@ -14,6 +14,7 @@ DATA = keywords(
     "graph_edges",
     "splits",
     "params:training",
+    "params:label",
     "params:hpo",
     "params:graph",
     "params:seed",

@@ -11,6 +11,7 @@ import polars as pl
 import torch
 
 from atft_kedro.datasets import DayMajorParquet
+from atft_kedro.evaluation.selection import chosen_phases, validation_choice
 from atft_kedro.loader.scaler import OnlineRobustScaler
 from atft_kedro.training.checkpoints import CheckpointStore
 from atft_kedro.training.fold_training import trading_calendar
@@ -19,6 +20,7 @@ from atft_kedro.training.inference import (
     PredictConfig,
     day_dataset,
     edges_file,
+    fitted_label,
     load_phase_model,
     predict_days,
     trained_phases,
@@ -38,10 +40,15 @@ def latest_graph(graph_edges: pl.DataFrame | None, day) -> pl.DataFrame | None:
 
 
 def choose_checkpoint(
-    store: CheckpointStore, scalers: dict[str, Any], fold: int | None, phase: int | None
+    store: CheckpointStore,
+    scalers: dict[str, Any],
+    fold: int | None,
+    phase: int | None,
+    chosen: dict[int, int] | None = None,
 ) -> tuple[int, int]:
-    """(fold, phase): the configured ones, else the latest fold with a scaler and its highest
-    phase with a `best` checkpoint."""
+    """(fold, phase): the configured ones, else the latest fold with a scaler and its final
+    model: the phase ``chosen`` on that fold's validation days (``selection.chosen_phases``),
+    or its highest phase with a `best` checkpoint when no choice was recorded."""
     folds = sorted(int(k[4:]) for k in scalers if k.startswith("fold"))
     phases = trained_phases(store, folds)
     if not phases:
@@ -52,7 +59,8 @@ def choose_checkpoint(
     fold = max(phases) if fold is None else int(fold)
     if fold not in phases:
         raise ValueError(f"predict.fold: fold {fold} has no trained phase (have {sorted(phases)})")
-    phase = max(phases[fold]) if phase is None else int(phase)
+    if phase is None:
+        phase = (chosen or {}).get(fold, max(phases[fold]))
     if phase not in phases[fold]:
         raise ValueError(
             f"predict.phase: fold {fold} has no best checkpoint of phase {phase} "
@@ -62,19 +70,24 @@ def choose_checkpoint(
 
 
 def predict_signals_node(
+    *,
     features: DayMajorParquet,
     graph_edges: pl.DataFrame,
     scalers: dict[str, Any],
     checkpoints: CheckpointStore,
+    training_metrics: dict[str, Any],
     predict: dict[str, Any],
     seq_len: int,
 ) -> pl.DataFrame:
     """Signals for the latest date of ``features``: Date, Code, score (the median prediction at
     ``predict.horizon``), q{q} (its quantiles), rank (1 = highest score), investable (1 where the
-    stock is in the investable universe that day, 0 otherwise), horizon, fold, phase."""
+    stock is in the investable universe that day, 0 otherwise), horizon, fold, phase, label (the
+    target the model was fitted to: next_close = trade at the next session's close)."""
     cfg = PredictConfig.from_params(predict)
     torch.set_num_threads(int(cfg.threads or 1))
-    fold, phase = choose_checkpoint(checkpoints, scalers, cfg.fold, cfg.phase)
+    folds = [int(k[4:]) for k in scalers if k.startswith("fold")]
+    chosen = chosen_phases(validation_choice(training_metrics or {}, folds))
+    fold, phase = choose_checkpoint(checkpoints, scalers, cfg.fold, cfg.phase, chosen)
     model = load_phase_model(checkpoints, fold, phase)
     horizon = int(cfg.horizon)
     if horizon not in model.cfg.horizons:
@@ -88,7 +101,8 @@ def predict_signals_node(
         data = day_dataset(features.path, features.columns, edges, [day], scaler,
                            horizons=list(model.cfg.horizons), seq_len=seq_len)  # fmt: skip
         preds = predict_days(model, data, model.cfg.horizons, model.cfg.quantiles,
-                             model_name=MODEL_NAME, fold=fold, phase=phase)  # fmt: skip
+                             model_name=MODEL_NAME, fold=fold, phase=phase,
+                             label=fitted_label(checkpoints, fold, phase))  # fmt: skip
     log.info("predict: %d stocks on %s from fold %d phase %d", preds.height, day, fold, phase)
     quantiles = [pl.col(f"q{q:g}_{horizon}d").alias(f"q{q:g}") for q in model.cfg.quantiles]
     universe = features.scan().filter(pl.col("Date") == day).select("Code", "universe").collect()
@@ -103,4 +117,5 @@ def predict_signals_node(
         pl.lit(horizon, pl.Int32).alias("horizon"),
         "fold",
         "phase",
+        "label",
     ).sort("rank")

@@ -2,6 +2,7 @@
 
 from kedro.pipeline import Node, Pipeline
 
+from atft_kedro.pipelines.inputs import keywords
 from atft_kedro.pipelines.predict.nodes import predict_signals_node
 
 
@@ -10,16 +11,17 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 predict_signals_node,
-                inputs=[
-                    "model_input",
+                inputs={"features": "model_input"}
+                | keywords(
                     "graph_edges",
                     "scalers",
                     "checkpoints",
+                    "training_metrics",
                     "params:predict",
                     "params:seq_len",
-                ],
+                ),
                 outputs="signals",
                 name="predict_signals_node",
-            ),  # fmt: skip
+            ),
         ]
     )

@@ -13,13 +13,16 @@ import torch
 from matplotlib.figure import Figure
 
 from atft_kedro.datasets import DayMajorParquet
+from atft_kedro.evaluation.attribution import effect_rank_ic
 from atft_kedro.evaluation.baselines import baseline_predictions
 from atft_kedro.evaluation.evaluate import EvaluationConfig, evaluation_document, json_safe
 from atft_kedro.evaluation.figures import FIGURES, report_figures
 from atft_kedro.evaluation.predictions import final_label, predictions_by_model
 from atft_kedro.evaluation.realism import PUBLISHED_BAND, realism_message
 from atft_kedro.evaluation.report import describe_data, render_report, report_tables, verdict
+from atft_kedro.evaluation.selection import validation_choice
 from atft_kedro.evaluation.views import label_columns
+from atft_kedro.features.targets import check_label, target_name
 from atft_kedro.graph import GraphConfig
 from atft_kedro.graph.peers import group_peer_table, peer_returns
 from atft_kedro.graph.stats import cluster_recovery
@@ -78,43 +81,62 @@ def graph_quality_node(
 
 
 def baseline_predictions_node(
+    *,
     model_input: DayMajorParquet,
     splits: dict[str, Any],
     oracle_alpha: pl.DataFrame,
-    cluster_peers: pl.DataFrame,
+    cluster_peer_features: pl.DataFrame,
     reporting: dict[str, Any],
+    label: str,
     seed: int,
 ) -> pl.DataFrame:
     """Every baseline of ``reporting.baselines`` (and the synthetic market's ceilings) on every
-    fold's test dates, for the reported horizons (``reporting.horizons``)."""
+    fold's test dates, for the reported horizons (``reporting.horizons``), the learners fitted to
+    the global ``label``."""
     horizons = [int(h) for h in reporting["horizons"]]
     names, masks = input_columns(model_input.columns)
-    table = model_input.read(["Date", "Code", *names, *masks, *[f"target_{h}d" for h in horizons]])
+    targets = [pl.col(target_name(h, check_label(label))).alias(f"target_{h}d") for h in horizons]
+    table = model_input.read(["Date", "Code", *names, *masks,
+                              *[target_name(h, label) for h in horizons]]).with_columns(targets)  # fmt: skip
     return baseline_predictions(
         table, splits, reporting["baselines"], [*names, *masks], horizons, seed=int(seed),
-        oracle_alpha=oracle_alpha, cluster_peers=cluster_peers,
+        oracle_alpha=oracle_alpha, cluster_peers=cluster_peer_features, label=label,
         max_train_rows=int(reporting["max_train_rows"]), n_threads=int(reporting.get("threads") or 1),
     )  # fmt: skip
 
 
 def evaluate_node(
+    *,
     predictions: pl.DataFrame,
     baseline_predictions: pl.DataFrame,
     model_input: DayMajorParquet,
     panel: pl.DataFrame,
+    training_metrics: Mapping[str, Any],
+    alpha_components: pl.DataFrame,
     reporting: dict[str, Any],
+    label: str,
     seed: int,
 ) -> dict[str, Any]:
-    """The `evaluation` JSON (docs/contracts.md; DESIGN §10)."""
+    """The `evaluation` JSON (docs/contracts.md; DESIGN §10), headline under the global
+    ``label``; the final model is each fold's phase with the best validation RankIC."""
     horizons = [int(h) for h in reporting["horizons"]]
-    by_model = predictions_by_model(predictions, baseline_predictions, reporting["baselines"])
+    choice = validation_choice(training_metrics, predictions["fold"].unique().to_list())
+    by_model = predictions_by_model(
+        predictions, baseline_predictions, reporting["baselines"], choice=choice
+    )
     labels = model_input.read(["Date", "Code", "ret_1d", *label_columns(horizons)])
     band = tuple(reporting.get("published_band") or PUBLISHED_BAND)
     document = evaluation_document(
         by_model, labels, panel.select("Date", "Code", "close"), horizons,
-        EvaluationConfig.from_params(reporting, seed), band,
+        EvaluationConfig.from_params(reporting, seed), band, check_label(label),
     )  # fmt: skip
-    return document | {"final_model": final_label(predictions)}
+    document |= {"final_model": final_label(predictions), "final_choice": choice}
+    if alpha_components is not None and alpha_components.height:
+        oracle = "oracle" if label == "close" else "oracle_next"
+        document["attribution"] = json_safe(effect_rank_ic(
+            by_model, alpha_components, label, int(reporting.get("min_stocks", 10)), oracle
+        ))  # fmt: skip
+    return document
 
 
 def figures_node(
@@ -130,7 +152,8 @@ def figures_node(
     seed: int,
 ) -> dict[str, Figure]:
     """The report figures, {file name: Figure} (names and captions in ``evaluation.figures``)."""
-    by_model = predictions_by_model(predictions, baseline_predictions, reporting["baselines"])
+    by_model = predictions_by_model(predictions, baseline_predictions, reporting["baselines"],
+                                    choice=evaluation.get("final_choice"))  # fmt: skip
     run = {"interpretation": interpretation, "graph_stats": graph_stats,
            "graph_quality": graph_quality, "training_metrics": training_metrics}  # fmt: skip
     cfg = EvaluationConfig.from_params(reporting, seed)

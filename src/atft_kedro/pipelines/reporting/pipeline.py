@@ -48,27 +48,31 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),  # fmt: skip
             Node(
                 baseline_predictions_node,
-                inputs=[
+                inputs=keywords(
                     "model_input",
                     "splits",
                     "oracle_alpha",
                     "cluster_peer_features",
                     "params:reporting",
+                    "params:label",
                     "params:seed",
-                ],
+                ),
                 outputs="baseline_predictions",
                 name="baseline_predictions_node",
-            ),  # fmt: skip
+            ),
             Node(
                 evaluate_node,
-                inputs=[
+                inputs=keywords(
                     "predictions",
                     "baseline_predictions",
                     "model_input",
                     "panel",
+                    "training_metrics",
+                    "alpha_components",
                     "params:reporting",
+                    "params:label",
                     "params:seed",
-                ],
+                ),
                 outputs="evaluation",
                 name="evaluate_node",
             ),

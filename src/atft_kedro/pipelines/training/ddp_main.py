@@ -30,7 +30,7 @@ from omegaconf import OmegaConf
 
 from atft_kedro.training.checkpoints import plain
 from atft_kedro.training.distributed import barrier, init_from_env
-from atft_kedro.training.fold_training import TrainingRun, fit_scalers, train_folds
+from atft_kedro.training.fold_training import TrainingRun, fit_scalers, train_folds, with_label
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
     ) as session:
         context = session.load_context()
         catalog, params = context.catalog, context.params
-        training = plain(params["training"])
+        training = with_label(plain(params["training"]), params["label"])
         implementation = (training.get("loader") or {}).get("implementation", "streaming")
         if implementation != "in_memory":
             raise ValueError(

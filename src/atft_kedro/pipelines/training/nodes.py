@@ -11,7 +11,7 @@ import polars as pl
 
 from atft_kedro.datasets.parquet import DayMajorParquet
 from atft_kedro.training.checkpoints import CheckpointStore, plain
-from atft_kedro.training.fold_training import TrainingRun, fit_scalers, train_folds
+from atft_kedro.training.fold_training import TrainingRun, fit_scalers, train_folds, with_label
 from atft_kedro.training.inference import edges_file
 
 log = logging.getLogger(__name__)
@@ -32,18 +32,20 @@ def train_phases_node(
     scalers: dict[str, Any],
     checkpoints: CheckpointStore,
     training: dict[str, Any],
+    label: str,
     phase: int | str,
     resume_checkpoint: str | None,
     seed: int,
     horizons: list[int],
     seq_len: int,
 ) -> dict[str, dict[str, Any]]:
-    """Train `phase` (0–4 or "all") on every selected fold; checkpoints go to `checkpoints`.
+    """Train `phase` (0–4 or "all") on every selected fold, fitting the global `label`;
+    checkpoints go to `checkpoints`.
 
     Returns one metrics record per (fold, phase), saved as `fold{f}_phase{p}.json`.
     """
-    job = TrainingRun(plain(training), phase, int(seed), list(horizons), int(seq_len),
-                      resume_checkpoint)  # fmt: skip
+    job = TrainingRun(with_label(plain(training), label), phase, int(seed), list(horizons),
+                      int(seq_len), resume_checkpoint)  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="atft_graph_") as folder:
         edges = edges_file(graph_edges, Path(folder))
         return train_folds(model_input.path, edges, splits, scalers, checkpoints, job)

@@ -24,6 +24,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "scalers",
                     "checkpoints",
                     "params:training",
+                    "params:label",
                     "params:phase",
                     "params:resume_checkpoint",
                     "params:seed",
