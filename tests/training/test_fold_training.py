@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import numpy as np
+import polars as pl
 import pytest
 import torch
 
+from atft_kedro.errors import ParameterError
 from atft_kedro.model import ATFTLoss
 from atft_kedro.training import fold_training
 from atft_kedro.training.checkpoints import CheckpointStore
 from atft_kedro.training.fold_training import (
     MissingCheckpointError,
+    TrainingRun,
     fit_fold_scaler,
+    fit_scalers,
     fold_data,
     trading_calendar,
     train_fold,
+    train_folds,
+    with_label,
 )
+from atft_kedro.training.inference import fitted_label
 from atft_kedro.training.phases import phase_plan
 from atft_kedro.training.trainer import LoopConfig, NonFiniteLossError
 from tests.training.tiny_market import HORIZONS, SEQ_LEN, tiny_training_params
@@ -188,3 +196,25 @@ def test_training_metrics_record_keys_are_the_contract(tiny_market, tmp_path):
         train_parts = {k for k in epoch if k.startswith("train_")} - EPOCH_KEYS
         assert set(epoch) == EPOCH_KEYS | per_horizon | train_parts
         assert {k.removeprefix("train_") for k in train_parts} <= LOSS_PARTS
+
+
+@pytest.mark.parametrize("label", ["next_close", "close"])
+def test_a_checkpoint_knows_the_label_it_was_fitted_to(tiny_market, tmp_path, label):
+    """The label reaches the loader (the model fits that view's targets) and the checkpoint, from
+    which predictions and signals say what they were fitted to."""
+    params = with_label(tiny_training_params(), label)
+    splits = {"folds": tiny_market["splits"]["folds"][:1]}
+    scalers = fit_scalers(tiny_market["features"], splits, params, 0)
+    store = CheckpointStore(tmp_path / "ckpt")
+    job = TrainingRun(params, 0, 0, HORIZONS, SEQ_LEN)
+    records = train_folds(tiny_market["features"], tiny_market["graph_edges"], splits, scalers,
+                          store, job)  # fmt: skip
+    assert fitted_label(store, 0, 0) == label
+    batch = make_data(tiny_market, params).val[0]
+    rows = pl.read_parquet(tiny_market["features"]).filter(pl.col("Date") == batch["date"])
+    rows = rows.sort("Code").filter(pl.col("Code").is_in(list(batch["codes"])))
+    prefix = "target_next" if label == "next_close" else "target"
+    np.testing.assert_allclose(batch["y"][1].numpy(), rows[f"{prefix}_1d"].to_numpy(), rtol=1e-6)
+    assert records["fold0_phase0"]["best_val_rank_ic"] is not None
+    with pytest.raises(ParameterError, match="global `label`"):
+        with_label({"loader": {"target": "close"}}, "next_close")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -151,8 +151,8 @@ def fitted_label(store: CheckpointStore, fold: int, phase: int) -> str:
     """The label the `best` model of (fold, phase) was fitted to (its loader target); ``close``
     for a checkpoint written before the label was recorded (close to close was the default)."""
     params = store.load(fold, phase, "best").get("params") or {}
-    loader = (params.get("training") or {}).get("loader") or {}
-    return str(loader.get("target", "close"))
+    training = (params.get("run") or {}).get("training") or {}
+    return str((training.get("loader") or {}).get("target", "close"))
 
 
 def day_dataset(
@@ -185,7 +185,31 @@ def trained_phases(store: CheckpointStore, folds: list[int]) -> dict[int, list[i
     return {f: sorted(p) for f, p in found.items() if p}
 
 
-def predict_test_folds(
+@dataclass
+class _FoldData:
+    """One fold's day datasets, built on first use per (label, block)."""
+
+    features: Path
+    columns: list[str]
+    graph_edges: Path | None
+    calendar: list[dt.date]
+    spans: dict  # block -> [first, last] (the fold's split)
+    scaler: OnlineRobustScaler
+    horizons: Sequence[int]
+    seq_len: int
+    built: dict = field(default_factory=dict)
+
+    def get(self, label: str, block: str) -> DayDataset:
+        if (label, block) not in self.built:
+            dates = dates_between(self.calendar, self.spans[block])
+            self.built[label, block] = day_dataset(
+                self.features, self.columns, self.graph_edges, dates, self.scaler,
+                horizons=self.horizons, seq_len=self.seq_len, label=label,
+            )  # fmt: skip
+        return self.built[label, block]
+
+
+def predict_folds(
     features: str | Path,
     graph_edges: str | Path | None,
     splits: dict,
@@ -195,10 +219,12 @@ def predict_test_folds(
     horizons: Sequence[int],
     seq_len: int,
     seed: int,
-) -> tuple[pl.DataFrame, dict]:
-    """Predictions of every trained (fold, phase) `best` model on its fold's test dates, with the
-    targets of the label it was fitted to, and the final phase's interpretation averaged over
-    those dates (JSON-ready).
+    validation_phases: dict[int, list[int]] | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
+    """Predictions of every trained (fold, phase) `best` model on its fold's test dates, the same
+    on its validation dates for the phases of ``validation_phases`` ({fold: phases}; None: every
+    phase), each with the targets of the label the model was fitted to, and the final phase's
+    interpretation averaged over the test dates (JSON-ready) → (test, validation, interpretation).
 
     Each fold uses its own scaler (``scalers["fold{f}"]``, fitted on its training dates).
     ``features``: the model_input Parquet; ``graph_edges``: its edges file (``edges_file``).
@@ -211,33 +237,31 @@ def predict_test_folds(
             "run `kedro run --pipeline training` first"
         )
     final = max(p for ps in phases.values() for p in ps)
-    calendar = trading_calendar(features)
-    columns = pq.read_schema(features).names
+    calendar, columns = trading_calendar(features), pq.read_schema(features).names
     names, masks = input_columns(columns)
     collector = InterpretationCollector([*names, *masks], seed=int(seed))
-    frames, final_model = [], None
+    frames: dict[str, list[pl.DataFrame]] = {"test": [], "val": []}
+    final_model = None
     for fold_split in splits["folds"]:
         fold = int(fold_split["fold"])
         if fold not in phases:
             continue
-        scaler = OnlineRobustScaler.from_dict(scalers[f"fold{fold}"])
-        test = dates_between(calendar, fold_split["test"])
-        datasets: dict[str, DayDataset] = {}  # one per label the fold's phases were fitted to
+        data = _FoldData(Path(features), columns, graph_edges, calendar, fold_split,
+                         OnlineRobustScaler.from_dict(scalers[f"fold{fold}"]), horizons, seq_len)  # fmt: skip
         for phase in phases[fold]:
-            model = load_phase_model(store, fold, phase)
-            label = fitted_label(store, fold, phase)
-            if label not in datasets:
-                datasets[label] = day_dataset(features, columns, graph_edges, test, scaler,
-                                              horizons=horizons, seq_len=seq_len, label=label)  # fmt: skip
-            data = datasets[label]
-            log.info("fold %d phase %d: predicting %d test days", fold, phase, len(data))
-            frames.append(predict_days(model, data, horizons, model.cfg.quantiles,
-                                       model_name=MODEL_NAME, fold=fold, phase=phase,
-                                       label=label))  # fmt: skip
+            model, label = load_phase_model(store, fold, phase), fitted_label(store, fold, phase)
+            wanted = validation_phases is None or phase in validation_phases.get(fold, ())
+            for block in ("test", "val") if wanted else ("test",):
+                log.info("fold %d phase %d: predicting %d %s days", fold, phase,
+                         len(data.get(label, block)), block)  # fmt: skip
+                frames[block].append(predict_days(model, data.get(label, block), horizons,
+                                                  model.cfg.quantiles, model_name=MODEL_NAME,
+                                                  fold=fold, phase=phase, label=label))  # fmt: skip
             if phase == final:
                 with torch.no_grad():
-                    for batch in day_loader(data):
+                    for batch in day_loader(data.get(label, "test")):
                         collector.update(batch, model(batch, return_interpretation=True))
                 final_model = model
     interpretation = collector.result(final_model) | {"phase": final, "model": MODEL_NAME}
-    return pl.concat(frames, how="vertical"), interpretation
+    test = pl.concat(frames["test"], how="vertical")
+    return test, pl.concat(frames["val"] or [test.clear()], how="vertical"), interpretation

@@ -47,7 +47,9 @@ REPORTING = {
     "baselines": ["ridge", "peer_ridge", "hgb", "momentum", "reversal"],
     "max_train_rows": 3000,
     "threads": 1,
-}
+    "book": {"half_lives": [0, 2, 5], "rebalance_every": [1, 2], "choose_by": "net_sharpe",
+             "min_names_per_side": 4},  # the tiny market's 40 codes: 20 stocks at quantile 0.2
+}  # fmt: skip
 GRAPH = {"lookback": 30, "min_obs": 20, "k": 5, "candidates": 8, "threshold": 0.2,
          "beta_window": 60, "progress": False}  # fmt: skip
 MODEL = {"hidden": 8, "attn_heads": 2, "dropout": 0.1, "fan": {"windows": [2, 5], "mlp_hidden": 4},
@@ -81,7 +83,7 @@ def save_checkpoints(store: CheckpointStore, n_features: int, folds: list[int]) 
             model = ATFTGATFAN(cfg)
             state = {"model_state": model.state_dict(), "fold": fold, "phase": phase,
                      "model_config": plain(dataclasses.asdict(model.cfg)),
-                     "params": {"training": {"loader": {"target": LABEL}}}}  # fmt: skip
+                     "params": {"run": {"training": {"loader": {"target": LABEL}}}}}  # fmt: skip
             store.save(fold, phase, "best", state)
 
 
