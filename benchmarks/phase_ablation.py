@@ -44,6 +44,7 @@ import torch
 import yaml
 
 from atft_kedro.evaluation.baselines import baseline_inputs, fit_predict_baseline
+from atft_kedro.features.targets import target_name
 from atft_kedro.loader.datasets import make_day_dataset
 from atft_kedro.model import ATFTGATFAN, ModelConfig
 from atft_kedro.training.checkpoints import CheckpointStore
@@ -54,6 +55,7 @@ from atft_kedro.training.fold_training import (
     input_columns,
     trading_calendar,
     train_fold,
+    with_label,
 )
 from atft_kedro.training.inference import predict_days
 from atft_kedro.training.phases import phase_plan
@@ -66,6 +68,7 @@ TABLES = (  # what training and the baselines read, relative to data/
     "05_model_input/graph_edges.parquet",
     "04_feature/splits.json",
     "01_raw/market/oracle_alpha.parquet",
+    "01_raw/market/alpha_components.parquet",
 )
 
 
@@ -116,7 +119,9 @@ def mean_rank_ic(preds: pl.DataFrame, h: int = 1, min_stocks: int = 10) -> float
 
 def run_market(data: Path, training: dict, seed: int, horizons: list[int], seq_len: int,
                args: argparse.Namespace) -> list[dict]:  # fmt: skip
-    """Train the phases on one market's folds; one row per (fold, phase), plus baseline rows."""
+    """Train the phases on one market's folds; one row per (fold, phase), plus baseline rows.
+    Everything fits and is scored on the label of ``training.loader.target``."""
+    label = training["loader"]["target"]
     features = data / "05_model_input" / "model_input.parquet"
     edges = data / "05_model_input" / "graph_edges.parquet"
     splits = json.loads((data / "04_feature" / "splits.json").read_text())
@@ -147,7 +152,7 @@ def run_market(data: Path, training: dict, seed: int, horizons: list[int], seq_l
             test_data = make_day_dataset(
                 "in_memory", features_path=features, columns=[*cols[0], *cols[1]],
                 horizons=horizons, seq_len=seq_len, scaler=scaler, graph_edges_path=edges,
-                require_target=True, seed=seed,
+                require_target=True, seed=seed, target=label,
                 dates=dates_between(calendar, fold_split["test"]), shuffle=False,
             )  # fmt: skip
         for rec in records.values():
@@ -171,10 +176,13 @@ def run_market(data: Path, training: dict, seed: int, horizons: list[int], seq_l
             rows.append(row)
             print(json.dumps(row), flush=True)
         if args.baselines:
-            feat = pl.read_parquet(features)
+            feat = pl.read_parquet(features).with_columns(
+                pl.col(target_name(h, label)).alias(f"target_{h}d") for h in horizons
+            )
             oracle = pl.read_parquet(data / "01_raw" / "market" / "oracle_alpha.parquet")
             fc, mc = input_columns(feat.columns)
-            for name in ("ridge", "peer_ridge", "momentum", "oracle"):
+            ceiling = "oracle" if label == "close" else "oracle_next"
+            for name in ("ridge", "peer_ridge", "momentum", ceiling):
                 preds = fit_predict_baseline(
                     name, feat, splits, fold, horizons,
                     feature_cols=baseline_inputs(name, [*fc, *mc]), seed=seed,
@@ -216,10 +224,12 @@ def main() -> None:
     for item in args.set:
         key, value = item.split("=", 1)
         set_dotted(params, key, yaml.safe_load(value))
-    training, horizons, seq_len = params["training"], params["horizons"], params["seq_len"]
+    training = with_label(params["training"], params["label"])
+    horizons, seq_len = params["horizons"], params["seq_len"]
     training["progress_bar"] = False
     torch.set_num_threads(args.threads)
-    print(f"overrides: {args.set or 'none'}; train days: {args.train_days or 'all'}")
+    print(f"overrides: {args.set or 'none'}; train days: {args.train_days or 'all'}; "
+          f"label: {params['label']}")  # fmt: skip
 
     markets = [(s, prepare_seed(s)) for s in args.seeds] if args.seeds else [
         (params["seed"], Path(args.data))]  # fmt: skip

@@ -106,3 +106,28 @@ def mean_of_means_ci(
     if not means:
         return (math.nan, math.nan)
     return _percentile_ci(np.mean(means, axis=0), level)
+
+
+def mean_of_sharpes_ci(
+    series: list[np.ndarray],
+    periods_per_year: float = 252.0,
+    mean_block: float = 10.0,
+    n_boot: int = 2000,
+    level: float = 0.95,
+    rng: np.random.Generator | None = None,
+) -> tuple[float, float]:
+    """Percentile CI for the average over independent samples (markets of several seeds) of each
+    one's annualised Sharpe ratio: every return series is resampled on its own, then the B
+    resampled Sharpe ratios are averaged across series."""
+    rng = rng or np.random.default_rng(0)
+    sharpes = []
+    for x in series:
+        samples = _resamples(x, n_boot, mean_block, rng)
+        if samples is None:
+            return (math.nan, math.nan)
+        std = samples.std(axis=1, ddof=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            sharpes.append(np.where(std > 0, samples.mean(axis=1) / std, np.nan))
+    if not sharpes:
+        return (math.nan, math.nan)
+    return _percentile_ci(np.mean(sharpes, axis=0) * math.sqrt(periods_per_year), level)
