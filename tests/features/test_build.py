@@ -28,7 +28,15 @@ def _perturb_after(tables: dict, t) -> dict:
     stm = tables["statements"]
     stm = stm.with_columns(
         pl.when(pl.col("DisclosedDate") > t).then(pl.col(c) * 3.0).otherwise(pl.col(c)).alias(c)
-        for c in ("NetSales", "OperatingProfit", "Profit", "Equity")
+        for c in (
+            "NetSales",
+            "OperatingProfit",
+            "Profit",
+            "Equity",
+            "ForecastNetSales",
+            "ForecastOperatingProfit",
+            "ForecastProfit",
+        )
     )
     return {"panel": panel, "topix": topix, "trades_spec": spec, "statements": stm}
 

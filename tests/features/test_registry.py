@@ -18,7 +18,7 @@ def test_every_spec_is_documented():
 
 def test_market_wide_and_graph_families_are_not_cs_normalised():
     for spec in registry.FEATURES:
-        if spec.family in ("market", "flows", "peer"):
+        if spec.family in ("market", "flows", "peer", "momentum"):
             assert not spec.cs_normalised, spec.name
         else:
             assert spec.cs_normalised, spec.name
@@ -29,17 +29,18 @@ def test_model_inputs_are_every_stage_s_features_then_masks():
     assert registry.feature_names() == registry.feature_names("features") + registry.feature_names(
         "graph"
     )
-    assert registry.mask_names("graph") == ["is_peer_valid"]
-    assert registry.mask_names()[-2:] == ["is_peer_valid", "is_topix_valid"]
+    assert registry.mask_names("graph") == ["is_peer_valid", "is_momentum_valid"]
+    assert registry.mask_names()[-3:] == ["is_peer_valid", "is_momentum_valid", "is_topix_valid"]
     assert all(m.startswith("is_") and m.endswith("_valid") for m in registry.mask_names())
 
 
-def test_the_graph_stage_is_the_peer_family_the_graph_pipeline_builds():
+def test_the_graph_stage_is_the_peer_and_momentum_families_the_graph_pipeline_builds():
+    from atft_kedro.graph.momentum import MOMENTUM_COLUMNS
     from atft_kedro.graph.peers import PEER_COLUMNS
 
-    assert registry.feature_names("graph") == list(PEER_COLUMNS)
-    assert registry.families("graph") == ["peer"]
-    assert "peer" not in registry.families("features")
+    assert registry.feature_names("graph") == [*PEER_COLUMNS, *MOMENTUM_COLUMNS]
+    assert registry.families("graph") == ["peer", "momentum"]
+    assert not {"peer", "momentum"} & set(registry.families("features"))
 
 
 def test_build_columns_follow_registry_order_of_the_features_stage(tables):

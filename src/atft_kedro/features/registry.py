@@ -77,6 +77,11 @@ def _peer(name: str, formula: str) -> FeatureSpec:
     return FeatureSpec(name, "peer", formula, 0, False, "graph")
 
 
+def _momentum(name: str, formula: str) -> FeatureSpec:
+    """A residual-momentum feature: built by the graph pipeline beside the peer family, raw."""
+    return FeatureSpec(name, "momentum", formula, 0, False, "graph")
+
+
 FEATURES: tuple[FeatureSpec, ...] = (
     # returns
     _f("ret_1d", "returns", "c/c[t-1] - 1", 1),
@@ -181,15 +186,37 @@ FEATURES: tuple[FeatureSpec, ...] = (
     _f("stmt_roe", "statements", "Profit/Equity * (4/quarters in period)", 0),
     _f("stmt_roa", "statements", "Profit/TotalAssets * (4/quarters in period)", 0),
     _f("stmt_days_since", "statements", "trading days since the disclosure became effective", 0),
+    # earnings news against the company's own forecast (statements table; own mask)
+    _f(
+        "earnings_surprise",
+        "earnings",
+        "clip((Profit_q - prev.ForecastProfit/4) / (|prev.ForecastProfit|/4), ±5); Profit_q = "
+        "the quarter's own profit (YTD minus the previous quarter's YTD; 1Q: YTD), prev = the "
+        "code's previous disclosure",
+        0,
+    ),
+    _f(
+        "forecast_revision",
+        "earnings",
+        "clip((ForecastProfit - prev.ForecastProfit) / |prev.ForecastProfit|, ±5); 1Q-3Q only "
+        "(an FY disclosure forecasts the next year)",
+        0,
+    ),
     # peer (graph pipeline; atft_kedro.graph.peers)
     _peer("peer_ret_1d", "Σ_j w_ij r_j / Σ_j |w_ij| over the day's neighbours with a return"),
     _peer("peer_ret_5d", "SUM_5(peer_ret_1d)"),
     _peer("peer_gap_z", "(r - peer_ret_1d) / STD_20(r)"),
-    _peer("peer_gap_z_20d", "SUM over t-20 … t-1 of peer_gap_z"),
-    _peer("peer_gap_z_20d_x_disp", "peer_gap_z_20d * xs_disp_z"),
     _peer("xs_disp_z", "(ln D - SMA_500(ln D)) / STD_500(ln D), D = SMA_5 of the day's std of r"),
     _peer("peer_count", "number of neighbours with a return on t"),
     _peer("peer_weight", "Σ_j |ρ_ij| over them"),
+    # residual momentum (graph pipeline; atft_kedro.graph.momentum): z = clip(e / σ_20(e)[t-1],
+    # ±4) with e = r - peer_ret_1d, the move beyond market, sector and graph peers
+    _momentum("resid_mom_20d", "SUM over t-19 … t of z / √20"),
+    _momentum(
+        "mom_payoff_5d",
+        "EWMA_hl5 over days of RankCorr_i(resid_mom_20d[t-2], z[t]) (market-wide)",
+    ),
+    _momentum("resid_mom_x_payoff", "resid_mom_20d * mom_payoff_5d"),
 )
 
 FAMILIES: tuple[str, ...] = tuple(dict.fromkeys(spec.family for spec in FEATURES))

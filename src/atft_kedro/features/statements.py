@@ -4,6 +4,14 @@ A disclosure made before the market close (``DisclosedTime < market_close``) is 
 own trading day (the close at t already reflects it); one made at or after the close, or with no
 time, is effective from the next trading day. ``prev_year`` is the latest disclosure of the same
 code and period type (1Q/2Q/3Q/FY) made 300 to 430 days earlier.
+
+Earnings news against the company's own guidance (Japanese companies publish a full-year forecast
+with every quarterly report): ``earnings_surprise`` is the quarter's profit minus a quarter of the
+full-year forecast the company stood by before it, over that quarter forecast (a standardised
+unexpected earnings, SUE, with the company's forecast as the expectation), and
+``forecast_revision`` how far the company moved that forecast. Prices drift after such news for
+weeks (post-earnings-announcement drift, Bernard & Thomas 1989), so both outlast the day after the
+signal; their age is ``stmt_days_since``.
 """
 
 from __future__ import annotations
@@ -22,7 +30,12 @@ STATEMENT_COLUMNS = [
     "stmt_progress_op",
     "stmt_roe",
     "stmt_roa",
+    "earnings_surprise",
+    "forecast_revision",
 ]
+#: the period a cumulative (year-to-date) disclosure follows within its fiscal year
+_PREVIOUS_QUARTER = {"2Q": "1Q", "3Q": "2Q", "FY": "3Q"}
+_NEWS_CLIP = 5.0  # bound on the surprise and the revision (a forecast near 0 makes them explode)
 _ANNUALISE = {"1Q": 4.0, "2Q": 2.0, "3Q": 4.0 / 3.0, "FY": 1.0}
 _YOY_MIN, _YOY_MAX = timedelta(days=300), timedelta(days=430)
 
@@ -43,13 +56,36 @@ def effective_dates(
     return joined.drop("_key", "_eff")
 
 
+def with_earnings_news(statements: pl.DataFrame) -> pl.DataFrame:
+    """``statements`` with ``earnings_surprise`` and ``forecast_revision`` (registry formulas),
+    each disclosure compared with the code's previous one in disclosure order."""
+    order = statements.sort("Code", "DisclosedDate", "DisclosedTime", nulls_last=False)
+    before = {c: pl.col(c).shift(1).over("Code") for c in ("Profit", "ForecastProfit")}
+    kind, previous_kind = pl.col("TypeOfCurrentPeriod"), pl.col("TypeOfCurrentPeriod").shift(1)
+    follows = previous_kind.over("Code") == kind.replace_strict(_PREVIOUS_QUARTER, default=None)
+    quarter = (
+        pl.when(kind == "1Q")
+        .then(pl.col("Profit"))
+        .when(follows)
+        .then(pl.col("Profit") - before["Profit"])
+    )
+    guided = before["ForecastProfit"]
+    scale = pl.when(guided.abs() > 0).then(guided.abs())
+    return order.with_columns(
+        earnings_surprise=((quarter - guided / 4) / (scale / 4)).clip(-_NEWS_CLIP, _NEWS_CLIP),
+        forecast_revision=pl.when(kind != "FY")
+        .then((pl.col("ForecastProfit") - guided) / scale)
+        .clip(-_NEWS_CLIP, _NEWS_CLIP),
+    )
+
+
 def statement_frame(
     statements: pl.DataFrame, calendar: pl.DataFrame, market_close: str = "15:00"
 ) -> pl.DataFrame:
     """(Code, Date = effective date, stmt_* features) with one row per code and effective date."""
     num = [
         "NetSales", "OperatingProfit", "Profit", "TotalAssets", "Equity",
-        "ForecastNetSales", "ForecastOperatingProfit",
+        "ForecastNetSales", "ForecastOperatingProfit", "ForecastProfit",
     ]  # fmt: skip
     s = statements.with_columns(
         pl.col("DisclosedDate").cast(pl.Date),
@@ -90,6 +126,7 @@ def statement_frame(
         stmt_roe=pl.col("Profit") / pl.col("Equity") * yearly,
         stmt_roa=pl.col("Profit") / pl.col("TotalAssets") * yearly,
     )
+    s = with_earnings_news(s)
     s = effective_dates(s, calendar, market_close).filter(pl.col("Date").is_not_null())
     return (
         s.sort("Code", "Date", "DisclosedDate", "DisclosedTime", nulls_last=False)

@@ -7,13 +7,13 @@ signal is the co-movement the sectors do not explain. For day t (everything know
     peer_ret_1d(t)   = Σ_j w_ij r_j(t) / Σ_j |w_ij|      over neighbours j with a return on t
     peer_ret_5d(t)   = Σ_{u=t-4..t} peer_ret_1d(u)
     peer_gap_z(t)    = (r_i(t) − peer_ret_1d(t)) / σ_20(r_i)(t)
-    peer_gap_z_20d(t) = Σ_{u=t-20..t-1} peer_gap_z(u)   (residual momentum beyond the peers,
-                                                        today excluded)
     xs_disp_z(t)     = z-score of ln D_5(t) against its own last 500 days, D_5 the 5-day mean of
                        the day's cross-sectional std of r (a stress gauge: in stressed markets
                        idiosyncratic and sector moves widen together)
-    peer_gap_z_20d_x_disp = peer_gap_z_20d × xs_disp_z (momentum that turns with the regime)
     peer_count(t), peer_weight(t) = number of neighbours with a return on t, and Σ_j |w_ij|
+
+The same residuals beyond the peers, summed over weeks, are the residual momentum family
+(:mod:`atft_kedro.graph.momentum`); the peer table carries both.
 
 ``w_ij`` is the edge correlation ρ_ij of day t's graph (:func:`neighbour_mean`), or 1 for every
 other member of the stock's group (:func:`group_mean`, used with the synthetic market's latent
@@ -24,6 +24,7 @@ Why these: a stock's neighbours' common move of today leads its own next-day ret
 co-movement comes from a shared slow-to-diffuse factor (lead-lag), and the part of its own move
 that its peers did not share tends to revert (and, summed over weeks, to trend, with a sign that
 flips in stressed markets). In the raw return these parts cancel; split by the graph, they do not.
+The one-day parts are gone by the next session; the weeks-long trend is not.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from atft_kedro.graph.momentum import momentum_features
 from atft_kedro.graph.returns import (
     ReturnPanel,
     daily_log_returns,
@@ -44,14 +46,11 @@ PEER_COLUMNS = (
     "peer_ret_1d",
     "peer_ret_5d",
     "peer_gap_z",
-    "peer_gap_z_20d",
-    "peer_gap_z_20d_x_disp",
     "xs_disp_z",
     "peer_count",
     "peer_weight",
 )
 VOL_WINDOW = 20  # trading days of the own standard deviation in peer_gap_z
-MOMENTUM_WINDOW = 20  # trading days summed by peer_gap_z_20d (t-20 … t-1)
 DISPERSION_WINDOW = 5  # trading days averaged by the dispersion gauge D_5
 REGIME_WINDOW = 500  # trading days against which xs_disp_z scores today's dispersion
 PRECISION_WINDOW = 60  # trading days of the std that weights each neighbour (return_precision)
@@ -210,6 +209,11 @@ def dispersion_z(log_returns: np.ndarray) -> np.ndarray:
         return ((level - mean) / spread_of_level)[:, 0]
 
 
+def graph_stage_features(returns: ReturnPanel, peers: PeerMean) -> dict[str, np.ndarray]:
+    """Every graph-stage column: the peer family, then the residual momentum family."""
+    return peer_features(returns, peers) | momentum_features(returns.log_returns, peers.mean)
+
+
 def peer_features(returns: ReturnPanel, peers: PeerMean) -> dict[str, np.ndarray]:
     """The peer columns (``PEER_COLUMNS``) as ``{name: float [T, N]}``.
 
@@ -219,14 +223,11 @@ def peer_features(returns: ReturnPanel, peers: PeerMean) -> dict[str, np.ndarray
     own_vol = trailing_std(r, VOL_WINDOW, VOL_WINDOW // 2)
     with np.errstate(invalid="ignore", divide="ignore"):
         gap = (r - peers.mean) / np.where(own_vol > 0, own_vol, np.nan)
-    momentum = _trailing_sum(gap, MOMENTUM_WINDOW, lag=1)
     regime = np.broadcast_to(dispersion_z(r)[:, None], r.shape)
     return {
         "peer_ret_1d": peers.mean,
         "peer_ret_5d": _trailing_sum(peers.mean, 5),
         "peer_gap_z": gap,
-        "peer_gap_z_20d": momentum,
-        "peer_gap_z_20d_x_disp": momentum * regime,
         "xs_disp_z": regime,
         "peer_count": peers.count,
         "peer_weight": peers.weight,
@@ -252,11 +253,12 @@ def peer_table(returns: ReturnPanel, columns: dict[str, np.ndarray]) -> pl.DataF
 
 
 def graph_peer_table(returns: ReturnPanel, edges: pl.DataFrame) -> pl.DataFrame:
-    """The peer table (Date, Code, ``PEER_COLUMNS``) from each day's graph edges.
+    """The peer table (Date, Code, ``PEER_COLUMNS``, ``MOMENTUM_COLUMNS``) from each day's graph
+    edges.
 
     ``returns``: the residual returns the graph was built from (before winsorising).
     """
-    return peer_table(returns, peer_features(returns, neighbour_mean(returns, edges)))
+    return peer_table(returns, graph_stage_features(returns, neighbour_mean(returns, edges)))
 
 
 def group_peer_table(returns: ReturnPanel, groups: pl.DataFrame) -> pl.DataFrame:
@@ -264,7 +266,7 @@ def group_peer_table(returns: ReturnPanel, groups: pl.DataFrame) -> pl.DataFrame
     neighbours; codes missing from ``groups`` get NaN peer columns."""
     member = dict(zip(groups["Code"].to_list(), groups["cluster"].to_list(), strict=True))
     group = np.array([member.get(code, -1) for code in returns.codes], dtype=np.int64)
-    return peer_table(returns, peer_features(returns, group_mean(returns, group)))
+    return peer_table(returns, graph_stage_features(returns, group_mean(returns, group)))
 
 
 def peer_returns(panel: pl.DataFrame, residualize: str, beta_window: int | None) -> ReturnPanel:
