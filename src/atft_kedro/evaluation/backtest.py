@@ -108,10 +108,11 @@ def portfolio_weights(
     return ranked.select("Date", "Code", weight=weight).filter(pl.col("weight") != 0.0)
 
 
-def _dense(
+def dense_grid(
     table: pl.DataFrame, value: str, dates: pl.DataFrame, codes: pl.DataFrame, fill: float
 ) -> np.ndarray:
-    """Scatter (Date, Code, value) into a [T, N] array on the given date/code grids."""
+    """Scatter (Date, Code, value) into a [T, N] array on the given grids (``dates``: Date, t;
+    ``codes``: Code, i; rows off the grids are dropped)."""
     out = np.full((dates.height, codes.height), fill, dtype=np.float64)
     idx = table.join(dates, on="Date").join(codes, on="Code")
     out[idx["t"].to_numpy(), idx["i"].to_numpy()] = idx[value].cast(pl.Float64).to_numpy()
@@ -143,16 +144,22 @@ def long_short_returns(
         returns_col, periods = (daily_target_col or target_col), TRADING_DAYS
     require_columns(preds, (returns_col,))
     codes = preds.select(pl.col("Code").unique().sort()).with_row_index("i")
-    w = _dense(weights, "weight", dates, codes, 0.0)  # [T, N]
-    r = _dense(preds.select("Date", "Code", returns_col), returns_col, dates, codes, np.nan)
+    w = dense_grid(weights, "weight", dates, codes, 0.0)  # [T, N]
+    r = dense_grid(preds.select("Date", "Code", returns_col), returns_col, dates, codes, np.nan)
     if method == "overlapping_sleeves":
         csum = np.cumsum(w, axis=0)
         csum[horizon:] -= csum[:-horizon].copy()
         w = csum / horizon  # book = mean of the last h sleeves (missing sleeves count as cash)
+    return Backtest(book_daily(w, r, dates, cost_bps), periods, scheme, horizon, method)
+
+
+def book_daily(w: np.ndarray, r: np.ndarray, dates: pl.DataFrame, cost_bps: float) -> pl.DataFrame:
+    """Daily Date, gross, turnover, cost, net, n_long, n_short of the book ``w`` [T, N] (weights
+    held on day t) earning ``r`` [T, N] (NaN: no return, contributes 0); w(−1) = 0."""
     gross = np.nansum(w * np.where(np.isfinite(r), r, 0.0), axis=1)
     turnover = np.abs(np.diff(w, axis=0, prepend=np.zeros((1, w.shape[1])))).sum(axis=1)
     cost = cost_bps * 1e-4 * turnover
-    daily = dates.select("Date").with_columns(
+    return dates.select("Date").with_columns(
         gross=pl.Series(gross),
         turnover=pl.Series(turnover),
         cost=pl.Series(cost),
@@ -160,7 +167,6 @@ def long_short_returns(
         n_long=pl.Series((w > 0).sum(axis=1), dtype=pl.Int64),
         n_short=pl.Series((w < 0).sum(axis=1), dtype=pl.Int64),
     )
-    return Backtest(daily, periods, scheme, horizon, method)
 
 
 def return_stats(returns: np.ndarray, periods_per_year: float = TRADING_DAYS) -> dict[str, float]:
