@@ -42,10 +42,13 @@ from atft_kedro.features.statements import STATEMENT_COLUMNS, statement_frame
 from atft_kedro.features.targets import target_exprs
 from atft_kedro.features.technicals import ma_gap_exprs, range_volume_exprs, technical_exprs
 from atft_kedro.features.universe import (
+    PRICE,
+    TURNOVER,
     UniverseConfig,
-    investable_expr,
+    investable_exprs,
     raw_close_expr,
-    resolve_tick_rule,
+    relative_floors,
+    resolve_rules,
 )
 
 log = logging.getLogger(__name__)
@@ -358,7 +361,9 @@ def build_features(
     factor = pl.col("adj_factor") if "adj_factor" in panel.columns else pl.lit(1.0)
     source = panel.select(*PANEL_COLUMNS, adj_factor=factor.cast(pl.Float64), _day=day)
     universe = universe or UniverseConfig()
-    tick_rule = resolve_tick_rule(universe, source.select(raw_close_expr(by="Code"))["_raw_close"])
+    tick_rule, floors = resolve_rules(
+        universe, source.select(raw_close_expr(by="Code"))["_raw_close"]
+    )
 
     def rows(a: int, b: int) -> pl.DataFrame:
         """Panel rows a..b of the (Code, Date) order (whole codes) on the session grid."""
@@ -370,9 +375,10 @@ def build_features(
     market_r, sector_sums = _sector_and_market_returns(lambda a, b: rows(a, b).lazy(), edges)
     tables = _date_tables(calendar, market_r, sector_sums, topix=topix, trades_spec=trades_spec,
                           statements=statements, market_close=market_close)  # fmt: skip
-    stages = _per_code_stages(horizons, investable_expr(universe, tick_rule))
+    stages = _per_code_stages(horizons, investable_exprs(universe, tick_rule, floors))
     topix_valid = pl.col("is_topix_valid").fill_null(0)
-    outputs = [*[_float32(c) for c in names], topix_valid, "universe",
+    floor_inputs = [PRICE, TURNOVER] if floors == "relative" else []
+    outputs = [*[_float32(c) for c in names], topix_valid, "universe", *floor_inputs,
                *[_float32(c) for c in targets]]  # fmt: skip
     day_major = _DayMajorColumns(order)
     for a, b in edges:
@@ -380,10 +386,12 @@ def build_features(
         frame = pl.concat([stocks, _context(stocks, tables)], how="horizontal").lazy()
         day_major.put(a, _per_code_features(frame, stages).select(outputs).collect())
     out = pl.concat([panel.select(KEYS), day_major.frame()], how="horizontal")
+    if floors == "relative":  # the day's cross-section: after every code is in
+        out = relative_floors(out, universe)
     return _with_masks(cs_normalise(out, registry.cs_normalised_names(), cs_method, clip), targets)
 
 
-def _per_code_stages(horizons: Sequence[int], investable: pl.Expr) -> Stages:
+def _per_code_stages(horizons: Sequence[int], investable: list[pl.Expr]) -> Stages:
     """The per-code expression stages, merged so that each stage reads only earlier ones."""
     return merge_stages(
         returns_exprs(),
@@ -393,7 +401,7 @@ def _per_code_stages(horizons: Sequence[int], investable: pl.Expr) -> Stages:
         technical_exprs(),
         stock_market_exprs(),
         [target_exprs(horizons)],
-        [[investable]],
+        [investable],
     )
 
 

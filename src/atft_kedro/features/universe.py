@@ -2,12 +2,20 @@
 
 A row is investable when, at its session s,
 
-    raw close(s)                                   >= min_price
-    median(turnover over sessions s-w+1 .. s)      >= min_turnover      (w = turnover_window)
+    raw close(s)                                   >= price floor
+    median(turnover over sessions s-w+1 .. s)      >= turnover floor    (w = turnover_window)
     tick(raw close(s)) / raw close(s)              <= max_tick_share
 
 A session without a trade counts as zero turnover. Prices are the **raw** (unadjusted) close: the tick
 schedule and a price floor apply to the quoted price, not to a split-adjusted one.
+
+The floors are ``absolute`` (``min_price`` and ``min_turnover``, in yen: meaningful on TSE data) or
+``relative`` to the market's own distribution on that day: the ``price_quantile`` of the day's raw
+closes and the ``turnover_quantile`` of the day's median turnovers, over the stocks with a row that
+day (point in time: the day's cross-section, each value known at its close). Yen floors on a market
+quoted in another currency keep a handful of stocks or all of them; relative ones keep a share set
+by the quantiles on any market. ``auto`` picks ``absolute`` when the closes sit on the TSE tick
+grid and ``relative`` otherwise.
 
 The tick is the TSE schedule for the quoted price (``tse``; TOPIX100 names trade on a finer grid,
 so this is conservative for them) or the grid the data shows (``observed``: the smallest positive
@@ -46,6 +54,9 @@ TSE_TICKS = (
     (math.inf, 100_000.0),
 )
 TICK_RULES = ("auto", "tse", "observed")
+FLOOR_RULES = ("auto", "absolute", "relative")
+#: per-row inputs of the relative floors, from the per-code stage to ``relative_floors``
+PRICE, TURNOVER = "_universe_price", "_universe_turnover"
 #: share of closes that must sit on the TSE grid for ``auto`` to choose it
 ON_GRID_SHARE = 0.99
 
@@ -54,19 +65,29 @@ ON_GRID_SHARE = 0.99
 class UniverseConfig:
     """Thresholds of the investable universe (``params:universe``); see the module docstring."""
 
-    min_price: float = 100.0  # raw close, yen
-    min_turnover: float = 1.0e8  # median daily turnover (TurnoverValue), yen
+    min_price: float = 100.0  # raw close, yen (absolute floors)
+    min_turnover: float = 1.0e8  # median daily turnover (TurnoverValue), yen (absolute floors)
     turnover_window: int = 20  # sessions
     max_tick_share: float = 0.005  # tick / raw close
     tick: str = "auto"  # auto | tse | observed
+    floors: str = "auto"  # auto | absolute | relative
+    price_quantile: float = 0.05  # relative floors: quantile of the day's raw closes
+    turnover_quantile: float = 0.2  # relative floors: quantile of the day's median turnovers
 
     @classmethod
     def from_params(cls, params: dict[str, Any] | None) -> UniverseConfig:
         cfg = from_block(cls, params, "universe")
         if cfg.tick not in TICK_RULES:
             raise ParameterError(f"universe.tick: {cfg.tick!r}, want one of {list(TICK_RULES)}")
+        if cfg.floors not in FLOOR_RULES:
+            raise ParameterError(
+                f"universe.floors: {cfg.floors!r}, want one of {list(FLOOR_RULES)}"
+            )
         if cfg.turnover_window < 1:
             raise ParameterError(f"universe.turnover_window: {cfg.turnover_window}, want >= 1")
+        for name in ("price_quantile", "turnover_quantile"):
+            if not 0.0 <= getattr(cfg, name) < 1.0:
+                raise ParameterError(f"universe.{name}: {getattr(cfg, name)}, want 0 <= q < 1")
         return cfg
 
 
@@ -87,15 +108,24 @@ def on_tse_grid_share(raw_close: pl.Series) -> float:
     return float(frame.select(((ticks - ticks.round()).abs() < 1e-6).mean()).item())
 
 
-def resolve_tick_rule(cfg: UniverseConfig, raw_close: pl.Series) -> str:
-    """``tse`` or ``observed``: ``cfg.tick`` itself, or for ``auto`` whether the closes sit on the
-    TSE grid."""
-    if cfg.tick != "auto":
-        return cfg.tick
+def resolve_rules(cfg: UniverseConfig, raw_close: pl.Series) -> tuple[str, str]:
+    """(tick rule, floors): ``cfg.tick`` and ``cfg.floors`` themselves, or for ``auto`` whether
+    the closes sit on the TSE grid (``tse`` and ``absolute`` when they do, ``observed`` and
+    ``relative`` otherwise)."""
+    if "auto" not in (cfg.tick, cfg.floors):
+        return cfg.tick, cfg.floors
     share = on_tse_grid_share(raw_close)
-    rule = "tse" if share >= ON_GRID_SHARE else "observed"
-    log.info("universe: %.1f%% of closes on the TSE tick grid -> tick rule %r", 100 * share, rule)
-    return rule
+    on_grid = share >= ON_GRID_SHARE
+    tick = cfg.tick if cfg.tick != "auto" else ("tse" if on_grid else "observed")
+    floors = cfg.floors if cfg.floors != "auto" else ("absolute" if on_grid else "relative")
+    log.info("universe: %.1f%% of closes on the TSE tick grid -> tick rule %r, %s floors",
+             100 * share, tick, floors)  # fmt: skip
+    return tick, floors
+
+
+def resolve_tick_rule(cfg: UniverseConfig, raw_close: pl.Series) -> str:
+    """``tse`` or ``observed`` (``resolve_rules``' tick rule)."""
+    return resolve_rules(cfg, raw_close)[0]
 
 
 def raw_close_expr(by: str = CODE) -> pl.Expr:
@@ -118,10 +148,14 @@ def observed_tick(window: int) -> pl.Expr:
     return smallest.rolling_min(window, min_samples=1).over(CODE)
 
 
-def investable_expr(cfg: UniverseConfig, rule: str, raw: str = "_raw_close") -> pl.Expr:
+def investable_exprs(
+    cfg: UniverseConfig, rule: str, floors: str, raw: str = "_raw_close"
+) -> list[pl.Expr]:
     """``universe`` (Int8 0/1) on a frame sorted by (Code, Date) on the session grid (one row per
     session, the cleaned bar of ``prepare_bars``), with ``raw`` (quoted close, null without a
-    trade); ``rule``: ``tse`` or ``observed``."""
+    trade); ``rule``: ``tse`` or ``observed``. With ``relative`` floors ``universe`` is the tick
+    test alone, and ``PRICE`` and ``TURNOVER`` (Float64, NaN where unknown) carry the inputs of
+    the floors to ``relative_floors``, which needs the whole day."""
     w = cfg.turnover_window
     price = pl.col(raw)
     turnover = pl.col("tv").fill_null(0.0)
@@ -130,6 +164,27 @@ def investable_expr(cfg: UniverseConfig, rule: str, raw: str = "_raw_close") -> 
         share = tse_tick(price) / price
     else:
         share = observed_tick(w) / pl.col("c")
-    ok = (price >= cfg.min_price) & (median_tv >= cfg.min_turnover)
-    ok = ok & (share <= cfg.max_tick_share)
-    return ok.fill_null(False).cast(pl.Int8).alias("universe")
+    ok = share <= cfg.max_tick_share
+    if floors == "absolute":
+        ok = (price >= cfg.min_price) & (median_tv >= cfg.min_turnover) & ok
+        return [ok.fill_null(False).cast(pl.Int8).alias("universe")]
+    nan = float("nan")
+    return [
+        ok.fill_null(False).cast(pl.Int8).alias("universe"),
+        price.cast(pl.Float64).fill_null(nan).alias(PRICE),
+        median_tv.cast(pl.Float64).fill_null(nan).alias(TURNOVER),
+    ]
+
+
+def relative_floors(frame: pl.DataFrame, cfg: UniverseConfig) -> pl.DataFrame:
+    """``frame`` (a Date column, ``universe`` from the tick test, ``PRICE``, ``TURNOVER``) with
+    ``universe`` = 1 only where the price and the median turnover are at or above that day's
+    ``price_quantile`` and ``turnover_quantile`` (linear interpolation over the day's known
+    values); ``PRICE`` and ``TURNOVER`` dropped."""
+    price, turnover = pl.col(PRICE).fill_nan(None), pl.col(TURNOVER).fill_nan(None)
+    price_floor = price.quantile(cfg.price_quantile, "linear").over("Date")
+    turnover_floor = turnover.quantile(cfg.turnover_quantile, "linear").over("Date")
+    ok = (pl.col("universe") == 1) & (price >= price_floor) & (turnover >= turnover_floor)
+    return frame.with_columns(ok.fill_null(False).cast(pl.Int8).alias("universe")).drop(
+        PRICE, TURNOVER
+    )
