@@ -9,6 +9,7 @@ import yaml
 from atft_kedro.config import from_block
 from atft_kedro.errors import ParameterError
 from atft_kedro.evaluation.evaluate import EvaluationConfig
+from atft_kedro.evaluation.turnover import BookConfig
 from atft_kedro.features.build import FeaturesConfig
 from atft_kedro.features.universe import UniverseConfig
 from atft_kedro.graph import GraphConfig
@@ -46,6 +47,7 @@ TRAINING = PARAMS["training"]
         ("universe", lambda: UniverseConfig.from_params(PARAMS["universe"]), UniverseConfig),
         ("graph", lambda: GraphConfig.from_params(PARAMS["graph"]), GraphConfig),
         ("reporting", lambda: EvaluationConfig.from_params(PARAMS["reporting"], 0), EvaluationConfig),
+        ("reporting.book", lambda: BookConfig.from_params(PARAMS["reporting"]["book"]), BookConfig),
         ("hpo", lambda: HPOConfig.from_params(PARAMS["hpo"]),
          lambda: HPOConfig(search_space=PARAMS["hpo"]["search_space"])),
         ("training.model", lambda: model_config(TRAINING["model"], 8, PARAMS["horizons"]),

@@ -5,7 +5,11 @@ import polars as pl
 import pytest
 from threadpoolctl import threadpool_limits
 
-from atft_kedro.evaluation.baselines import baseline_inputs, fit_predict_baseline
+from atft_kedro.evaluation.baselines import (
+    baseline_inputs,
+    fit_predict_baseline,
+    fit_predict_blocks,
+)
 from atft_kedro.evaluation.metrics import daily_ic
 from atft_kedro.features import registry
 
@@ -119,3 +123,18 @@ def test_the_ridge_learners_differ_only_by_their_inputs(features):
     for name in ("peer_ridge", "structural"):
         other = _predict(name, features)
         np.testing.assert_array_equal(other["pred_1d"], ridge["pred_1d"])
+
+
+@pytest.mark.parametrize("name", ["ridge", "hgb", "momentum", "oracle"])
+def test_validation_days_come_from_the_same_fit_and_leave_the_test_days_as_they_were(
+    features, name
+):
+    oracle = features.select("Date", "Code", "alpha_1d")
+    blocks = fit_predict_blocks(name, features.drop("alpha_1d"), SPLITS, 0, [1], ("val", "test"),
+                                feature_cols=FEATURES, seed=3, oracle_alpha=oracle,
+                                hgb_params=HGB_FAST)  # fmt: skip
+    assert blocks["test"].equals(_predict(name, features)), "test days unchanged"
+    val = blocks["val"]
+    assert val.columns == blocks["test"].columns
+    assert val["Date"].min() == DAYS[32] and val["Date"].max() == DAYS[37]
+    assert daily_ic(val, "pred_1d", "target_1d").table["rank_ic"].mean() > 0.3

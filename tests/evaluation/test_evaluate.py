@@ -1,11 +1,24 @@
 import json
+from datetime import date, timedelta
 
 import numpy as np
 import polars as pl
 import pytest
 
-from atft_kedro.evaluation.evaluate import EvaluationConfig, daily_series, evaluate
+from atft_kedro.evaluation.evaluate import (
+    EvaluationConfig,
+    daily_series,
+    evaluate,
+    universe_check,
+)
 from atft_kedro.evaluation.predictions import split_by_model
+from atft_kedro.evaluation.report import universe_message
+from atft_kedro.evaluation.turnover import BookConfig
+from atft_kedro.evaluation.views import universe_size
+from atft_kedro.features import build_features
+from atft_kedro.features.universe import UniverseConfig
+from atft_kedro.market.panel import build_panel
+from atft_kedro.market.synthetic import generate_market
 
 CFG = EvaluationConfig(cost_bps=5.0, top_n=10, n_boot=300)
 
@@ -63,3 +76,71 @@ def test_duplicate_rows_are_refused_with_an_example(predictions_by_model):
     with pytest.raises(ValueError, match=r"duplicate \(Date, Code\) rows \(first: Code 13000"):
         evaluate({"mixed": stacked}, [1], CFG)
     assert set(split_by_model(stacked)) == set(predictions_by_model)
+
+
+def test_jpx_metric_is_the_competitions_score_by_hand():
+    """Six stocks a day (< 400): m = min(200, 6 // 2) = 3 per side, weights 2, 1.5, 1."""
+    rng = np.random.default_rng(4)
+    pred, ret = rng.standard_normal((5, 6)), rng.standard_normal((5, 6)) * 0.02
+    days = [date(2024, 1, d) for d in range(4, 9)]
+    table = pl.DataFrame({"Date": [d for d in days for _ in range(6)],
+                          "Code": [f"{1300 + i}0" for _ in days for i in range(6)],
+                          "fold": 0, "pred_1d": pred.ravel(), "target_1d": ret.ravel()})  # fmt: skip
+    w = np.array([2.0, 1.5, 1.0])
+    spreads = []
+    for p, r in zip(pred, ret, strict=True):
+        by_rank = r[np.argsort(-p)]
+        spreads.append((by_rank[:3] @ w) / w.sum() - (by_rank[::-1][:3] @ w) / w.sum())
+    kaggle = np.mean(spreads) / np.std(spreads, ddof=1)
+    cfg = EvaluationConfig(top_n=200, min_stocks=2, n_boot=300)
+    block = evaluate({"m": table}, [1], cfg)["models"]["m"]["h1"]["pooled"]
+    assert block["jpx_metric"]["score"] == pytest.approx(kaggle)
+    assert block["jpx_metric"]["score"] == pytest.approx(
+        block["backtest"]["jpx"]["gross"]["daily_sharpe"]
+    ), "the gross daily Sharpe of the JPX book: no second implementation"
+    assert block["jpx_metric"]["n_days"] == 5 and len(block["jpx_metric"]["score_ci95"]) == 2
+
+
+def test_the_jpx_metric_leaves_every_other_figure_as_it_was(evaluation):
+    """It is drawn after the other intervals: the same seed gives the same CI95s."""
+    for per_h in evaluation["models"].values():
+        assert "jpx_metric" in per_h["h1"]["pooled"] and "jpx_metric" not in per_h["h5"]["pooled"]
+        lo, hi = per_h["h1"]["pooled"]["jpx_metric"]["score_ci95"]
+        assert lo < per_h["h1"]["pooled"]["jpx_metric"]["score"] < hi
+
+
+def _size(investable: list[int]) -> pl.DataFrame:
+    n = len(investable)
+    return pl.DataFrame({"Date": [date(2024, 1, 1) + timedelta(days=d) for d in range(n)],
+                         "stocks": [300] * n, "investable": investable})  # fmt: skip
+
+
+def test_universe_check_fires_below_what_the_book_needs_on_the_median_day():
+    book = BookConfig(min_names_per_side=10)
+    thin = universe_check(_size([7, 6, 9, 150, 8]), 0.1, book)
+    assert thin == {"needed": 100, "quantile": 0.1, "min_names_per_side": 10, "median": 8.0,
+                    "min": 6, "days_below": 4, "days": 5, "fired": True}  # fmt: skip
+    message = universe_message(thin)
+    for number in ("keeps 8 stocks", "fewest 6", "4 of 5 test days below 100", "quantile 0.1"):
+        assert number in message
+    wide = universe_check(_size([120, 99, 130]), 0.1, book)
+    assert not wide["fired"] and wide["days_below"] == 1 and universe_message(wide) == ""
+
+
+def test_universe_check_is_silent_on_the_default_synthetic_market_and_fires_with_yen_floors_abroad():
+    market = generate_market("small", seed=42)
+    panel = build_panel(market["daily_quotes"], market["listed_info"])
+    dollars = panel.with_columns(pl.col("open", "high", "low", "close", "turnover") / 150.0)
+    cfg = EvaluationConfig()  # quantile 0.1 of conf/base: 100 stocks for 10 per side
+    checks = {}
+    for name, data, universe in (("default", panel, UniverseConfig()),
+                                 ("yen floors", dollars, UniverseConfig(floors="absolute")),
+                                 ("relative", dollars, UniverseConfig())):  # fmt: skip
+        features = build_features(data, horizons=(1,), universe=universe)
+        size = universe_size(
+            features.filter(pl.col("Date") >= features["Date"].unique().sort()[-240])
+        )
+        checks[name] = universe_check(size, cfg.quantile, BookConfig())
+    assert not checks["default"]["fired"] and checks["default"]["median"] > 150
+    assert checks["yen floors"]["fired"] and checks["yen floors"]["median"] < 40
+    assert not checks["relative"]["fired"] and checks["relative"]["median"] > 150, checks

@@ -4,14 +4,18 @@ from html import escape
 
 import pytest
 
-from atft_kedro.evaluation.evaluate import EvaluationConfig, evaluate
+from atft_kedro.evaluation.evaluate import EvaluationConfig, book_document, evaluate, json_safe
 from atft_kedro.evaluation.report import (
     DEFINITIONS,
+    H1_ONLY,
+    book_rows,
     format_cell,
     render_report,
+    setting_text,
     summary_rows,
     verdict,
 )
+from atft_kedro.evaluation.turnover import BookConfig
 
 SPLITS = {"n_splits": 2, "purge_days": 39, "embargo_days": 20, "seq_len": 20, "max_horizon": 20,
           "folds": [{"fold": 0, "train": ["2021-01-04", "2022-03-31"],
@@ -20,7 +24,7 @@ SPLITS = {"n_splits": 2, "purge_days": 39, "embargo_days": 20, "seq_len": 20, "m
 
 @pytest.fixture(scope="module")
 def evaluation(predictions_by_model):
-    return evaluate(predictions_by_model, [1], EvaluationConfig(top_n=10, n_boot=200))
+    return evaluate(predictions_by_model, [1, 5], EvaluationConfig(top_n=10, n_boot=200))
 
 
 def _cells(html: str) -> list[str]:
@@ -77,3 +81,39 @@ def test_summary_rows_carry_rank_ic_icir_and_net_sharpe_with_ci(evaluation):
 )  # fmt: skip
 def test_format_cell(value, text):
     assert format_cell(value) == text
+
+
+@pytest.fixture(scope="module")
+def with_book(evaluation, predictions_by_model):
+    """The evaluation with a controlled book (validation = the same days: formatting only)."""
+    cfg = EvaluationConfig(top_n=10, n_boot=200)
+    book = BookConfig(half_lives=(0.0, 2.0), rebalance_every=(1, 3))
+    return {**evaluation, "config": {**evaluation["config"], "cost_bps": 10.0},
+            "book": json_safe(book_document(predictions_by_model, predictions_by_model, cfg, book))}  # fmt: skip
+
+
+def test_the_headline_gives_the_controlled_and_the_raw_book_and_the_jpx_metric(with_book):
+    line = verdict(with_book, "atft_gat_fan/phase2", horizon=1)
+    assert re.search(r"Net Sharpe after 10 bps, next-session entry: -?\d+\.\d{2} \[.*\] with "
+                     r"turnover control \(fold 0: [^;]+; fold 1: [^)]+\), -?\d+\.\d{2} \[.*\] raw; "
+                     r"turnover \d\.\d{2}/day vs \d\.\d{2}; JPX metric -?\d\.\d{3} \[", line)  # fmt: skip
+    rows = summary_rows(with_book, 1)
+    ci = r"-?\d+\.\d{2} \[-?\d+\.\d{2}, -?\d+\.\d{2}\]"
+    assert re.fullmatch(ci, rows[0]["net Sharpe, turnover control [CI95]"])
+    assert re.fullmatch(r"-?\d\.\d{3} \[-?\d\.\d{3}, -?\d\.\d{3}\]", rows[0]["JPX metric [CI95]"])
+    book = book_rows(with_book)
+    assert [r["model"] for r in book] == list(with_book["models"])
+    assert set(book[0]) >= {"fold 0", "fold 1", "net Sharpe raw [CI95]", "turnover/day controlled"}
+    assert setting_text({"half_life": 0.0, "rebalance_every": 1}) == "off"
+    assert setting_text({"half_life": 2.0, "rebalance_every": 3}) == "half-life 2, every 3 sessions"
+
+
+def test_summary_at_longer_horizons_leaves_out_the_one_day_book_columns(with_book):
+    assert not set(H1_ONLY) & set(summary_rows(with_book, 5)[0])
+
+
+def test_every_warning_is_its_own_paragraph_and_empty_ones_are_left_out():
+    html = render_report({}, {}, warnings=["Realism check: too good.", "", "Thin universe: 7."])
+    assert html.count('<p class="warning">') == 2
+    assert "Thin universe: 7." in html
+    assert 'class="warning"' not in render_report({}, {}, warnings=["", ""])

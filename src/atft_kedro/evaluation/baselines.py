@@ -1,7 +1,7 @@
 """Reference predictors on the same splits and features as the model.
 
 Each returns a `predictions` table (Date, Code, model, fold, phase=null, pred_{h}d, target_{h}d)
-for the fold's test dates, fitted on its train dates only. Cross-sectional learners see one day's
+for the fold's validation and test dates, fitted once on its train dates only. Cross-sectional learners see one day's
 row of model inputs (no sequence):
 
 * ``ridge``: scikit-learn Ridge on robust-scaled inputs (train median / 1.4826·MAD, clipped to ±5,
@@ -27,9 +27,10 @@ Training rows beyond ``max_train_rows`` are subsampled uniformly with the seed.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -107,16 +108,16 @@ class LearnerSettings:
     hgb_params: dict | None = None
 
 
-def _fit_predict_learner(
+def _fit_learner(
     name: str,
     train: pl.DataFrame,
-    test: pl.DataFrame,
     target: str,
     feature_cols: Sequence[str],
     *,
     rng: np.random.Generator,
     settings: LearnerSettings,
-) -> np.ndarray:
+) -> Callable[[pl.DataFrame], np.ndarray]:
+    """Fit learner ``name`` to the per-day rank of ``target`` on ``train`` → rows ↦ predictions."""
     train = train.with_columns(_label=cross_sectional_rank_label(target)).filter(
         pl.col("_label").is_not_null()
     )
@@ -126,8 +127,11 @@ def _fit_predict_learner(
         keep = np.sort(rng.choice(train.height, size=settings.max_train_rows, replace=False))
         train = train[keep]
     x_train = train.select(feature_cols).to_numpy().astype(np.float64)
-    x_test = test.select(feature_cols).to_numpy().astype(np.float64)
     y = train["_label"].to_numpy()
+
+    def inputs(rows: pl.DataFrame) -> np.ndarray:
+        return rows.select(feature_cols).to_numpy().astype(np.float64)
+
     if name in RIDGE_LEARNERS:
         median = np.nanmedian(x_train, axis=0)
         mad = 1.4826 * np.nanmedian(np.abs(x_train - median), axis=0)
@@ -136,20 +140,62 @@ def _fit_predict_learner(
         def scale(x: np.ndarray) -> np.ndarray:
             return np.nan_to_num(np.clip((x - median) / mad, -5.0, 5.0), nan=0.0)
 
-        model = Ridge(alpha=settings.ridge_alpha).fit(scale(x_train), y)
-        return model.predict(scale(x_test))
+        ridge = Ridge(alpha=settings.ridge_alpha).fit(scale(x_train), y)
+        return lambda rows: ridge.predict(scale(inputs(rows)))
     params = HGB_DEFAULTS | (settings.hgb_params or {})
     seed = int(rng.integers(2**31 - 1))
-    model = HistGradientBoostingRegressor(random_state=seed, **params).fit(x_train, y)
-    return model.predict(x_test)
+    hgb = HistGradientBoostingRegressor(random_state=seed, **params).fit(x_train, y)
+    return lambda rows: hgb.predict(inputs(rows))
 
 
-def fit_predict_baseline(
+@dataclass(frozen=True)
+class SignalSettings:
+    """Where the rule baselines and ceilings read their signal."""
+
+    oracle_alpha: pl.DataFrame | None = None
+    momentum_col: str = "ret_20d"
+    reversal_col: str = "ret_5d"
+
+
+def _predictor(
+    name: str,
+    features: pl.DataFrame,
+    train_span: tuple[date, date],
+    horizons: Sequence[int],
+    feature_cols: Sequence[str],
+    rng: np.random.Generator,
+    settings: tuple[LearnerSettings, SignalSettings],
+) -> Callable[[pl.DataFrame], pl.DataFrame]:
+    """Baseline ``name`` fitted (learners: on ``train_span``) → rows ↦ Date, Code, targets,
+    pred_{h}d."""
+    learner, signals = settings
+    keys = ["Date", "Code", *[target_col(h) for h in horizons]]
+    if name in (*RIDGE_LEARNERS, "hgb"):
+        require_columns(features, feature_cols, name="features")
+        train = _rows(features, train_span)
+        fits = {pred_col(h): _fit_learner(name, train, target_col(h), feature_cols, rng=rng,
+                                          settings=learner) for h in horizons}  # fmt: skip
+        return lambda rows: rows.select(keys).with_columns(
+            pl.Series(k, fit(rows), dtype=pl.Float64) for k, fit in fits.items()
+        )
+    if name in ("momentum", "reversal"):
+        col = signals.momentum_col if name == "momentum" else signals.reversal_col
+        require_columns(features, (col,), name="features")
+        sign = 1.0 if name == "momentum" else -1.0
+        signal = (sign * pl.col(col).cast(pl.Float64)).fill_nan(None)
+        return lambda rows: rows.select(*keys, *(signal.alias(pred_col(h)) for h in horizons))
+    if signals.oracle_alpha is None:
+        raise ValueError("baseline oracle: needs the oracle_alpha table (synthetic market only)")
+    return lambda rows: _with_oracle(rows.select(keys), signals.oracle_alpha, name, horizons)
+
+
+def fit_predict_blocks(
     name: str,
     features: pl.DataFrame,
     splits: dict,
     fold: int,
     horizons: Sequence[int],
+    blocks: Sequence[str] = ("val", "test"),
     *,
     feature_cols: Sequence[str] = (),
     seed: int = 0,
@@ -160,42 +206,47 @@ def fit_predict_baseline(
     momentum_col: str = "ret_20d",
     reversal_col: str = "ret_5d",
     n_threads: int | None = None,
-) -> pl.DataFrame:
-    """Fit baseline ``name`` on the fold's train dates, predict its test dates.
+) -> dict[str, pl.DataFrame]:
+    """Fit baseline ``name`` once on the fold's train dates and predict each of its ``blocks``
+    ('val', 'test') → {block: predictions}.
 
-    Returns the `predictions` contract: Date, Code, model, fold (Int32), phase (null Int32),
-    pred_{h}d (Float64), target_{h}d for each h, sorted by Date, Code. ``feature_cols``: the
-    learners' inputs. ``n_threads`` caps the BLAS/OpenMP threads of the learners (OpenMP
+    Each table follows the `predictions` contract: Date, Code, model, fold (Int32), phase (null
+    Int32), pred_{h}d (Float64), target_{h}d for each h, sorted by Date, Code. ``feature_cols``:
+    the learners' inputs. ``n_threads`` caps the BLAS/OpenMP threads of the learners (OpenMP
     spin-waiting on a busy small machine can make a HistGradientBoosting fit 100x slower).
     """
     if name not in BASELINES:
         raise ValueError(f"baseline: unknown name {name!r} (choose from {BASELINES})")
     targets = [target_col(h) for h in horizons]
     require_columns(features, ("Date", "Code", *targets), name="features")
-    test = _rows(features, fold_dates(splits, fold, "test")).sort("Date", "Code")
-    out = test.select("Date", "Code", *targets)
-    if name in (*RIDGE_LEARNERS, "hgb"):
-        require_columns(features, feature_cols, name="features")
-        train = _rows(features, fold_dates(splits, fold, "train"))
-        rng = np.random.default_rng([seed, fold])
-        settings = LearnerSettings(max_train_rows, ridge_alpha, hgb_params)
-        with threadpool_limits(limits=n_threads):
-            preds = {pred_col(h): _fit_predict_learner(name, train, test, target_col(h),
-                                                        feature_cols, rng=rng, settings=settings)
-                     for h in horizons}  # fmt: skip
-        out = out.with_columns(pl.Series(k, v, dtype=pl.Float64) for k, v in preds.items())
-    elif name in ("momentum", "reversal"):
-        col = momentum_col if name == "momentum" else reversal_col
-        require_columns(features, (col,), name="features")
-        sign = 1.0 if name == "momentum" else -1.0
-        signal = (sign * test[col].cast(pl.Float64)).fill_nan(None)
-        out = out.with_columns(signal.alias(pred_col(h)) for h in horizons)
-    else:
-        out = _with_oracle(out, oracle_alpha, name, horizons)
-    out = out.with_columns(
-        model=pl.lit(name), fold=pl.lit(fold, dtype=pl.Int32), phase=pl.lit(None, dtype=pl.Int32)
-    )
-    return out.select("Date", "Code", "model", "fold", "phase", *map(pred_col, horizons), *targets)
+    spans = {block: fold_dates(splits, fold, block) for block in ("train", *blocks)}
+    settings = (LearnerSettings(max_train_rows, ridge_alpha, hgb_params),
+                SignalSettings(oracle_alpha, momentum_col, reversal_col))  # fmt: skip
+    columns = ["Date", "Code", "model", "fold", "phase", *map(pred_col, horizons), *targets]
+    out = {}
+    with threadpool_limits(limits=n_threads):
+        predict = _predictor(name, features, spans["train"], horizons, feature_cols,
+                             np.random.default_rng([seed, fold]), settings)  # fmt: skip
+        for block in blocks:
+            preds = predict(_rows(features, spans[block]).sort("Date", "Code"))
+            out[block] = preds.with_columns(
+                model=pl.lit(name), fold=pl.lit(fold, dtype=pl.Int32),
+                phase=pl.lit(None, dtype=pl.Int32),
+            ).select(columns)  # fmt: skip
+    return out
+
+
+def fit_predict_baseline(
+    name: str,
+    features: pl.DataFrame,
+    splits: dict,
+    fold: int,
+    horizons: Sequence[int],
+    **kwargs: Any,
+) -> pl.DataFrame:
+    """Fit baseline ``name`` on the fold's train dates, predict its test dates (the `predictions`
+    contract; keyword arguments as ``fit_predict_blocks``)."""
+    return fit_predict_blocks(name, features, splits, fold, horizons, ("test",), **kwargs)["test"]
 
 
 def _with_oracle(
@@ -241,11 +292,12 @@ def baseline_predictions(
     label: str = DEFAULT_LABEL,
     max_train_rows: int = 300_000,
     n_threads: int | None = 1,
-) -> pl.DataFrame:
-    """Baselines ``names`` on every fold's test dates, each fitted on its fold's training dates;
-    on the synthetic market also ``structural`` (``cluster_peers``: the peer family of the true
-    clusters) and ``oracle`` / ``oracle_next`` (``oracle_alpha``). The `predictions` table, with
-    ``label`` naming the target the learners were fitted to.
+    blocks: Sequence[str] = ("val", "test"),
+) -> dict[str, pl.DataFrame]:
+    """Baselines ``names`` on every fold's ``blocks`` of dates ('val', 'test'), each fitted once
+    on its fold's training dates; on the synthetic market also ``structural`` (``cluster_peers``:
+    the peer family of the true clusters) and ``oracle`` / ``oracle_next`` (``oracle_alpha``).
+    {block: the `predictions` table}, with ``label`` naming the target the learners were fitted to.
 
     ``table``: Date, Code, the model ``inputs`` and ``target_{h}d``, the return of ``label``.
     """
@@ -256,15 +308,19 @@ def baseline_predictions(
         tables["oracle"] = table
         if any(c.startswith("alpha_next_") for c in oracle_alpha.columns):
             tables["oracle_next"] = table
-    frames = []
+    frames: dict[str, list[pl.DataFrame]] = {block: [] for block in blocks}
     for fold_split in splits["folds"]:
         observed = observed_inputs(table, inputs, fold_split["train"])
         for name, data in tables.items():
             log.info("baseline %s: fold %s", name, fold_split["fold"])
-            frames.append(fit_predict_baseline(
-                name, data, splits, int(fold_split["fold"]), horizons,
+            predicted = fit_predict_blocks(
+                name, data, splits, int(fold_split["fold"]), horizons, blocks,
                 feature_cols=baseline_inputs(name, observed), seed=seed,
                 oracle_alpha=oracle_alpha if name.startswith("oracle") else None,
                 max_train_rows=max_train_rows, n_threads=n_threads,
-            ))  # fmt: skip
-    return pl.concat(frames, how="vertical").with_columns(pl.lit(label, pl.Utf8).alias("label"))
+            )  # fmt: skip
+            for block, frame in predicted.items():
+                frames[block].append(frame)
+    with_label = pl.lit(label, pl.Utf8).alias("label")
+    return {block: pl.concat(parts, how="vertical").with_columns(with_label)
+            for block, parts in frames.items()}  # fmt: skip

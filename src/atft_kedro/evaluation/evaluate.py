@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from atft_kedro.errors import ParameterError
-from atft_kedro.evaluation.backtest import long_short_returns, performance
+from atft_kedro.evaluation.backtest import Backtest, long_short_returns, performance, return_stats
 from atft_kedro.evaluation.bootstrap import mean_ci, sharpe_ci
 from atft_kedro.evaluation.metrics import daily_ic, decile_returns, ic_summary
 from atft_kedro.evaluation.predictions import pred_col, require_unique_days, target_col
@@ -26,7 +26,8 @@ from atft_kedro.evaluation.realism import (
     reversal_rank_ic,
     unchanged_close_share,
 )
-from atft_kedro.evaluation.views import universe_size, views_of
+from atft_kedro.evaluation.turnover import RULE, BookConfig, controlled_book
+from atft_kedro.evaluation.views import universe_size, view_predictions, views_of
 from atft_kedro.features.targets import DEFAULT_LABEL
 
 SCHEMES = ("quantile", "jpx")
@@ -55,7 +56,7 @@ class EvaluationConfig:
 
 
 #: keys of the `reporting` block besides EvaluationConfig's fields
-REPORTING_KEYS = {"horizons", "baselines", "max_train_rows", "threads", "published_band"}
+REPORTING_KEYS = {"horizons", "baselines", "max_train_rows", "threads", "published_band", "book"}
 
 
 def _rng(cfg: EvaluationConfig, label: str, h: int, fold: object) -> np.random.Generator:
@@ -84,15 +85,30 @@ def evaluate_block(
     deciles = decile_returns(preds, pred_col(h), target_col(h))
     out["deciles"] = deciles["mean_return"].to_list()
     out["backtest"] = {}
-    for scheme in SCHEMES:
-        bt = _backtest(preds, h, scheme, cfg)
+    books = {scheme: _backtest(preds, h, scheme, cfg) for scheme in SCHEMES}
+    for scheme, bt in books.items():
         net = bt.daily["net"].to_numpy()
         out["backtest"][scheme] = performance(bt) | {
             "method": bt.method,
             "periods_per_year": bt.periods_per_year,
             "net_sharpe_ci95": sharpe_ci(net, bt.periods_per_year, block_len, cfg.n_boot, rng=rng),
         }
+    if h == 1:  # drawn last: the intervals above do not depend on it
+        out["jpx_metric"] = jpx_metric(books["jpx"], block_len, cfg.n_boot, rng)
     return out
+
+
+def jpx_metric(jpx: Backtest, mean_block: float, n_boot: int, rng: np.random.Generator) -> dict:
+    """The JPX competition score of the ``jpx`` book at h = 1: mean / std of its daily gross
+    return (half the competition's spread return, so the same ratio), not annualised, with its
+    block-bootstrap CI95 (``score_ci95``) and the days it rests on."""
+    gross = jpx.daily["gross"].to_numpy()
+    stats = return_stats(gross, 1.0)
+    return {
+        "score": stats["daily_sharpe"],
+        "score_ci95": sharpe_ci(gross, 1.0, mean_block, n_boot, rng=rng),
+        "n_days": stats["n_days"],
+    }
 
 
 def evaluate(
@@ -174,22 +190,28 @@ def evaluation_document(
     cfg: EvaluationConfig,
     band: tuple[float, float] = PUBLISHED_BAND,
     label: str = DEFAULT_LABEL,
+    *,
+    validation: Mapping[str, pl.DataFrame] | None = None,
+    book: BookConfig | None = None,
 ) -> dict:
     """The `evaluation` JSON (docs/contracts.md): every model × horizon under the ``label``
     (next-session entry by default), per fold and pooled (``models``: the headline), under the
-    other views, pooled (``views``), the realism check and the universe size per test day.
+    other views, pooled (``views``), the realism check, the universe size per test day and its
+    check against what the book needs, and the turnover-controlled book (``book``; needs h = 1).
 
     ``labels``: Date, Code, ret_1d and ``views.label_columns(horizons)`` (from ``model_input``);
-    ``panel``: Date, Code, close (for the unchanged-close share).
+    ``panel``: Date, Code, close (for the unchanged-close share); ``validation``: {model label:
+    predictions on its folds' validation days} (the turnover control is chosen on them).
     """
-    horizons = [int(h) for h in horizons]
-    per_view = {view: evaluate(tables, horizons, cfg, per_fold=view == label)["models"]
-                for view, tables in views_of(by_model, labels, horizons, label).items()}  # fmt: skip
+    horizons, book = [int(h) for h in horizons], book or BookConfig()
+    tables = views_of(by_model, labels, horizons, label)
+    per_view = {view: evaluate(by_view, horizons, cfg, per_fold=view == label)["models"]
+                for view, by_view in tables.items()}  # fmt: skip
     test_days = pl.concat([t.select("Date") for t in by_model.values()])["Date"].unique()
     reversal = reversal_rank_ic(labels, test_days, cfg.min_stocks, label)
     realism = realism_check(per_view, unchanged_close_share(panel), reversal, band, label)
     size = universe_size(labels.filter(pl.col("Date").is_in(test_days.implode())))
-    return json_safe({
+    document = {
         "config": asdict(cfg) | {"horizons": horizons},
         "label": label,
         "models": per_view.pop(label),
@@ -197,4 +219,52 @@ def evaluation_document(
         "realism": realism,
         "universe": {c: size[c].cast(pl.Utf8 if c == "Date" else pl.Int64).to_list()
                      for c in size.columns},
-    })  # fmt: skip
+        "universe_check": universe_check(size, cfg.quantile, book),
+    }  # fmt: skip
+    if validation is not None and 1 in horizons:
+        val = {
+            k: view_predictions(v, labels, label, horizons, label) for k, v in validation.items()
+        }
+        document["book"] = book_document(tables[label], val, cfg, book)
+    return json_safe(document)
+
+
+def book_document(
+    test: Mapping[str, pl.DataFrame],
+    validation: Mapping[str, pl.DataFrame],
+    cfg: EvaluationConfig,
+    book: BookConfig,
+) -> dict:
+    """The `book` block: the turnover-control grid, its rule, and per model with validation
+    predictions for every test fold its ``turnover.controlled_book`` (pooled test days)."""
+    models = {label: controlled_book(preds, validation.get(label), cfg, book,
+                                     _rng(cfg, label, 1, "book"))
+              for label, preds in test.items()}  # fmt: skip
+    return {
+        "horizon": 1,
+        "scheme": "quantile",
+        "cost_bps": cfg.cost_bps,
+        "config": asdict(book),
+        "rule": RULE.format(choose_by=book.choose_by),
+        "models": {label: block for label, block in models.items() if block is not None},
+    }
+
+
+def universe_check(size: pl.DataFrame, quantile: float, book: BookConfig) -> dict:
+    """Does the investable universe on test days hold what the book needs? ``size``: Date,
+    stocks, investable (``universe_size``). The quantile book holds ``min_names_per_side`` names
+    per side from ``needed`` = ⌈min_names_per_side / quantile⌉ stocks; fires when the median test
+    day keeps fewer."""
+    needed = math.ceil(book.min_names_per_side / quantile - 1e-9)
+    investable = size["investable"]
+    median = float(investable.median()) if size.height else math.nan
+    return {
+        "needed": needed,
+        "quantile": quantile,
+        "min_names_per_side": book.min_names_per_side,
+        "median": median,
+        "min": int(investable.min()) if size.height else None,
+        "days_below": int((investable < needed).sum()),
+        "days": size.height,
+        "fired": bool(size.height and median < needed),
+    }

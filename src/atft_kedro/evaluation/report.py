@@ -49,6 +49,21 @@ DEFINITIONS = {
     "formed after the close of t earns close t+1 → close t+2).",
     "Long-short (JPX)": "The JPX Tokyo Stock Exchange Prediction (Kaggle 2022) weighting: top and "
     "bottom 200 stocks by rank, weights falling linearly from 2 to 1, normalised to ±0.5 per side.",
+    "JPX metric": "The JPX Tokyo Stock Exchange Prediction (Kaggle 2022) score at h = 1: each day "
+    "the top and bottom m = min(200, ⌊N/2⌋) of the day's N stocks by prediction get weights "
+    "falling linearly from 2 (the most extreme) to 1; daily spread = Σ w·r / Σ w over the top − "
+    "Σ w·r / Σ w over the bottom, r the label's 1-day return (next-session entry: close t+1 → "
+    "close t+2); score = mean / std of the daily spread over the pooled test days, not "
+    "annualised and before costs (the winner scored 0.38 over three months). It is the gross "
+    "daily Sharpe of the Long-short (JPX) book, whose daily return is half the spread.",
+    "Turnover control": "A desk's ways to trade a signal slowly, chosen per model and fold on "
+    "the fold's validation days, then applied to its test days: signal smoothing (each stock's "
+    "score is the exponential moving average of its daily cross-sectional rank of the "
+    "prediction, half-life in sessions; 0 = off) and rebalancing every k sessions (the book is "
+    "held in between). The setting with the best validation net Sharpe of the quantile book at "
+    "h = 1 after costs wins (params `reporting.book`); 'off' is the raw daily book. Test days "
+    "never enter the choice. Validation predictions exist for each fold's final phase and every "
+    "baseline; the other phases are reported raw only.",
     "Horizon h > 1": "Overlapping sleeves: each day 1/h of capital is rebalanced into the h-day "
     "prediction's portfolio and held h days, earning daily returns (non-overlapping every-h-day "
     "rebalancing when no 1-day target is available).",
@@ -73,9 +88,15 @@ DEFINITIONS = {
     "close t+1+h, and its long-short backtest. Close → close: enter at the signal's own close "
     "(same close, not tradable: its predictable part is mostly one-day effects gone by the next "
     "session, and bid-ask bounce and stale closes inflate it). Next-session open: open t+1 → "
-    "open t+1+h. Investable universe: the label's return on rows with a quoted close >= "
-    "min_price, a 20-session median turnover >= min_turnover and tick / close <= max_tick_share "
-    "(params `universe`). Trust the next-session and investable columns when they disagree.",
+    "open t+1+h. Investable universe: the label's return on the rows of the investable "
+    "universe (below). Trust the next-session and investable columns when they disagree.",
+    "Investable universe": "Rows with tick / quoted close <= max_tick_share and, point in time, "
+    "a quoted close and a 20-session median turnover at or above floors (params `universe`): "
+    "absolute floors in yen (min_price, min_turnover) on data on the TSE tick grid, relative "
+    "floors on any other market (prices in another currency, the synthetic market): that day's "
+    "price_quantile and turnover_quantile of the cross-section. The report warns when the "
+    "median test day keeps fewer stocks than the quantile book needs for min_names_per_side "
+    "names per side (⌈min_names_per_side / quantile⌉).",
     "What the model captures": "On the synthetic market, each model's mean daily RankIC at h = 1 "
     "against each planted effect's part of the expected return under the label (evaluation "
     "only; one-day effects have no next-session part), and its RankIC as a share of the "
@@ -113,14 +134,21 @@ def _with_ci(value: object, ci: object, digits: int = 4) -> str:
     return f"{format_cell(value, digits)} {format_cell(ci, digits)}"
 
 
+#: summary columns of the book at h = 1 only (turnover control, the JPX competition metric)
+H1_ONLY = ("net Sharpe, turnover control [CI95]", "JPX metric [CI95]", "turnover/day, control")
+
+
 def summary_rows(evaluation: Mapping, horizon: int = 1) -> list[dict[str, str]]:
-    """One row per model from the `evaluation` JSON (pooled test days), formatted for display."""
+    """One row per model from the `evaluation` JSON (pooled test days), formatted for display;
+    at h = 1 with the turnover-controlled book and the JPX metric beside the raw book."""
     rows = []
+    books = (evaluation.get("book") or {}).get("models", {})
     for label, per_h in evaluation["models"].items():
         block = per_h.get(f"h{horizon}", {}).get("pooled")
         if block is None:
             continue
         q, jpx = block["backtest"]["quantile"], block["backtest"]["jpx"]
+        book, score = books.get(label), block.get("jpx_metric") or {}
         rows.append(
             {
                 "model": label,
@@ -129,16 +157,92 @@ def summary_rows(evaluation: Mapping, horizon: int = 1) -> list[dict[str, str]]:
                 "IC": format_cell(block["ic"]["mean"]),
                 "hit rate": format_cell(block["rank_ic"]["hit_rate"], 3),
                 "net Sharpe [CI95]": _with_ci(q["net"]["sharpe"], q["net_sharpe_ci95"], 2),
+                "net Sharpe, turnover control [CI95]": MISSING if book is None
+                else _with_ci(book["net"]["sharpe"], book["net_sharpe_ci95"], 2),
                 "gross Sharpe": format_cell(q["gross"]["sharpe"], 2),
+                "JPX metric [CI95]": MISSING if not score
+                else _with_ci(score["score"], score["score_ci95"], 3),
                 "JPX net Sharpe [CI95]": _with_ci(jpx["net"]["sharpe"], jpx["net_sharpe_ci95"], 2),
                 "net ann. return": format_cell(q["net"]["annual_return"], 3),
                 "max DD": format_cell(q["net"]["max_drawdown"], 3),
                 "turnover/day": format_cell(q["net"]["avg_turnover"], 3),
+                "turnover/day, control": MISSING if book is None
+                else format_cell(book["net"]["avg_turnover"], 3),
                 "days (skipped)": f"{format_cell(block['rank_ic']['n_days'])} "
                 f"({format_cell(block['rank_ic']['n_skipped'])})",
             }
-        )
+        )  # fmt: skip
+        if horizon != 1:
+            for column in H1_ONLY:
+                rows[-1].pop(column)
     return rows
+
+
+def setting_text(setting: Mapping[str, Any]) -> str:
+    """'off' for the raw daily book, else e.g. 'half-life 5, every 2 sessions'."""
+    parts = []
+    if setting["half_life"]:
+        parts.append(f"half-life {setting['half_life']:g}")
+    if setting["rebalance_every"] > 1:
+        parts.append(f"every {setting['rebalance_every']} sessions")
+    return ", ".join(parts) or "off"
+
+
+def book_rows(evaluation: Mapping) -> list[dict[str, str]]:
+    """One row per model with a controlled book: each fold's chosen setting, then net Sharpe
+    [CI95], turnover and net annual return of the raw and the controlled book (pooled test
+    days)."""
+    rows = []
+    for label, book in (evaluation.get("book") or {}).get("models", {}).items():
+        raw = _pooled(evaluation["models"], label, 1)["backtest"]["quantile"]
+        chosen = {f"fold {f}": setting_text(b["chosen"]) for f, b in book["folds"].items()}
+        rows.append({
+            "model": label, **chosen,
+            "net Sharpe raw [CI95]": _with_ci(raw["net"]["sharpe"], raw["net_sharpe_ci95"], 2),
+            "net Sharpe controlled [CI95]": _with_ci(book["net"]["sharpe"],
+                                                     book["net_sharpe_ci95"], 2),
+            "turnover/day raw": format_cell(raw["net"]["avg_turnover"], 3),
+            "turnover/day controlled": format_cell(book["net"]["avg_turnover"], 3),
+            "net ann. return raw": format_cell(raw["net"]["annual_return"], 3),
+            "net ann. return controlled": format_cell(book["net"]["annual_return"], 3),
+        })  # fmt: skip
+    return rows
+
+
+def book_text(evaluation: Mapping, model: str) -> str:
+    """The headline economics of ``model`` at h = 1: net Sharpe after costs with turnover control
+    and raw, turnover, and the JPX metric ('' without a controlled book)."""
+    book = (evaluation.get("book") or {}).get("models", {}).get(model)
+    block = _pooled(evaluation["models"], model, 1)
+    if book is None or block is None:
+        return ""
+    raw, score = block["backtest"]["quantile"], block.get("jpx_metric") or {}
+    settings = "; ".join(f"fold {f}: {setting_text(b['chosen'])}" for f, b in book["folds"].items())
+    return (
+        f" Net Sharpe after {format_cell(evaluation['config']['cost_bps'], 0)} bps, "
+        f"next-session entry: {_with_ci(book['net']['sharpe'], book['net_sharpe_ci95'], 2)} "
+        f"with turnover control ({settings}), "
+        f"{_with_ci(raw['net']['sharpe'], raw['net_sharpe_ci95'], 2)} raw; turnover "
+        f"{format_cell(book['net']['avg_turnover'], 2)}/day vs "
+        f"{format_cell(raw['net']['avg_turnover'], 2)}; JPX metric "
+        f"{_with_ci(score.get('score'), score.get('score_ci95'), 3)}."
+    )
+
+
+def universe_message(check: Mapping[str, Any]) -> str:
+    """A warning paragraph when the investable universe is thinner than the book needs ('' when
+    it is not): the numbers of ``evaluation["universe_check"]``."""
+    if not check.get("fired"):
+        return ""
+    return (
+        f"Thin universe: the investable universe keeps {format_cell(check['median'], 0)} stocks "
+        f"on the median test day (fewest {check['min']}; {check['days_below']} of "
+        f"{check['days']} test days below {check['needed']}), fewer than the long-short book "
+        f"needs: {check['needed']} stocks for {check['min_names_per_side']} names per side at "
+        f"quantile {check['quantile']:g}. The investable-universe figures rest on a handful of "
+        "names; check the `universe` parameters (floors: relative sets the price and turnover "
+        "floors from the market's own distribution)."
+    )
 
 
 def _pooled(models: Mapping, label: str, horizon: int) -> Mapping | None:
@@ -227,7 +331,8 @@ def _ci_text(block: Mapping) -> str:
 
 
 def verdict(evaluation: Mapping, model: str | None = None, horizon: int = 1) -> str:
-    """ "model RankIC X [CI] vs best baseline Y [CI]; oracle Z" on pooled test days at horizon h.
+    """ "model RankIC X [CI] vs best baseline Y [CI]; oracle Z" on pooled test days at horizon h,
+    at h = 1 followed by the model's net Sharpe after costs with and without turnover control.
 
     ``model`` defaults to the last non-baseline label (the final phase when phases are in order).
     """
@@ -269,7 +374,7 @@ def verdict(evaluation: Mapping, model: str | None = None, horizon: int = 1) -> 
             text += f"; {names[ceiling]} {format_cell(level)}"
             if level and mine["rank_ic"]["mean"] is not None and level > 0:
                 text += f" (model reaches {100 * mine['rank_ic']['mean'] / level:.0f}% of it)"
-    return text + "."
+    return text + "." + (book_text(evaluation, model) if horizon == 1 else "")
 
 
 def describe_data(
@@ -318,7 +423,7 @@ dt{font-weight:600;margin-top:.5em}figure{margin:1.5em 0}img{max-width:100%}
 figcaption{font-size:.9em;color:#555}
 </style></head><body>
 <h1>{{ title }}</h1>
-{% if warning %}<p class="warning">{{ warning }}</p>{% endif %}
+{% for warning in warnings %}<p class="warning">{{ warning }}</p>{% endfor %}
 <p class="verdict">{{ verdict }}</p>
 {% if generated %}<p><small>generated {{ generated }}</small></p>{% endif %}
 {% for name, rows in tables.items() %}
@@ -355,15 +460,15 @@ def render_report(
     title: str = "ATFT-GAT-FAN evaluation",
     definitions: Mapping[str, str] = DEFINITIONS,
     generated: str = "",
-    warning: str = "",
+    warnings: Sequence[str] = (),
 ) -> str:
     """Render the report as one HTML string.
 
     ``tables``: name → rows (dicts with the same keys; values are formatted with ``format_cell``);
     ``figures``: caption → Figure (embedded as PNG); ``data_description``: (facts, fold rows) as
     from ``describe_data``; ``generated``: a timestamp line (left out when empty, so the same
-    inputs give the same bytes); ``warning``: a paragraph shown above the verdict (e.g. the
-    realism check), left out when empty.
+    inputs give the same bytes); ``warnings``: paragraphs shown above the verdict (e.g. the
+    realism check, a thin universe); empty ones are left out.
     """
     facts, folds = data_description or ({}, [])
 
@@ -374,7 +479,7 @@ def render_report(
     return _TEMPLATE.render(
         title=title,
         verdict=verdict_line or MISSING,
-        warning=warning,
+        warnings=[w for w in warnings if w],
         generated=generated,
         tables={name: cells(rows) for name, rows in tables.items()},
         facts={k: format_cell(v) for k, v in facts.items()},
@@ -400,6 +505,9 @@ def report_tables(
     )
     if evaluation.get("realism"):
         tables["Realism check"] = realism_rows(evaluation["realism"])
+    if evaluation.get("book", {}).get("models"):
+        tables["Turnover control: quantile book at h = 1 after costs, each fold's setting chosen "
+               "on its validation days, pooled test days"] = book_rows(evaluation)  # fmt: skip
     if evaluation.get("universe"):
         tables["Investable universe (params `universe`), test days"] = universe_rows(
             evaluation["universe"]

@@ -10,7 +10,9 @@ project's SQLite store and logs, flattened, every parameter the run's nodes read
   ``fold0_phase2/val_rank_ic_1d``;
 * the final evaluation under the run's label (next-session entry by default; tag ``label``): for
   every model and horizon the pooled RankIC, its CI95 bounds and the net Sharpe of the quantile
-  long-short book (``atft/phase4/h1/rank_ic``, ``…/rank_ic_lo``, ``…/net_sharpe``), the same for
+  long-short book (``atft/phase4/h1/rank_ic``, ``…/rank_ic_lo``, ``…/net_sharpe``), at h = 1 the
+  JPX metric and the net Sharpe with turnover control (``…/jpx_metric``,
+  ``…/net_sharpe_controlled``, where the model has validation predictions), the same for
   the final model (each fold's phase chosen on validation days) under ``final/``, and its share
   of the oracle, the next-session oracle and the observable ceiling;
 * the run's outputs a person compares (report, evaluation, predictions, figures, training curves)
@@ -37,7 +39,8 @@ from atft_kedro.compare import tracking_uri
 log = logging.getLogger(__name__)
 
 #: catalog entries logged as artifacts when the run produced them (artifact folder: the name)
-ARTIFACTS = ("report", "evaluation", "predictions", "baseline_predictions", "interpretation",
+ARTIFACTS = ("report", "evaluation", "predictions", "baseline_predictions",
+             "validation_predictions", "baseline_validation_predictions", "interpretation",
              "figures@png", "training_metrics", "signals", "hpo_report", "hpo_trials",
              "hpo_comparison", "hpo_best_params")  # fmt: skip
 #: catalog entries whose outputs are logged when produced under another transcoded name
@@ -54,13 +57,17 @@ def evaluation_metrics(evaluation: dict[str, Any]) -> dict[str, float]:
     """Flat MLflow metrics of an `evaluation` document (docs/contracts.md), pooled test days."""
     final = evaluation.get("final_model")
     metrics: dict[str, float] = {}
+    books = (evaluation.get("book") or {}).get("models", {})
     for label, by_horizon in evaluation.get("models", {}).items():
         for horizon, block in by_horizon.items():
             pooled = block.get("pooled") or {}
             lo, hi = pooled.get("rank_ic_mean_ci95") or (None, None)
             net = ((pooled.get("backtest") or {}).get("quantile") or {}).get("net") or {}
             values = {"rank_ic": (pooled.get("rank_ic") or {}).get("mean"), "rank_ic_lo": lo,
-                      "rank_ic_hi": hi, "net_sharpe": net.get("sharpe")}  # fmt: skip
+                      "rank_ic_hi": hi, "net_sharpe": net.get("sharpe"),
+                      "jpx_metric": (pooled.get("jpx_metric") or {}).get("score")}  # fmt: skip
+            if horizon == "h1" and label in books:
+                values["net_sharpe_controlled"] = books[label]["net"]["sharpe"]
             for name in [label, "final"] if label == final else [label]:
                 metrics |= {f"{name}/{horizon}/{k}": float(v) for k, v in values.items()
                             if _finite(v)}  # fmt: skip

@@ -21,9 +21,10 @@ from atft_kedro.datasets import DayMajorParquetDataset
 from atft_kedro.evaluation.figures import FIGURES
 from atft_kedro.evaluation.report import MISSING
 from atft_kedro.pipelines.reporting import create_pipeline
+from atft_kedro.pipelines.tracking import evaluation_metrics
 from atft_kedro.training.checkpoints import CheckpointStore
 from atft_kedro.training.fold_training import input_columns
-from atft_kedro.training.inference import load_phase_model
+from atft_kedro.training.inference import edges_file, load_phase_model, predict_folds
 from tests.pipelines.reporting.tiny_run import CHOSEN, HORIZONS, LABEL, catalog, tiny_run
 
 CATALOG = Path(__file__).parents[3] / "conf" / "base" / "catalog_reporting.yml"
@@ -69,6 +70,67 @@ def test_predictions_follow_the_contract_for_every_fold_and_phase(reported):
         assert str(dates.min()) >= spec["test"][0] and str(dates.max()) <= spec["test"][1]
     q = preds.select([f"q{q:g}_1d" for q in QUANTILES]).to_numpy()
     assert np.all(np.diff(q, axis=1) >= 0), "quantiles must be monotone"
+
+
+def test_validation_predictions_cover_each_folds_final_phase_and_every_baseline(reported):
+    run = tiny_run()
+    out = reported / "07_model_output"
+    test = pl.read_parquet(out / "predictions.parquet")
+    val = pl.read_parquet(out / "validation_predictions.parquet")
+    assert val.columns == test.columns
+    assert sorted(val.select("fold", "phase").unique().rows()) == sorted(CHOSEN.items())
+    base_val = pl.read_parquet(out / "baseline_validation_predictions.parquet")
+    base_test = pl.read_parquet(out / "baseline_predictions.parquet")
+    assert base_val.columns == base_test.columns
+    pairs = sorted(base_val.select("model", "fold").unique().rows())
+    assert pairs == sorted(base_test.select("model", "fold").unique().rows())
+    for spec in run.splits["folds"]:
+        for table in (val, base_val):
+            dates = table.filter(pl.col("fold") == spec["fold"])["Date"]
+            assert str(dates.min()) >= spec["val"][0] and str(dates.max()) <= spec["val"][1]
+
+
+def test_test_day_predictions_do_not_depend_on_the_validation_ones(reported, tmp_path):
+    run = tiny_run()
+    test, val, _ = predict_folds(
+        run.features.path, edges_file(run.graph_edges, tmp_path), run.splits, run.scalers,
+        CheckpointStore(run.checkpoints), horizons=HORIZONS, seq_len=10, seed=0,
+        validation_phases={},
+    )  # fmt: skip
+    assert val.height == 0
+    assert test.equals(pl.read_parquet(reported / "07_model_output" / "predictions.parquet"))
+
+
+def test_evaluation_has_the_controlled_book_chosen_on_validation_days(reported):
+    evaluation = json.loads((reported / "08_reporting" / "evaluation.json").read_text())
+    book = evaluation["book"]
+    assert book["horizon"] == 1 and book["config"]["half_lives"] == [0.0, 2.0, 5.0]
+    # the phases' validation days are predicted only where a fold chose them: no full book
+    assert list(book["models"]) == ["atft/final", "ridge", "peer_ridge", "hgb", "momentum",
+                                    "reversal", "structural", "oracle", "oracle_next"]  # fmt: skip
+    for block in book["models"].values():
+        assert set(block["folds"]) == {"0", "1"}
+        for fold in block["folds"].values():
+            assert len(fold["validation"]) == 6
+            chosen = fold["chosen"]
+            best = max(r["net_sharpe"] for r in fold["validation"] if r["net_sharpe"] is not None)
+            assert any(r["net_sharpe"] == best and r["half_life"] == chosen["half_life"]
+                       and r["rebalance_every"] == chosen["rebalance_every"]
+                       for r in fold["validation"])  # fmt: skip
+        assert block["net"]["n_days"] == evaluation["models"]["ridge"]["h1"]["pooled"]["backtest"][
+            "quantile"]["net"]["n_days"]  # fmt: skip
+    assert evaluation["universe_check"]["fired"] is False
+    jpx = evaluation["models"]["atft/final"]["h1"]["pooled"]["jpx_metric"]
+    assert jpx["n_days"] > 0 and len(jpx["score_ci95"]) == 2
+    html = (reported / "08_reporting" / "report.html").read_text()
+    rows = _cells(html, "Turnover control")
+    assert rows[0] == "atft/final" and "JPX metric [CI95]" in html
+    assert "with turnover control (fold 0: " in html
+    metrics = evaluation_metrics(evaluation)  # what a tracked run records
+    assert (
+        metrics["final/h1/net_sharpe_controlled"] == book["models"]["atft/final"]["net"]["sharpe"]
+    )
+    assert metrics["final/h1/jpx_metric"] == jpx["score"] and "ridge/h5/jpx_metric" not in metrics
 
 
 def test_evaluation_has_every_model_and_the_final_model_chosen_on_validation_days(reported):
@@ -118,7 +180,7 @@ def test_report_embeds_every_figure_and_only_finite_or_marked_cells(reported):
         assert f"<figcaption>{caption}</figcaption>" in html.replace("&#39;", "'")
     for h in HORIZONS:
         cells = _cells(html, f"Summary, h = {h}")
-        assert len(cells) == 12 * 12, "12 models x 12 columns"
+        assert len(cells) == 12 * (15 if h == 1 else 12), "12 models x 15 (h = 1) or 12 columns"
         for cell in cells:
             if cell == MISSING or re.fullmatch(r"[a-z_]+(/phase\d|/final)?", cell):
                 continue
@@ -156,7 +218,7 @@ def test_predictions_at_t_ignore_data_after_t(tmp_path):
     edges = run.graph_edges.with_columns(
         pl.when(pl.col("Date") > t).then(-pl.col("corr")).otherwise(pl.col("corr")).alias("corr")
     )
-    pipeline = create_pipeline().only_nodes("predict_test_node")
+    pipeline = create_pipeline().only_nodes("predict_folds_node")
 
     def predict(**overrides) -> pl.DataFrame:
         out = SequentialRunner().run(pipeline, catalog(run, **overrides))

@@ -19,8 +19,15 @@ from atft_kedro.evaluation.evaluate import EvaluationConfig, evaluation_document
 from atft_kedro.evaluation.figures import FIGURES, report_figures
 from atft_kedro.evaluation.predictions import final_label, predictions_by_model
 from atft_kedro.evaluation.realism import PUBLISHED_BAND, realism_message
-from atft_kedro.evaluation.report import describe_data, render_report, report_tables, verdict
-from atft_kedro.evaluation.selection import validation_choice
+from atft_kedro.evaluation.report import (
+    describe_data,
+    render_report,
+    report_tables,
+    universe_message,
+    verdict,
+)
+from atft_kedro.evaluation.selection import chosen_phases, validation_choice
+from atft_kedro.evaluation.turnover import BookConfig
 from atft_kedro.evaluation.views import label_columns
 from atft_kedro.features.targets import check_label, target_name
 from atft_kedro.graph import GraphConfig
@@ -28,10 +35,10 @@ from atft_kedro.graph.peers import group_peer_table, peer_returns
 from atft_kedro.graph.stats import cluster_recovery
 from atft_kedro.training.checkpoints import CheckpointStore
 from atft_kedro.training.fold_training import input_columns
-from atft_kedro.training.inference import edges_file, predict_test_folds
+from atft_kedro.training.inference import edges_file, predict_folds
 
 
-def predict_test_node(
+def predict_folds_node(
     *,
     model_input: DayMajorParquet,
     graph_edges: pl.DataFrame,
@@ -43,17 +50,20 @@ def predict_test_node(
     horizons: list[int],
     seq_len: int,
     seed: int,
-) -> tuple[pl.DataFrame, dict[str, Any]]:
-    """Predictions of every trained (fold, phase) on its fold's test dates, and the final phase's
-    interpretation. ``training_metrics`` is not read: as the training pipeline's output it makes
-    Kedro run this node after training."""
+) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, Any]]:
+    """Predictions of every trained (fold, phase) on its fold's test dates, of each fold's final
+    phase (chosen on validation RankIC in ``training_metrics``) on its validation dates, and the
+    final phase's interpretation."""
     torch.set_num_threads(int(reporting.get("threads") or 1))
+    folds = [int(f["fold"]) for f in splits["folds"]]
+    chosen = chosen_phases(validation_choice(training_metrics, folds))
     with tempfile.TemporaryDirectory(prefix="atft_report_") as folder:
-        predictions, interpretation = predict_test_folds(
+        predictions, validation, interpretation = predict_folds(
             model_input.path, edges_file(graph_edges, Path(folder)), splits, scalers, checkpoints,
             horizons=horizons, seq_len=int(seq_len), seed=int(seed),
+            validation_phases={fold: [phase] for fold, phase in chosen.items()},
         )  # fmt: skip
-    return predictions, json_safe(interpretation)
+    return predictions, validation, json_safe(interpretation)
 
 
 def cluster_peers_node(
@@ -89,26 +99,29 @@ def baseline_predictions_node(
     reporting: dict[str, Any],
     label: str,
     seed: int,
-) -> pl.DataFrame:
-    """Every baseline of ``reporting.baselines`` (and the synthetic market's ceilings) on every
-    fold's test dates, for the reported horizons (``reporting.horizons``), the learners fitted to
-    the global ``label``."""
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Every baseline of ``reporting.baselines`` (and the synthetic market's ceilings), fitted
+    once per fold to the global ``label``, on every fold's test dates and on its validation dates,
+    for the reported horizons (``reporting.horizons``)."""
     horizons = [int(h) for h in reporting["horizons"]]
     names, masks = input_columns(model_input.columns)
     targets = [pl.col(target_name(h, check_label(label))).alias(f"target_{h}d") for h in horizons]
     table = model_input.read(["Date", "Code", *names, *masks,
                               *[target_name(h, label) for h in horizons]]).with_columns(targets)  # fmt: skip
-    return baseline_predictions(
+    tables = baseline_predictions(
         table, splits, reporting["baselines"], [*names, *masks], horizons, seed=int(seed),
         oracle_alpha=oracle_alpha, cluster_peers=cluster_peer_features, label=label,
         max_train_rows=int(reporting["max_train_rows"]), n_threads=int(reporting.get("threads") or 1),
     )  # fmt: skip
+    return tables["test"], tables["val"]
 
 
 def evaluate_node(
     *,
     predictions: pl.DataFrame,
     baseline_predictions: pl.DataFrame,
+    validation_predictions: pl.DataFrame,
+    baseline_validation_predictions: pl.DataFrame,
     model_input: DayMajorParquet,
     panel: pl.DataFrame,
     training_metrics: Mapping[str, Any],
@@ -118,17 +131,21 @@ def evaluate_node(
     seed: int,
 ) -> dict[str, Any]:
     """The `evaluation` JSON (docs/contracts.md; DESIGN §10), headline under the global
-    ``label``; the final model is each fold's phase with the best validation RankIC."""
+    ``label``; the final model is each fold's phase with the best validation RankIC, and each
+    model's turnover control is chosen on its validation predictions."""
     horizons = [int(h) for h in reporting["horizons"]]
     choice = validation_choice(training_metrics, predictions["fold"].unique().to_list())
     by_model = predictions_by_model(
         predictions, baseline_predictions, reporting["baselines"], choice=choice
     )
+    validation = predictions_by_model(validation_predictions, baseline_validation_predictions,
+                                      reporting["baselines"], choice=choice)  # fmt: skip
     labels = model_input.read(["Date", "Code", "ret_1d", *label_columns(horizons)])
     band = tuple(reporting.get("published_band") or PUBLISHED_BAND)
     document = evaluation_document(
         by_model, labels, panel.select("Date", "Code", "close"), horizons,
         EvaluationConfig.from_params(reporting, seed), band, check_label(label),
+        validation=validation, book=BookConfig.from_params(reporting.get("book")),
     )  # fmt: skip
     document |= {"final_model": final_label(predictions), "final_choice": choice}
     if alpha_components is not None and alpha_components.height:
@@ -197,5 +214,8 @@ def report_node(
         description,
         verdict(evaluation, evaluation.get("final_model"), horizons[0]),
         title=f"ATFT-GAT-FAN evaluation (costs {evaluation['config']['cost_bps']} bps on turnover)",
-        warning=realism_message(evaluation.get("realism") or {}),
+        warnings=[
+            realism_message(evaluation.get("realism") or {}),
+            universe_message(evaluation.get("universe_check") or {}),
+        ],  # fmt: skip
     )

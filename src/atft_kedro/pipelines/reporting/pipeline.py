@@ -1,4 +1,5 @@
-"""reporting pipeline: predict the test folds, fit the baselines, evaluate, draw, write the report."""
+"""reporting pipeline: predict the folds' test (and validation) days, fit the baselines, evaluate,
+draw, write the report."""
 
 from kedro.pipeline import Node, Pipeline
 
@@ -9,7 +10,7 @@ from atft_kedro.pipelines.reporting.nodes import (
     evaluate_node,
     figures_node,
     graph_quality_node,
-    predict_test_node,
+    predict_folds_node,
     report_node,
 )
 
@@ -30,7 +31,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="graph_quality_node",
             ),
             Node(
-                predict_test_node,
+                predict_folds_node,
                 inputs=keywords(
                     "model_input",
                     "graph_edges",
@@ -43,8 +44,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:seq_len",
                     "params:seed",
                 ),
-                outputs=["predictions", "interpretation"],
-                name="predict_test_node",
+                outputs=["predictions", "validation_predictions", "interpretation"],
+                name="predict_folds_node",
             ),  # fmt: skip
             Node(
                 baseline_predictions_node,
@@ -57,7 +58,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:label",
                     "params:seed",
                 ),
-                outputs="baseline_predictions",
+                outputs=["baseline_predictions", "baseline_validation_predictions"],
                 name="baseline_predictions_node",
             ),
             Node(
@@ -65,6 +66,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=keywords(
                     "predictions",
                     "baseline_predictions",
+                    "validation_predictions",
+                    "baseline_validation_predictions",
                     "model_input",
                     "panel",
                     "training_metrics",
