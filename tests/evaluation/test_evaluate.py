@@ -119,9 +119,10 @@ def test_universe_check_fires_below_what_the_book_needs_on_the_median_day():
     book = BookConfig(min_names_per_side=10)
     thin = universe_check(_size([7, 6, 9, 150, 8]), 0.1, book)
     assert thin == {"needed": 100, "quantile": 0.1, "min_names_per_side": 10, "median": 8.0,
-                    "min": 6, "days_below": 4, "days": 5, "fired": True}  # fmt: skip
+                    "stocks_median": 300.0, "min": 6, "days_below": 4, "days": 5, "fired": True}  # fmt: skip
     message = universe_message(thin)
-    for number in ("keeps 8 stocks", "fewest 6", "4 of 5 test days below 100", "quantile 0.1"):
+    for number in ("keeps 8 of 300 stocks", "fewest 6", "4 of 5 test days below 100",
+                   "quantile 0.1"):  # fmt: skip
         assert number in message
     wide = universe_check(_size([120, 99, 130]), 0.1, book)
     assert not wide["fired"] and wide["days_below"] == 1 and universe_message(wide) == ""

@@ -263,6 +263,7 @@ def universe_check(size: pl.DataFrame, quantile: float, book: BookConfig) -> dic
         "quantile": quantile,
         "min_names_per_side": book.min_names_per_side,
         "median": median,
+        "stocks_median": float(size["stocks"].median()) if size.height else math.nan,
         "min": int(investable.min()) if size.height else None,
         "days_below": int((investable < needed).sum()),
         "days": size.height,

@@ -235,13 +235,15 @@ def universe_message(check: Mapping[str, Any]) -> str:
     if not check.get("fired"):
         return ""
     return (
-        f"Thin universe: the investable universe keeps {format_cell(check['median'], 0)} stocks "
-        f"on the median test day (fewest {check['min']}; {check['days_below']} of "
+        f"Thin universe: the investable universe keeps {format_cell(check['median'], 0)} of "
+        f"{format_cell(check.get('stocks_median'), 0)} stocks on the median test day (fewest "
+        f"{check['min']}; {check['days_below']} of "
         f"{check['days']} test days below {check['needed']}), fewer than the long-short book "
         f"needs: {check['needed']} stocks for {check['min_names_per_side']} names per side at "
         f"quantile {check['quantile']:g}. The investable-universe figures rest on a handful of "
-        "names; check the `universe` parameters (floors: relative sets the price and turnover "
-        "floors from the market's own distribution)."
+        "names: check the `universe` parameters (floors: relative sets the price and turnover "
+        "floors from the market's own distribution), or trade a smaller market with a larger "
+        "quantile."
     )
 
 
