@@ -12,6 +12,7 @@ Anything else is a bug and keeps its traceback, as does every error with `--trac
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import click
@@ -21,6 +22,8 @@ from kedro.io import DatasetError
 from atft_kedro.errors import UserError, one_line
 
 USER_ERROR_EXIT = 2
+# MLflow logs creating its database (first run of a project) on stderr, beside the one-line error
+logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
 
 
 def user_error(exc: BaseException) -> BaseException | None:
