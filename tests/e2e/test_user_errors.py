@@ -13,11 +13,12 @@ SMALL = "market.synthetic.overrides.n_codes=24,market.synthetic.overrides.n_days
 
 
 def assert_one_line_error(result, *fragments: str) -> None:
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    """Exit status 2 and stderr exactly one `error: …` line naming every fragment."""
     assert result.returncode == 2, result.stderr[-3000:]
-    assert len(lines) <= 3 and "Traceback" not in result.stderr, result.stderr[-3000:]
-    message = lines[-1]
-    assert message.startswith("error: ")
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, f"{len(lines)} lines on stderr:\n{result.stderr[-3000:]}"
+    (message,) = lines
+    assert message.startswith("error: "), message
     for fragment in fragments:
         assert fragment in message, message
 
