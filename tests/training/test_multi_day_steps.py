@@ -1,7 +1,8 @@
 """``training.days_per_step``: D days per optimiser step in one forward pass.
 
-D = 1 is the one-day step exactly as it was before multi-day steps existed (bit for bit), and a
-D-day step is the update of the averaged gradients of its D one-day losses.
+D = 1 is the one-day step exactly as it was before multi-day steps existed (bit for bit), a D-day
+step is the update of the averaged gradients of its D one-day losses (the Sharpe moments advance
+day by day), and the weight average decays by ema_decay ** D per D-day step.
 """
 
 from __future__ import annotations
@@ -10,10 +11,19 @@ import pytest
 import torch
 
 from atft_kedro.errors import ParameterError
+from atft_kedro.model import ATFTLoss, LossConfig
 from atft_kedro.training import trainer
 from atft_kedro.training.augmentation import augment_batch
 from atft_kedro.training.distributed import all_finite, day_generator
-from atft_kedro.training.trainer import LoopConfig, Sharing, _setup, _train_step, train_phase
+from atft_kedro.training.phases import AveragingConfig, PhaseConfig
+from atft_kedro.training.trainer import (
+    LoopConfig,
+    Sharing,
+    _setup,
+    _train_step,
+    train_phase,
+    weight_average,
+)
 from atft_kedro.training.validation import to_device
 from tests.training.test_distributed import _setup as setup_phase
 
@@ -73,12 +83,19 @@ def test_one_day_steps_are_bit_identical_to_before(tiny_market, monkeypatch, cas
     assert after["train_total"] == before["train_total"]
 
 
+def with_sharpe(phase, model) -> ATFTLoss:
+    """The phase's loss with the Sharpe term on: its EMA moments are state a step carries."""
+    return ATFTLoss(LossConfig.from_dict(phase.loss | {"sharpe_weight": 0.1}), model.cfg.quantiles)
+
+
 def test_a_d_day_step_is_the_step_of_the_averaged_one_day_gradients(tiny_market):
     days = 4
     runs = {}
     for name, sharing, per_step in (("batched", Sharing(), days),
                                     ("one_day_averaged", Sharing(accumulate=days), 1)):  # fmt: skip
-        data, phase, loop, model, loss_fn = setup_phase(tiny_market, "graph")
+        data, phase, loop, model, _ = setup_phase(tiny_market, "graph")
+        loss_fn = with_sharpe(phase, model)
+        phase.averaging = AveragingConfig(kind="ema", ema_decay=0.5)
         loop.days_per_step = per_step
         run = _setup(model, loss_fn, phase, loop, data.train, sharing=sharing, seed=0)
         model.train()
@@ -87,16 +104,78 @@ def test_a_d_day_step_is_the_step_of_the_averaged_one_day_gradients(tiny_market)
             step = [(d, data.train[d]) for d in range(first, first + days)]
             out = _train_step(run, step, epoch=0)
             assert out is not None and out["_days"] == days
-        runs[name] = (model, loss_fn, out)
-    (a, loss_a, out_a), (b, loss_b, out_b) = runs.values()
-    for (name, x), y in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
-        if name.endswith("attention.k.bias"):
-            # A key bias adds the same q·b to every key of a query: softmax ignores it, so its
-            # gradient is rounding noise, which Adam rescales into full-size, order-dependent steps.
-            continue
-        torch.testing.assert_close(x, y, atol=2e-6, rtol=1e-4, msg=lambda m, n=name: f"{n}: {m}")
-    torch.testing.assert_close(loss_a.sharpe_mean, loss_b.sharpe_mean)
+        runs[name] = (run, out)
+    (a, out_a), (b, out_b) = runs.values()
+    for what in ("model", "averaged"):
+        x_state, y_state = getattr(a, what).state_dict(), getattr(b, what).state_dict()
+        for (name, x), y in zip(x_state.items(), y_state.values(), strict=True):
+            if name.endswith("attention.k.bias"):
+                # A key bias adds the same q·b to every key of a query: softmax ignores it, so its
+                # gradient is rounding noise, which Adam rescales into full-size, order-dependent
+                # steps.
+                continue
+            torch.testing.assert_close(
+                x, y, atol=2e-6, rtol=1e-4, msg=lambda m, n=f"{what} {name}": f"{n}: {m}"
+            )
+    assert int(a.averaged.n_averaged) == int(b.averaged.n_averaged) == 3  # once per step
+    # the Sharpe moments moved, day by day, in both (a long-short day returns ~1e-2 here)
+    assert int(a.loss_fn.sharpe_days) == int(b.loss_fn.sharpe_days) == 3 * days
+    assert float(a.loss_fn.sharpe_second) > 1e-3**2
+    for moment in ("sharpe_mean", "sharpe_second"):
+        torch.testing.assert_close(getattr(a.loss_fn, moment), getattr(b.loss_fn, moment),
+                                   rtol=1e-4, atol=0)  # fmt: skip
+    assert float(out_a["sharpe"]) == pytest.approx(float(out_b["sharpe"]), rel=1e-4)
     assert float(out_a["total"]) == pytest.approx(float(out_b["total"]), rel=1e-5)
+
+
+def debiased_ema(thetas: list[float], decay: float) -> float:
+    """Σ_s (1 − β) β^(t−s) θ_s / (1 − β^t) over the t steps so far."""
+    t = len(thetas)
+    return sum((1 - decay) * decay ** (t - s) * x for s, x in enumerate(thetas, 1)) / (1 - decay**t)
+
+
+@pytest.mark.parametrize(("kind", "days", "want"), [
+    ("ema", 1, (0.25 * 1 + 0.5 * 2 + 4) / (1 + 0.5 + 0.25)),  # β = 0.5 per step
+    ("ema", 4, (0.5**8 * 1 + 0.5**4 * 2 + 4) / (1 + 0.5**4 + 0.5**8)),  # β = 0.5^4 per 4-day step
+    ("swa", 4, (1 + 2 + 4) / 3),  # equal weights, whatever the days
+])  # fmt: skip
+def test_a_d_day_step_decays_the_weight_average_by_ema_decay_to_the_d(kind, days, want):
+    phase = PhaseConfig(0, averaging=AveragingConfig(kind=kind, ema_decay=0.5))
+    model = torch.nn.Linear(1, 1, bias=False)
+    average = weight_average(model, phase, days_per_step=days)
+    for theta in (1.0, 2.0, 4.0):
+        model.weight.data.fill_(theta)
+        average.update_parameters(model)
+    assert average.module.weight.item() == pytest.approx(want, rel=1e-6)
+
+
+@pytest.mark.parametrize(("sharing", "per_step"), [(Sharing(), 4), (Sharing(accumulate=4), 1),
+                                                   (Sharing(accumulate=2), 2)])  # fmt: skip
+def test_the_trainer_averages_its_steps_with_the_per_day_decay(tiny_market, sharing, per_step):
+    """Four days a step (batched, one-day gradients averaged, or both): the averaged weights are
+    the debiased EMA of the weights after each step with decay ema_decay ** 4."""
+    data, phase, loop, model, loss_fn = setup_phase(tiny_market, "graph")
+    phase.averaging = AveragingConfig(kind="ema", ema_decay=0.5)
+    loop.days_per_step = per_step
+    run = _setup(model, loss_fn, phase, loop, data.train, sharing=sharing, seed=0)
+    model.train()
+    loss_fn.train()
+    after: list[dict[str, torch.Tensor]] = []
+    for first in range(0, 12, 4):
+        out = _train_step(run, [(d, data.train[d]) for d in range(first, first + 4)], epoch=0)
+        assert out is not None
+        after.append({n: p.detach().double().clone() for n, p in model.named_parameters()})
+    averaged = dict(run.averaged.module.named_parameters())
+    rtol, atol = 1e-6, 1e-8  # float32 rounding of the lerps (eps 1.2e-7 of the weight's size)
+    gap = 0.0
+    for name in after[0]:
+        steps = [a[name] for a in after]
+        want = debiased_ema(steps, 0.5**4)
+        torch.testing.assert_close(averaged[name].double(), want, rtol=rtol, atol=atol,
+                                   msg=lambda m, n=name: f"averaged {n}: {m}")  # fmt: skip
+        per_step_decay = debiased_ema(steps, 0.5)  # what decaying by ema_decay per step gives
+        gap = max(gap, float(((want - per_step_decay).abs() / (atol + rtol * want.abs())).max()))
+    assert gap > 100  # the two decays differ by far more than the tolerance
 
 
 def test_days_per_step_must_be_a_positive_integer():
