@@ -26,8 +26,7 @@ from atft_kedro.training.inference import fitted_label
 from atft_kedro.training.phases import phase_plan
 from atft_kedro.training.trainer import LoopConfig, NonFiniteLossError
 from tests.training.tiny_market import HORIZONS, SEQ_LEN, tiny_training_params
-
-TIMING = {"seconds", "train_seconds", "samples_per_s", "peak_rss_mib"}
+from tests.training.training_state import TIMING, assert_same, assert_same_training_state
 
 
 def make_data(market, params, seed=0):
@@ -82,27 +81,34 @@ def test_missing_previous_checkpoint_is_a_one_line_error(tiny_market, tmp_path):
     assert "run `kedro run --pipeline training --params phase=2` first" in message
 
 
-def resume_params():
-    """Phase 0 with everything that carries state: dropout, augmentation, EMA weights, Sharpe EMA."""
-    params = tiny_training_params(epochs=3)
+def resume_params(averaging: str = "ema"):
+    """Phase 0 with everything that carries state: dropout, augmentation, weight averaging, the
+    Sharpe EMA, early stopping. min_delta = 1 (more than a RankIC can gain) makes only epoch 1
+    count as an improvement, so a run of patience 2 stops after epoch 3 — if, after a resume, the
+    early stopping remembers epochs 1 and 2."""
+    params = tiny_training_params(epochs=4)
     params["max_train_days_per_epoch"] = 12  # a different day subset every epoch
+    params["min_delta"] = 1.0
     params["phases"]["0"] |= {
-        "patience": 10,
+        "patience": 2,
         "loss": {"rank_weight": 0.3, "sharpe_weight": 0.1},
         "augmentation": {
             "feature_noise_std": 0.1,
             "frequency_dropout_prob": 0.2,
             "frequency_dropout_batch_prob": 0.5,
         },
-        "averaging": {"kind": "ema", "ema_decay": 0.9},
+        "averaging": {"kind": averaging, "ema_decay": 0.9},
     }
+    assert params["model"]["dropout"] > 0
     return params
 
 
-def test_resume_from_last_equals_an_uninterrupted_run(tiny_market, tmp_path):
-    params = resume_params()
+@pytest.mark.parametrize("averaging", ["ema", "swa"])
+def test_resume_from_last_equals_an_uninterrupted_run(tiny_market, tmp_path, averaging):
+    params = resume_params(averaging)
     full_store = CheckpointStore(tmp_path / "full")
     full = run(tiny_market, params, full_store, 0)["fold0_phase0"]
+    assert len(full["epochs"]) == 3 and full["stopped_early"]  # early stopping ended the run
 
     def interrupt(metrics):
         if metrics["epoch"] == 2:
@@ -115,13 +121,17 @@ def test_resume_from_last_equals_an_uninterrupted_run(tiny_market, tmp_path):
     resumed = run(
         tiny_market, params, cut_store, 0, resume_checkpoint=cut_store.path_for(0, 0, "last")
     )["fold0_phase0"]
-    assert len(resumed["epochs"]) == 3
-    assert model_metrics(resumed) == model_metrics(full)
-    for kind in ("last", "best"):
-        a, b = full_store.load(0, 0, kind), cut_store.load(0, 0, kind)
-        assert all(torch.equal(a["model_state"][k], b["model_state"][k]) for k in a["model_state"])
+    # everything the resumed run carries on with: averaged weights, Sharpe moments, early
+    # stopping, optimiser, RNG, history (a lost one changes these, or the weights after it)
     a, b = full_store.load(0, 0, "last"), cut_store.load(0, 0, "last")
-    assert torch.equal(a["averaged_state"]["n_averaged"], b["averaged_state"]["n_averaged"])
+    assert a["epoch"] == 3
+    assert_same_training_state(a, b)
+    assert a["averaged_state"] is not None and int(a["loss_state"]["sharpe_days"]) > 0
+    assert model_metrics(resumed) == model_metrics(full)
+    for key in ("best_epoch", "best_val_rank_ic", "stopped_early"):
+        assert resumed[key] == full[key], key
+    a, b = full_store.load(0, 0, "best"), cut_store.load(0, 0, "best")
+    assert_same(a["model_state"], b["model_state"], "best model_state")
 
 
 def test_two_runs_with_the_same_seed_give_identical_metrics(tiny_market, tmp_path):
