@@ -242,8 +242,8 @@ def universe_message(check: Mapping[str, Any]) -> str:
         f"needs: {check['needed']} stocks for {check['min_names_per_side']} names per side at "
         f"quantile {check['quantile']:g}. The investable-universe figures rest on a handful of "
         "names: check the `universe` parameters (floors: relative sets the price and turnover "
-        "floors from the market's own distribution), or trade a smaller market with a larger "
-        "quantile."
+        "floors from the market's own distribution) or, on a small market, raise "
+        "`reporting.quantile`."
     )
 
 
