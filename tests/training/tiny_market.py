@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import numpy as np
 import polars as pl
+
+from atft_kedro.features.day_major import write_day_major_parquet
 
 CODES = ["13010", "13050", "130A0", "13320", "13330", "14140", "16050", "72030"]
 HORIZONS = [1, 5]
@@ -93,6 +96,18 @@ def tiny_splits(days: list[dt.date]) -> dict:
             }
         ],
     }
+
+
+def write_market(folder: Path, features: pl.DataFrame | None = None) -> dict:
+    """The tiny market's files in `folder` (features day-major, one day per row group; the full
+    graph) and its splits; `features` replaces tiny_features()."""
+    days = trading_days(N_DAYS)
+    path = folder / "features.parquet"
+    frame = tiny_features() if features is None else features
+    write_day_major_parquet(frame, path, days_per_row_group=1, compression="zstd")
+    edges = folder / "graph_edges.parquet"
+    full_graph(days).write_parquet(edges)
+    return {"features": path, "graph_edges": edges, "splits": tiny_splits(days), "days": days}
 
 
 def tiny_training_params(epochs: int = 1) -> dict:
