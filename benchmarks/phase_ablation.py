@@ -140,7 +140,7 @@ def run_market(data: Path, training: dict, seed: int, horizons: list[int], seq_l
         scaler = fit_fold_scaler(features, fold_split, calendar, training["scaler"], seed)
         fd = fold_data(
             features, edges, fold_split, calendar, scaler, horizons=horizons, seq_len=seq_len,
-            loader=training["loader"], seed=seed,
+            loader=training["loader"], seed=seed, inputs=training.get("inputs"),
         )  # fmt: skip
         records = train_fold(
             fd, plan, loop, training["model"], store, seed=seed, horizons=horizons,
@@ -148,7 +148,7 @@ def run_market(data: Path, training: dict, seed: int, horizons: list[int], seq_l
         )  # fmt: skip
         test_data = None
         if not args.no_test:
-            cols = [*input_columns(pl.read_parquet_schema(features).keys())]
+            cols = input_columns(pl.read_parquet_schema(features).keys(), training.get("inputs"))
             test_data = make_day_dataset(
                 "in_memory", features_path=features, columns=[*cols[0], *cols[1]],
                 horizons=horizons, seq_len=seq_len, scaler=scaler, graph_edges_path=edges,

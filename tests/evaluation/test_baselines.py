@@ -138,3 +138,14 @@ def test_validation_days_come_from_the_same_fit_and_leave_the_test_days_as_they_
     assert val.columns == blocks["test"].columns
     assert val["Date"].min() == DAYS[32] and val["Date"].max() == DAYS[37]
     assert daily_ic(val, "pred_1d", "target_1d").table["rank_ic"].mean() > 0.3
+
+
+def test_inputs_ridge_reads_the_families_the_network_reads():
+    columns = ["ret_1d", "resid_mom_20d", "mom_payoff_5d", "earnings_surprise", "peer_ret_1d",
+               "is_returns_valid", "is_momentum_valid", "is_earnings_valid", "is_peer_valid"]  # fmt: skip
+    assert baseline_inputs("inputs_ridge", columns, ["momentum", "earnings"]) == [
+        "resid_mom_20d", "mom_payoff_5d", "earnings_surprise", "is_momentum_valid",
+        "is_earnings_valid",
+    ]  # fmt: skip
+    assert baseline_inputs("inputs_ridge", columns) == columns, "no selection: every input"
+    assert "peer_ret_1d" not in baseline_inputs("ridge", columns)

@@ -17,12 +17,13 @@ from atft_kedro.training.fold_training import (
     fit_fold_scaler,
     fit_scalers,
     fold_data,
+    input_columns,
     trading_calendar,
     train_fold,
     train_folds,
     with_label,
 )
-from atft_kedro.training.inference import fitted_label
+from atft_kedro.training.inference import Fitted, fitted
 from atft_kedro.training.phases import phase_plan
 from atft_kedro.training.trainer import LoopConfig, NonFiniteLossError
 from tests.training.tiny_market import HORIZONS, SEQ_LEN, tiny_training_params
@@ -219,7 +220,7 @@ def test_a_checkpoint_knows_the_label_it_was_fitted_to(tiny_market, tmp_path, la
     job = TrainingRun(params, 0, 0, HORIZONS, SEQ_LEN)
     records = train_folds(tiny_market["features"], tiny_market["graph_edges"], splits, scalers,
                           store, job)  # fmt: skip
-    assert fitted_label(store, 0, 0) == label
+    assert fitted(store, 0, 0) == Fitted(label=label, inputs=None)
     batch = make_data(tiny_market, params).val[0]
     rows = pl.read_parquet(tiny_market["features"]).filter(pl.col("Date") == batch["date"])
     rows = rows.sort("Code").filter(pl.col("Code").is_in(list(batch["codes"])))
@@ -228,3 +229,25 @@ def test_a_checkpoint_knows_the_label_it_was_fitted_to(tiny_market, tmp_path, la
     assert records["fold0_phase0"]["best_val_rank_ic"] is not None
     with pytest.raises(ParameterError, match="global `label`"):
         with_label({"loader": {"target": "close"}}, "next_close")
+
+
+def test_training_inputs_select_registry_families_and_their_masks():
+    columns = ["Date", "Code", "market", "ret_1d", "mkt_ret_1d", "resid_mom_20d",
+               "earnings_surprise", "is_returns_valid", "is_market_valid", "is_momentum_valid",
+               "is_earnings_valid", "is_topix_valid", "universe", "target_next_1d"]  # fmt: skip
+    assert input_columns(columns, ["momentum", "market"]) == (
+        ["mkt_ret_1d", "resid_mom_20d"],
+        ["is_market_valid", "is_momentum_valid", "is_topix_valid"],
+    )
+    assert input_columns(columns)[0] == [
+        "ret_1d",
+        "mkt_ret_1d",
+        "resid_mom_20d",
+        "earnings_surprise",
+    ]
+    assert Fitted(inputs=("earnings",)).columns(columns) == [
+        "earnings_surprise",
+        "is_earnings_valid",
+    ]
+    with pytest.raises(ParameterError, match="training.inputs: unknown"):
+        input_columns(columns, ["momentum", "alpha"])

@@ -8,6 +8,8 @@ row of model inputs (no sequence):
   missing → 0), label = the target's per-day rank mapped to [−0.5, 0.5] (scale-free across days),
   on the features table's inputs only (no peer family): the classic linear baseline.
 * ``peer_ridge``: the same Ridge on every model input, the graph's peer family included.
+* ``inputs_ridge``: the same Ridge on the feature families the network reads
+  (``training.inputs``): what a linear model makes of the network's own inputs.
 * ``hgb``: HistGradientBoostingRegressor on every model input, raw (native NaN handling), same
   label.
 * ``structural``: the same Ridge on the features table's inputs plus the peer family built from
@@ -48,6 +50,7 @@ log = logging.getLogger(__name__)
 BASELINES = (
     "ridge",
     "peer_ridge",
+    "inputs_ridge",
     "hgb",
     "momentum",
     "reversal",
@@ -55,7 +58,7 @@ BASELINES = (
     "oracle",
     "oracle_next",
 )
-RIDGE_LEARNERS = ("ridge", "peer_ridge", "structural")  # one learner, different inputs
+RIDGE_LEARNERS = ("ridge", "peer_ridge", "inputs_ridge", "structural")  # one learner, other inputs
 CEILINGS = ("structural", "oracle", "oracle_next")  # synthetic only: yardsticks, not competitors
 HGB_DEFAULTS = {
     "max_iter": 200,
@@ -67,13 +70,20 @@ HGB_DEFAULTS = {
 }
 
 
-def baseline_inputs(name: str, columns: Sequence[str]) -> list[str]:
+def baseline_inputs(
+    name: str, columns: Sequence[str], model_inputs: Sequence[str] | None = None
+) -> list[str]:
     """The model-input ``columns`` a learner baseline sees: ``ridge`` leaves out the graph
-    stage's peer family and its mask, the others take them all (``structural`` gets its peer
-    family from the true clusters, in the same columns)."""
+    stage's families and their masks, ``inputs_ridge`` keeps the families the model reads
+    (``model_inputs``, ``training.inputs``; None: all), the others take them all (``structural``
+    gets its peer family from the true clusters, in the same columns)."""
     if name == "ridge":
         graph = set(registry.feature_names("graph") + registry.mask_names("graph"))
         return [c for c in columns if c not in graph]
+    if name == "inputs_ridge" and model_inputs is not None:
+        chosen = set(model_inputs)
+        return [c for c in columns
+                if (registry.family_of(c) or registry.mask_family(c)) in chosen]  # fmt: skip
     return list(columns)
 
 
@@ -290,6 +300,7 @@ def baseline_predictions(
     oracle_alpha: pl.DataFrame | None = None,
     cluster_peers: pl.DataFrame | None = None,
     label: str = DEFAULT_LABEL,
+    model_inputs: Sequence[str] | None = None,
     max_train_rows: int = 300_000,
     n_threads: int | None = 1,
     blocks: Sequence[str] = ("val", "test"),
@@ -315,7 +326,7 @@ def baseline_predictions(
             log.info("baseline %s: fold %s", name, fold_split["fold"])
             predicted = fit_predict_blocks(
                 name, data, splits, int(fold_split["fold"]), horizons, blocks,
-                feature_cols=baseline_inputs(name, observed), seed=seed,
+                feature_cols=baseline_inputs(name, observed, model_inputs), seed=seed,
                 oracle_alpha=oracle_alpha if name.startswith("oracle") else None,
                 max_train_rows=max_train_rows, n_threads=n_threads,
             )  # fmt: skip

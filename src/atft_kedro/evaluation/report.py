@@ -76,7 +76,8 @@ DEFINITIONS = {
     "CI95": "Stationary block bootstrap over days (Politis–Romano, mean block max(10, h) days, "
     "percentile interval). Two models differ credibly when their intervals do not overlap.",
     "Baselines": "ridge: linear on the features table's inputs (no peer family); peer_ridge: "
-    "linear on every model input, the graph's peer family included; hgb: scikit-learn "
+    "linear on every model input, the graph's peer family included; inputs_ridge: linear on the "
+    "feature families the network reads (training.inputs); hgb: scikit-learn "
     "HistGradientBoosting on every model input; momentum: the 20-day return; reversal: minus the "
     "5-day return. Learners are fitted on each fold's training days to the per-day rank of the "
     "label.",

@@ -185,8 +185,8 @@ FEATURES: tuple[FeatureSpec, ...] = (
     _f("stmt_progress_op", "statements", "OperatingProfit/ForecastOperatingProfit", 0),
     _f("stmt_roe", "statements", "Profit/Equity * (4/quarters in period)", 0),
     _f("stmt_roa", "statements", "Profit/TotalAssets * (4/quarters in period)", 0),
-    _f("stmt_days_since", "statements", "trading days since the disclosure became effective", 0),
-    # earnings news against the company's own forecast (statements table; own mask)
+    # earnings news against the company's own forecast, and its age (statements table; own mask)
+    _f("stmt_days_since", "earnings", "trading days since the disclosure became effective", 0),
     _f(
         "earnings_surprise",
         "earnings",
@@ -220,6 +220,7 @@ FEATURES: tuple[FeatureSpec, ...] = (
 )
 
 FAMILIES: tuple[str, ...] = tuple(dict.fromkeys(spec.family for spec in FEATURES))
+_FAMILY_OF = {spec.name: spec.family for spec in FEATURES}
 
 #: Masks beyond the per-family ones: where the market family comes from a real TOPIX table.
 EXTRA_MASKS: tuple[str, ...] = ("is_topix_valid",)
@@ -244,6 +245,20 @@ def families(stage: Stage | None = None) -> list[str]:
 def family_features(family: str) -> list[str]:
     """Feature columns of one family, in registry order."""
     return [spec.name for spec in FEATURES if spec.family == family]
+
+
+def family_of(name: str) -> str | None:
+    """The family of feature ``name`` (None: not a registry feature)."""
+    return _FAMILY_OF.get(name)
+
+
+def mask_family(mask: str) -> str | None:
+    """The family a validity mask belongs to: ``is_{family}_valid`` → family;
+    ``is_topix_valid`` → market (it says where the market family comes from); else None."""
+    if mask == "is_topix_valid":
+        return "market"
+    family = mask.removeprefix("is_").removesuffix("_valid")
+    return family if family in FAMILIES else None
 
 
 def cs_normalised_names() -> list[str]:

@@ -108,7 +108,7 @@ def evaluate_configuration(
     data = fold_data(
         setup.features_path, setup.edges_file(k), setup.fold_split, setup.calendar, setup.scaler,
         horizons=setup.horizons, seq_len=setup.seq_len,
-        loader=training.get("loader") or {}, seed=setup.seed,
+        loader=training.get("loader") or {}, seed=setup.seed, inputs=training.get("inputs"),
     )  # fmt: skip
     with tempfile.TemporaryDirectory(dir=setup.work_dir, prefix="trial_") as folder:
         store = CheckpointStore(Path(folder))

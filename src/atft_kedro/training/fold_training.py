@@ -29,6 +29,7 @@ import torch
 
 from atft_kedro.config import from_block
 from atft_kedro.errors import ParameterError, UserError
+from atft_kedro.features import registry
 from atft_kedro.features.targets import check_label
 from atft_kedro.loader.datasets import DayDataset, LoaderConfig, make_day_dataset
 from atft_kedro.loader.scaler import OnlineRobustScaler
@@ -49,8 +50,11 @@ class MissingCheckpointError(UserError, FileNotFoundError):
     """The checkpoint a phase starts from has not been trained yet."""
 
 
-def input_columns(columns: Sequence[str]) -> tuple[list[str], list[str]]:
-    """(feature columns, validity-mask columns) of a features table, in table order.
+def input_columns(
+    columns: Sequence[str], families: Sequence[str] | None = None
+) -> tuple[list[str], list[str]]:
+    """(feature columns, validity-mask columns) of a features table, in table order; with
+    ``families`` (registry families, ``training.inputs``) only theirs.
 
     Follows docs/contracts.md: identifiers, then features, then `is_*_valid`, then `universe`
     and `target_*`.
@@ -62,9 +66,24 @@ def input_columns(columns: Sequence[str]) -> tuple[list[str], list[str]]:
         for c in columns
         if c not in NON_FEATURE_COLUMNS and c not in masks and not c.startswith("target_")
     ]
+    if families is not None:
+        chosen = set(check_families(families))
+        features = [c for c in features if registry.family_of(c) in chosen]
+        masks = [m for m in masks if registry.mask_family(m) in chosen]
     if not features:
         raise ValueError(f"features: no feature columns among {list(columns)}")
     return features, masks
+
+
+def check_families(families: Sequence[str]) -> list[str]:
+    """``families`` if every one is a registry family; else a one-line ParameterError."""
+    unknown = [f for f in families if f not in registry.FAMILIES]
+    if unknown or not families:
+        raise ParameterError(
+            f"training.inputs: unknown or no feature families {unknown or list(families)}; "
+            f"choose from {list(registry.FAMILIES)} (or null for every input)"
+        )
+    return list(families)
 
 
 def dates_between(calendar: Sequence[dt.date], bounds: Sequence[str | dt.date]) -> list[dt.date]:
@@ -178,12 +197,14 @@ def fold_data(
     seq_len: int,
     loader: dict[str, Any],
     seed: int,
+    inputs: Sequence[str] | None = None,
 ) -> FoldData:
-    """Day-batch datasets of a fold's training and validation dates (stocks with a target only).
+    """Day-batch datasets of a fold's training and validation dates (stocks with a target only),
+    reading the model inputs of the families ``inputs`` (``training.inputs``; None: all).
 
     The training order is shuffled by (seed, fold, epoch); validation is chronological.
     """
-    features, masks = input_columns(pq.read_schema(features_path).names)
+    features, masks = input_columns(pq.read_schema(features_path).names, inputs)
     fold = int(fold_split["fold"])
     cfg = LoaderConfig.from_params(loader)
     common: dict[str, Any] = {
@@ -420,6 +441,7 @@ def train_folds(
             features_path, graph_edges_path, fold_split, calendar,
             OnlineRobustScaler.from_dict(scalers[key]), horizons=job.horizons,
             seq_len=job.seq_len, loader=training.get("loader") or {}, seed=job.seed,
+            inputs=training.get("inputs"),
         )  # fmt: skip
         log.info("rank %d/%d, %s: phases %s on %d training / %d validation days",
                  rank.rank, rank.world_size, key, [p.phase for p in plan],

@@ -147,17 +147,35 @@ def load_phase_model(store: CheckpointStore, fold: int, phase: int) -> ATFTGATFA
     return model.eval()
 
 
-def fitted_label(store: CheckpointStore, fold: int, phase: int) -> str:
-    """The label the `best` model of (fold, phase) was fitted to (its loader target); ``close``
-    for a checkpoint written before the label was recorded (close to close was the default)."""
+@dataclass(frozen=True)
+class Fitted:
+    """What a trained model was fitted to: its label and its input families (None: all)."""
+
+    label: str = DEFAULT_LABEL
+    inputs: tuple[str, ...] | None = None
+
+    def columns(self, table_columns: Sequence[str]) -> list[str]:
+        """The model's input columns among a features table's ``table_columns``."""
+        names, masks = input_columns(table_columns, self.inputs)
+        return [*names, *masks]
+
+
+def fitted(store: CheckpointStore, fold: int, phase: int) -> Fitted:
+    """What the `best` model of (fold, phase) was fitted to, from the training block its
+    checkpoint keeps; ``close`` and every input for a checkpoint written before they were
+    recorded (close to close was the default label then)."""
     params = store.load(fold, phase, "best").get("params") or {}
     training = (params.get("run") or {}).get("training") or {}
-    return str((training.get("loader") or {}).get("target", "close"))
+    inputs = training.get("inputs")
+    return Fitted(
+        label=str((training.get("loader") or {}).get("target", "close")),
+        inputs=None if inputs is None else tuple(inputs),
+    )
 
 
 def day_dataset(
     features_path: Path,
-    columns: Sequence[str],
+    inputs: Sequence[str],
     edges: Path | None,
     dates: list[dt.date],
     scaler: OnlineRobustScaler,
@@ -166,11 +184,10 @@ def day_dataset(
     seq_len: int,
     label: str = DEFAULT_LABEL,
 ) -> DayDataset:
-    """Chronological day batches of ``dates`` (every stock with a row; targets of ``label``, NaN
-    where unknown)."""
-    names, masks = input_columns(columns)
+    """Chronological day batches of ``dates`` with the model input columns ``inputs`` (every
+    stock with a row; targets of ``label``, NaN where unknown)."""
     return make_day_dataset(
-        "in_memory", features_path=features_path, dates=dates, columns=[*names, *masks],
+        "in_memory", features_path=features_path, dates=dates, columns=list(inputs),
         horizons=horizons, seq_len=seq_len, scaler=scaler, graph_edges_path=edges,
         shuffle=False, require_target=False, target=label,
     )  # fmt: skip
@@ -187,7 +204,7 @@ def trained_phases(store: CheckpointStore, folds: list[int]) -> dict[int, list[i
 
 @dataclass
 class _FoldData:
-    """One fold's day datasets, built on first use per (label, block)."""
+    """One fold's day datasets, built on first use per (what the model was fitted to, block)."""
 
     features: Path
     columns: list[str]
@@ -199,14 +216,14 @@ class _FoldData:
     seq_len: int
     built: dict = field(default_factory=dict)
 
-    def get(self, label: str, block: str) -> DayDataset:
-        if (label, block) not in self.built:
+    def get(self, fit: Fitted, block: str) -> DayDataset:
+        if (fit, block) not in self.built:
             dates = dates_between(self.calendar, self.spans[block])
-            self.built[label, block] = day_dataset(
-                self.features, self.columns, self.graph_edges, dates, self.scaler,
-                horizons=self.horizons, seq_len=self.seq_len, label=label,
+            self.built[fit, block] = day_dataset(
+                self.features, fit.columns(self.columns), self.graph_edges, dates, self.scaler,
+                horizons=self.horizons, seq_len=self.seq_len, label=fit.label,
             )  # fmt: skip
-        return self.built[label, block]
+        return self.built[fit, block]
 
 
 def predict_folds(
@@ -238,8 +255,7 @@ def predict_folds(
         )
     final = max(p for ps in phases.values() for p in ps)
     calendar, columns = trading_calendar(features), pq.read_schema(features).names
-    names, masks = input_columns(columns)
-    collector = InterpretationCollector([*names, *masks], seed=int(seed))
+    collector = None
     frames: dict[str, list[pl.DataFrame]] = {"test": [], "val": []}
     final_model = None
     for fold_split in splits["folds"]:
@@ -249,17 +265,18 @@ def predict_folds(
         data = _FoldData(Path(features), columns, graph_edges, calendar, fold_split,
                          OnlineRobustScaler.from_dict(scalers[f"fold{fold}"]), horizons, seq_len)  # fmt: skip
         for phase in phases[fold]:
-            model, label = load_phase_model(store, fold, phase), fitted_label(store, fold, phase)
+            model, fit = load_phase_model(store, fold, phase), fitted(store, fold, phase)
             wanted = validation_phases is None or phase in validation_phases.get(fold, ())
             for block in ("test", "val") if wanted else ("test",):
                 log.info("fold %d phase %d: predicting %d %s days", fold, phase,
-                         len(data.get(label, block)), block)  # fmt: skip
-                frames[block].append(predict_days(model, data.get(label, block), horizons,
+                         len(data.get(fit, block)), block)  # fmt: skip
+                frames[block].append(predict_days(model, data.get(fit, block), horizons,
                                                   model.cfg.quantiles, model_name=MODEL_NAME,
-                                                  fold=fold, phase=phase, label=label))  # fmt: skip
+                                                  fold=fold, phase=phase, label=fit.label))  # fmt: skip
             if phase == final:
+                collector = collector or InterpretationCollector(fit.columns(columns), seed=seed)
                 with torch.no_grad():
-                    for batch in day_loader(data.get(label, "test")):
+                    for batch in day_loader(data.get(fit, "test")):
                         collector.update(batch, model(batch, return_interpretation=True))
                 final_model = model
     interpretation = collector.result(final_model) | {"phase": final, "model": MODEL_NAME}

@@ -67,7 +67,7 @@ class NonFiniteLossError(RuntimeError):
 TRAINING_KEYS = {"folds", "device", "threads", "progress_bar", "max_train_days_per_epoch", "loader",
                  "scaler", "model", "optimizer", "schedule", "grad_clip", "early_stop_horizon",
                  "min_delta", "min_stocks_per_day", "max_nonfinite_share", "phases",
-                 "days_per_step"}  # fmt: skip
+                 "days_per_step", "inputs"}  # fmt: skip
 
 
 @dataclass

@@ -106,8 +106,9 @@ def test_evaluation_has_the_controlled_book_chosen_on_validation_days(reported):
     book = evaluation["book"]
     assert book["horizon"] == 1 and book["config"]["half_lives"] == [0.0, 2.0, 5.0]
     # the phases' validation days are predicted only where a fold chose them: no full book
-    assert list(book["models"]) == ["atft/final", "ridge", "peer_ridge", "hgb", "momentum",
-                                    "reversal", "structural", "oracle", "oracle_next"]  # fmt: skip
+    assert list(book["models"]) == ["atft/final", "ridge", "peer_ridge", "inputs_ridge", "hgb",
+                                    "momentum", "reversal", "structural", "oracle",
+                                    "oracle_next"]  # fmt: skip
     for block in book["models"].values():
         assert set(block["folds"]) == {"0", "1"}
         for fold in block["folds"].values():
@@ -137,8 +138,8 @@ def test_evaluation_has_every_model_and_the_final_model_chosen_on_validation_day
     evaluation = json.loads((reported / "08_reporting" / "evaluation.json").read_text())
     labels = list(evaluation["models"])
     assert labels == ["atft/phase0", "atft/phase1", "atft/phase2", "atft/final", "ridge",
-                      "peer_ridge", "hgb", "momentum", "reversal", "structural", "oracle",
-                      "oracle_next"]  # fmt: skip
+                      "peer_ridge", "inputs_ridge", "hgb", "momentum", "reversal", "structural",
+                      "oracle", "oracle_next"]  # fmt: skip
     assert evaluation["label"] == LABEL
     assert evaluation["final_model"] == "atft/final"
     choice = evaluation["final_choice"]["folds"]
@@ -180,7 +181,7 @@ def test_report_embeds_every_figure_and_only_finite_or_marked_cells(reported):
         assert f"<figcaption>{caption}</figcaption>" in html.replace("&#39;", "'")
     for h in HORIZONS:
         cells = _cells(html, f"Summary, h = {h}")
-        assert len(cells) == 12 * (15 if h == 1 else 12), "12 models x 15 (h = 1) or 12 columns"
+        assert len(cells) == 13 * (15 if h == 1 else 12), "13 models x 15 (h = 1) or 12 columns"
         for cell in cells:
             if cell == MISSING or re.fullmatch(r"[a-z_]+(/phase\d|/final)?", cell):
                 continue

@@ -34,6 +34,7 @@ from atft_kedro.training.fold_training import fit_fold_scaler, input_columns, tr
 
 HORIZONS = [1, 5]
 LABEL = "next_close"
+MODEL_INPUTS = ["momentum", "earnings", "flows", "market"]  # training.inputs
 SEQ_LEN = 10
 PHASES = {0: (False, False, False), 1: (True, True, False), 2: (True, True, True)}
 REPORTING = {
@@ -44,7 +45,7 @@ REPORTING = {
     "min_stocks": 5,
     "n_boot": 100,
     "mean_block": 5.0,
-    "baselines": ["ridge", "peer_ridge", "hgb", "momentum", "reversal"],
+    "baselines": ["ridge", "peer_ridge", "inputs_ridge", "hgb", "momentum", "reversal"],
     "max_train_rows": 3000,
     "threads": 1,
     "book": {"half_lives": [0, 2, 5], "rebalance_every": [1, 2], "choose_by": "net_sharpe",
@@ -169,6 +170,7 @@ def catalog(run: TinyRun, **overrides) -> DataCatalog:
         "params:predict": MemoryDataset({"horizon": 1, "fold": None, "phase": None, "threads": 1}),
         "params:horizons": MemoryDataset(HORIZONS),
         "params:label": MemoryDataset(LABEL),
+        "params:training.inputs": MemoryDataset(MODEL_INPUTS),
         "params:seq_len": MemoryDataset(SEQ_LEN),
         "params:seed": MemoryDataset(0),
     }

@@ -98,11 +98,13 @@ def baseline_predictions_node(
     cluster_peer_features: pl.DataFrame,
     reporting: dict[str, Any],
     label: str,
+    model_inputs: list[str] | None,
     seed: int,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Every baseline of ``reporting.baselines`` (and the synthetic market's ceilings), fitted
     once per fold to the global ``label``, on every fold's test dates and on its validation dates,
-    for the reported horizons (``reporting.horizons``)."""
+    for the reported horizons (``reporting.horizons``); ``model_inputs``: the families the
+    network reads (``training.inputs``, for ``inputs_ridge``)."""
     horizons = [int(h) for h in reporting["horizons"]]
     names, masks = input_columns(model_input.columns)
     targets = [pl.col(target_name(h, check_label(label))).alias(f"target_{h}d") for h in horizons]
@@ -111,7 +113,8 @@ def baseline_predictions_node(
     tables = baseline_predictions(
         table, splits, reporting["baselines"], [*names, *masks], horizons, seed=int(seed),
         oracle_alpha=oracle_alpha, cluster_peers=cluster_peer_features, label=label,
-        max_train_rows=int(reporting["max_train_rows"]), n_threads=int(reporting.get("threads") or 1),
+        model_inputs=model_inputs, max_train_rows=int(reporting["max_train_rows"]),
+        n_threads=int(reporting.get("threads") or 1),
     )  # fmt: skip
     return tables["test"], tables["val"]
 

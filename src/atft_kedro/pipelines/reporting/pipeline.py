@@ -57,7 +57,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:reporting",
                     "params:label",
                     "params:seed",
-                ),
+                )
+                | {"model_inputs": "params:training.inputs"},
                 outputs=["baseline_predictions", "baseline_validation_predictions"],
                 name="baseline_predictions_node",
             ),
