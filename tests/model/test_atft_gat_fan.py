@@ -178,3 +178,23 @@ def test_nonfinite_inputs_give_finite_outputs_and_are_counted():
     out = model(batch)
     assert all(torch.isfinite(p).all() for p in out["point"].values())
     assert int(model.fan.nonfinite_count) == 2
+
+
+def test_the_linear_skip_starts_at_zero_shifts_every_quantile_alike_and_learns():
+    torch.manual_seed(0)
+    plain, skip = make_model(), make_model(linear_skip=True)
+    skip.load_state_dict(plain.state_dict(), strict=False)  # same network, zero linear map
+    plain.eval(), skip.eval()
+    batch = day_batch(12)
+    torch.testing.assert_close(skip(batch)["point"][1], plain(batch)["point"][1])
+    with torch.no_grad():
+        skip.heads.linear.weight.normal_()
+    x_last = torch.nan_to_num(batch["x"][:, -1])
+    shifted = skip(batch)["quantiles"]
+    base = plain(batch)["quantiles"]
+    for k, h in enumerate(HORIZONS):
+        expected = x_last @ skip.heads.linear.weight[k]
+        torch.testing.assert_close(shifted[h] - base[h], expected[:, None].expand_as(base[h]))
+        assert (shifted[h].diff(dim=-1) > 0).all(), "quantiles stay monotone"
+    skip(batch)["point"][1].sum().backward()
+    assert skip.heads.linear.weight.grad.abs().sum() > 0

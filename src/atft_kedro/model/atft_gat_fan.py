@@ -43,7 +43,8 @@ class ATFTGATFAN(nn.Module):
         self.vsn = VariableSelection(cfg.vsn_input_width, h, cfg.dropout)
         self.encoder = TemporalEncoder(h, cfg.lstm_layers, cfg.attn_heads, cfg.dropout)
         self.gat = GraphAttentionFusion(h, cfg.gat, cfg.dropout, cfg.n_features)
-        self.heads = QuantileHeads(h, cfg.horizons, cfg.quantiles, cfg.dropout)
+        self.heads = QuantileHeads(h, cfg.horizons, cfg.quantiles, cfg.dropout,
+                                   cfg.n_features if cfg.linear_skip else 0)  # fmt: skip
 
     def set_modules(
         self, use_fan: bool | None = None, use_san: bool | None = None, use_gat: bool | None = None
@@ -78,13 +79,13 @@ class ATFTGATFAN(nn.Module):
         selected, vsn_weights = self.vsn(x, context)  # [N, L, H], [N, L, F']
         z, temporal_attention = self.encoder(selected, mask, state)  # [N, H]
 
+        # the day's scaled inputs [N, F] for the peer path and the linear skip (non-finite: 0)
+        x_last = torch.nan_to_num(inputs[:, -1], nan=0.0, posinf=0.0, neginf=0.0)
         if self.cfg.use_gat:
-            # the day's scaled inputs [N, F] for the peer path (non-finite: 0, counted by FAN)
-            x_last = torch.nan_to_num(inputs[:, -1], nan=0.0, posinf=0.0, neginf=0.0)
             z, gat_attention = self.gat(z, batch["edge_index"], batch["edge_attr"], x_last)
             info["gat_attention"] = gat_attention
 
-        quantiles = self.heads(z)
+        quantiles = self.heads(z, x_last)
         m = self.heads.median_index
         out: dict[str, Any] = {
             "quantiles": quantiles,

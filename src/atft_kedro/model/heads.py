@@ -36,10 +36,21 @@ class MonotoneQuantileHead(nn.Module):
 
 
 class QuantileHeads(nn.Module):
-    """One head per horizon: z [N, H] → {h: quantiles [N, Q]}."""
+    """One head per horizon: z [N, H] → {h: quantiles [N, Q]}.
+
+    With ``n_linear`` > 0 a linear map of the day's own inputs x_t [N, n_linear] shifts every
+    quantile of a horizon alike (they stay monotone): a linear model beside the network, which
+    keeps what a ridge would find in a weak, mostly linear signal while the network adds what is
+    not linear. Zero-initialised, so a new model starts as the network alone.
+    """
 
     def __init__(
-        self, hidden: int, horizons: tuple[int, ...], quantiles: tuple[float, ...], dropout: float
+        self,
+        hidden: int,
+        horizons: tuple[int, ...],
+        quantiles: tuple[float, ...],
+        dropout: float,
+        n_linear: int = 0,
     ):
         super().__init__()
         self.horizons = horizons
@@ -47,6 +58,16 @@ class QuantileHeads(nn.Module):
         self.per_horizon = nn.ModuleDict(
             {str(h): MonotoneQuantileHead(hidden, quantiles, dropout) for h in horizons}
         )
+        self.linear = nn.Linear(n_linear, len(horizons)) if n_linear else None
+        if self.linear is not None:
+            nn.init.zeros_(self.linear.weight)
+            nn.init.zeros_(self.linear.bias)
 
-    def forward(self, z: torch.Tensor) -> dict[int, torch.Tensor]:
-        return {h: self.per_horizon[str(h)](z) for h in self.horizons}
+    def forward(
+        self, z: torch.Tensor, x_last: torch.Tensor | None = None
+    ) -> dict[int, torch.Tensor]:
+        out = {h: self.per_horizon[str(h)](z) for h in self.horizons}
+        if self.linear is not None and x_last is not None:
+            shift = self.linear(x_last)  # [N, n_horizons]
+            out = {h: q + shift[:, k : k + 1] for k, (h, q) in enumerate(out.items())}
+        return out
