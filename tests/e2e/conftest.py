@@ -45,12 +45,11 @@ def kedro_project(tmp_path_factory) -> KedroProject:
     return KedroProject(tmp_path_factory.mktemp("project"))
 
 
-# Short run: a smaller synthetic market than `tiny` (fewer codes and sessions) and phase 0 only
-# (the reporting pipeline evaluates whichever phases were trained), fewer bootstrap resamples.
-RUN_PARAMS = (
-    "market.synthetic.overrides.n_codes=24,market.synthetic.overrides.n_days=230,phase=0,"
-    "reporting.n_boot=200"
-)
+# A smaller synthetic market than `tiny` (fewer codes and sessions): quick to build and train.
+SMALL_MARKET = "market.synthetic.overrides.n_codes=24,market.synthetic.overrides.n_days=230"
+# Short run: the small market and phase 0 only (the reporting pipeline evaluates whichever phases
+# were trained), fewer bootstrap resamples.
+RUN_PARAMS = f"{SMALL_MARKET},phase=0,reporting.n_boot=200"
 
 
 @pytest.fixture(scope="session")

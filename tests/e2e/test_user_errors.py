@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import pytest
 
+from tests.e2e.conftest import SMALL_MARKET
+
 pytestmark = pytest.mark.slow
 
-# A small market (fewer codes and sessions than `tiny`), so the graph pipeline is quick.
-SMALL = "market.synthetic.overrides.n_codes=24,market.synthetic.overrides.n_days=230"
+SMALL = SMALL_MARKET  # so the graph pipeline is quick
 
 
 def assert_one_line_error(result, *fragments: str) -> None:
