@@ -403,3 +403,25 @@ def test_target_view_and_investable_universe_choose_the_labels(market, implement
                 np.testing.assert_array_equal(batch["y"][h].numpy(), want)
     with pytest.raises(ValueError, match="loader target"):
         make_day_dataset(implementation, **kwargs(market, features_path=path, target="vwap"))
+
+
+@pytest.mark.parametrize("implementation", ["streaming", "in_memory"])
+def test_a_model_reading_some_features_is_scaled_with_their_own_statistics(market, implementation):
+    """The fold's scaler covers every feature of the table; a model that reads some families
+    (``training.inputs``) gets those columns scaled exactly as the full scaler scales them."""
+    some = FEATURES[1:]
+    full = make_day_dataset(implementation, **kwargs(market, dates=None))
+    part = make_day_dataset(implementation, **kwargs(market, dates=None, columns=some))
+    a, b = collect_days(full), collect_days(part)
+    assert a.keys() == b.keys()
+    for day in a:
+        np.testing.assert_array_equal(
+            b[day]["x"].numpy(), a[day]["x"][..., 1 : len(FEATURES)].numpy()
+        )
+    restricted = market["scaler"].restricted_to(some)
+    assert restricted.columns == some
+    np.testing.assert_array_equal(restricted.median_, market["scaler"].median_[1:])
+
+
+def collect_days(dataset) -> dict:
+    return {batch["date"]: batch for batch in day_loader(dataset)}

@@ -137,7 +137,8 @@ class FeatureTable:
             raise ValueError(f"loader universe: {universe!r}, want one of {list(UNIVERSES)}")
         self.target_columns = [f"{TARGET_PREFIX[target]}_{h}d" for h in self.horizons]
         self.universe_column = ["universe"] if universe == "investable" else []
-        self.scaler = scaler
+        # a scaler fitted on every feature of the table serves a model that reads some of them
+        self.scaler = scaler.restricted_to(self.columns) if scaler is not None else None
         self.vocabularies = (
             dict(vocabularies) if vocabularies is not None else default_vocabularies()
         )
@@ -148,7 +149,7 @@ class FeatureTable:
         missing = [c for c in needed if c not in names]
         if missing:
             raise KeyError(f"features ({self.path}): missing column(s) {missing}")
-        self._scaled_positions = _scaled_positions(scaler, self.columns)
+        self._scaled_positions = _scaled_positions(self.scaler, self.columns)
         group_days = _row_group_days(parquet, self.path)
         self.calendar = np.concatenate(group_days) if group_days else np.empty(0, np.int64)
         """[T] int64 day numbers of the trading calendar, ascending."""
@@ -243,9 +244,6 @@ def _scaled_positions(
     """Where the scaler's columns sit among the inputs: a slice when contiguous, else indices."""
     if scaler is None:
         return None
-    unknown = [c for c in scaler.columns if c not in columns]
-    if unknown:
-        raise KeyError(f"features loader: scaler columns {unknown} are not model inputs")
     positions = [columns.index(c) for c in scaler.columns]
     if positions and positions == list(range(positions[0], positions[0] + len(positions))):
         return slice(positions[0], positions[0] + len(positions))

@@ -207,6 +207,18 @@ class OnlineRobustScaler:
         scaler._frozen = True
         return scaler
 
+    def restricted_to(self, columns: Sequence[str]) -> OnlineRobustScaler:
+        """A frozen copy for the fitted ``columns`` among those of this scaler (their statistics
+        unchanged, this scaler's column order): a model reading some families of the table."""
+        keep = [j for j, c in enumerate(self.columns) if c in set(columns)]
+        state = self.to_dict()
+        state |= {
+            "columns": [self.columns[j] for j in keep],
+            "median": [state["median"][j] for j in keep],
+            "scale": [state["scale"][j] for j in keep],
+        }
+        return OnlineRobustScaler.from_dict(state)
+
     # ------------------------------------------------------------------ helpers
     def _as_matrix(self, table_chunk: Any) -> np.ndarray:
         if isinstance(table_chunk, np.ndarray):
