@@ -176,8 +176,8 @@ def write_market(folder: Path, n_codes: int, n_days: int, seed: int = 0) -> tupl
         "sector17": np.array(["1", "2"])[rng.integers(0, 2, n)],
         **features,
         **{f"is_m{j}_valid": np.ones(n, dtype=np.int8) for j in range(4)},
-        **{f"target_{h}d": (0.01 * signal + 0.02 * rng.standard_normal(n)).astype(np.float32)
-           for h in HORIZONS},
+        **{f"{prefix}_{h}d": (0.01 * signal + 0.02 * rng.standard_normal(n)).astype(np.float32)
+           for prefix in ("target", "target_next") for h in HORIZONS},  # close, and the label
     }  # fmt: skip
     table = pa.table(columns)
     path = folder / "features.parquet"

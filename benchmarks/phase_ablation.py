@@ -44,7 +44,7 @@ import torch
 import yaml
 
 from atft_kedro.evaluation.baselines import baseline_inputs, fit_predict_baseline
-from atft_kedro.features.targets import target_name
+from atft_kedro.features.labels import target_name
 from atft_kedro.loader.datasets import make_day_dataset
 from atft_kedro.model import ATFTGATFAN, ModelConfig
 from atft_kedro.training.checkpoints import CheckpointStore

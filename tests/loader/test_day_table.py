@@ -21,7 +21,7 @@ def test_arrow_code_keys_refuse_nulls():
 
 def test_target_prefixes_match_the_feature_targets():
     """The loader keeps its own copy of the view → column prefix map (so it needs no polars)."""
-    from atft_kedro.features.targets import VIEWS
+    from atft_kedro.features.labels import VIEWS
     from atft_kedro.loader.day_table import TARGET_PREFIX
 
     assert TARGET_PREFIX == {view: prefix for view, (prefix, _, _) in VIEWS.items()}

@@ -42,8 +42,8 @@ from threadpoolctl import threadpool_limits
 
 from atft_kedro.evaluation.predictions import pred_col, require_columns, target_col
 from atft_kedro.features import registry
+from atft_kedro.features.labels import DEFAULT_LABEL
 from atft_kedro.features.model_input import with_peer_features
-from atft_kedro.features.targets import DEFAULT_LABEL
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from atft_kedro.evaluation.realism import (
 )
 from atft_kedro.evaluation.turnover import RULE, BookConfig, controlled_book
 from atft_kedro.evaluation.views import universe_size, view_predictions, views_of
-from atft_kedro.features.targets import DEFAULT_LABEL
+from atft_kedro.features.labels import DEFAULT_LABEL
 
 SCHEMES = ("quantile", "jpx")
 

@@ -25,7 +25,7 @@ import polars as pl
 
 from atft_kedro.evaluation.baselines import CEILINGS
 from atft_kedro.evaluation.metrics import daily_ic
-from atft_kedro.features.targets import DEFAULT_LABEL, target_name
+from atft_kedro.features.labels import DEFAULT_LABEL, target_name
 
 #: daily RankIC at h = 1 of good models on liquid markets (DESIGN §11)
 PUBLISHED_BAND = (0.04, 0.07)

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 import polars as pl
 
 from atft_kedro.evaluation.predictions import target_col
-from atft_kedro.features.targets import DEFAULT_LABEL, target_name
+from atft_kedro.features.labels import DEFAULT_LABEL, target_name
 
 VIEWS = ("next_close", "close", "next_open", "investable")
 VIEW_TITLES = {

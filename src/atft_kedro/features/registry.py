@@ -45,7 +45,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from atft_kedro.features.targets import VIEWS, target_name
+from atft_kedro.features.labels import VIEWS, target_name
 
 Stage = Literal["features", "graph"]
 STAGES: tuple[Stage, ...] = ("features", "graph")

@@ -25,32 +25,10 @@ from __future__ import annotations
 
 import polars as pl
 
-from atft_kedro.errors import ParameterError
+from atft_kedro.features.labels import VIEWS, target_name
 from atft_kedro.features.returns_volatility import lead
 
 SESSION = "_day"
-#: view name -> (column prefix, entry/exit price, sessions between the signal and the entry)
-VIEWS = {
-    "close": ("target", "close", 0),
-    "next_close": ("target_next", "close", 1),
-    "next_open": ("target_open", "open", 1),
-}
-
-
-#: the label every learner fits and the headline scores, unless the `label` parameter says otherwise
-DEFAULT_LABEL = "next_close"
-
-
-def check_label(label: str) -> str:
-    """``label`` if it is a view of ``VIEWS``; else a one-line ParameterError."""
-    if label not in VIEWS:
-        raise ParameterError(f"label: {label!r} is not a target view; choose from {list(VIEWS)}")
-    return label
-
-
-def target_name(h: int, view: str = "close") -> str:
-    """Column of the ``view`` target at horizon h: ``target_1d``, ``target_next_1d``, ..."""
-    return f"{VIEWS[view][0]}_{h}d"
 
 
 def _at_session_ahead(expr: pl.Expr, k: int) -> pl.Expr:

@@ -30,7 +30,7 @@ import torch
 from atft_kedro.config import from_block
 from atft_kedro.errors import ParameterError, UserError
 from atft_kedro.features import registry
-from atft_kedro.features.targets import check_label
+from atft_kedro.features.labels import check_label
 from atft_kedro.loader.datasets import DayDataset, LoaderConfig, make_day_dataset
 from atft_kedro.loader.scaler import OnlineRobustScaler
 from atft_kedro.model import ATFTGATFAN, ATFTLoss, LossConfig, ModelConfig

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from atft_kedro.evaluation.interpretation import InterpretationCollector
-from atft_kedro.features.targets import DEFAULT_LABEL
+from atft_kedro.features.labels import DEFAULT_LABEL
 from atft_kedro.loader.datasets import DayDataset, day_loader, make_day_dataset
 from atft_kedro.loader.scaler import OnlineRobustScaler
 from atft_kedro.model import ATFTGATFAN, ModelConfig

@@ -58,6 +58,7 @@ def node_inputs(market: dict, storage: Path, worker: int) -> dict:
         "graph_edges": pl.read_parquet(market["graph_edges"]),
         "splits": market["splits"],
         "training": tiny_training_params(),
+        "label": "next_close",
         "hpo": hpo_params(storage, worker),
         "graph": {"k": 6},
         "seed": 0,
@@ -77,7 +78,7 @@ from atft_kedro.pipelines.hpo.nodes import optimise_node
 a = json.loads(sys.argv[1])
 optimise_node(model_input=DayMajorParquet(Path(a["features"])),
               graph_edges=pl.read_parquet(a["graph_edges"]), splits=a["splits"],
-              training=a["training"], hpo=a["hpo"], graph=a["graph"], seed=0,
+              training=a["training"], label="next_close", hpo=a["hpo"], graph=a["graph"], seed=0,
               horizons=a["horizons"], seq_len=a["seq_len"])
 """
 

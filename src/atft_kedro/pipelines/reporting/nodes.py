@@ -29,7 +29,7 @@ from atft_kedro.evaluation.report import (
 from atft_kedro.evaluation.selection import chosen_phases, validation_choice
 from atft_kedro.evaluation.turnover import BookConfig
 from atft_kedro.evaluation.views import label_columns
-from atft_kedro.features.targets import check_label, target_name
+from atft_kedro.features.labels import check_label, target_name
 from atft_kedro.graph import GraphConfig
 from atft_kedro.graph.peers import group_peer_table, peer_returns
 from atft_kedro.graph.stats import cluster_recovery
