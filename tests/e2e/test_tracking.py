@@ -36,9 +36,9 @@ def test_a_run_records_parameters_curves_metrics_tags_and_artifacts(two_runs):
     params = first.data.params
     assert params["seed"] == "42" and params["market.preset"] == "tiny"
     assert params["market.synthetic.overrides.n_codes"] == "24"  # from --params, flattened
-    assert params["training.loader.target"] == "close"
+    assert params["label"] == "next_close" and first.data.tags["label"] == "next_close"
     assert first.data.tags["data.source"] == "synthetic" and first.data.tags["data.seed"] == "42"
-    assert first.data.tags["final_model"] == "atft/phase0"
+    assert first.data.tags["final_model"] == "atft/final"  # each fold's phase chosen on validation
     metrics = first.data.metrics
     lo, mid, hi = (metrics[f"final/h1/rank_ic{s}"] for s in ("_lo", "", "_hi"))
     assert lo <= mid <= hi
