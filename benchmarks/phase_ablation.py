@@ -45,6 +45,7 @@ import yaml
 
 from atft_kedro.evaluation.baselines import baseline_inputs, fit_predict_baseline
 from atft_kedro.features.labels import target_name
+from atft_kedro.inference.predict import predict_days
 from atft_kedro.loader.datasets import make_day_dataset
 from atft_kedro.model import ATFTGATFAN, ModelConfig
 from atft_kedro.training.checkpoints import CheckpointStore
@@ -57,7 +58,6 @@ from atft_kedro.training.fold_training import (
     train_fold,
     with_label,
 )
-from atft_kedro.training.inference import predict_days
 from atft_kedro.training.phases import phase_plan
 from atft_kedro.training.trainer import LoopConfig
 

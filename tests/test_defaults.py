@@ -14,11 +14,11 @@ from atft_kedro.features.build import FeaturesConfig
 from atft_kedro.features.universe import UniverseConfig
 from atft_kedro.graph import GraphConfig
 from atft_kedro.hpo.search import HPOConfig
+from atft_kedro.inference.predict import PredictConfig
 from atft_kedro.loader.datasets import LoaderConfig
 from atft_kedro.loader.splits import SplitsConfig
 from atft_kedro.model.config import ModelConfig
 from atft_kedro.training.fold_training import ScalerConfig, model_config
-from atft_kedro.training.inference import PredictConfig
 from atft_kedro.training.trainer import LoopConfig
 
 CONF = Path(__file__).parents[1] / "conf" / "base"

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from atft_kedro.errors import ParameterError
+from atft_kedro.inference.predict import Fitted, fitted
 from atft_kedro.model import ATFTLoss
 from atft_kedro.training import fold_training
 from atft_kedro.training.checkpoints import CheckpointStore
@@ -23,7 +24,6 @@ from atft_kedro.training.fold_training import (
     train_folds,
     with_label,
 )
-from atft_kedro.training.inference import Fitted, fitted
 from atft_kedro.training.phases import phase_plan
 from atft_kedro.training.trainer import LoopConfig, NonFiniteLossError
 from tests.training.tiny_market import HORIZONS, SEQ_LEN, tiny_training_params

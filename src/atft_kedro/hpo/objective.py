@@ -29,11 +29,11 @@ from atft_kedro.evaluation.metrics import daily_ic
 from atft_kedro.evaluation.predictions import pred_col, target_col
 from atft_kedro.hpo.graph_k import top_k_edges
 from atft_kedro.hpo.search_space import GRAPH_K, Dimension, apply_values, suggest
+from atft_kedro.inference.predict import predict_days
 from atft_kedro.loader.scaler import OnlineRobustScaler
 from atft_kedro.model import ATFTGATFAN, ModelConfig
 from atft_kedro.training.checkpoints import CheckpointStore
 from atft_kedro.training.fold_training import fold_data, train_fold
-from atft_kedro.training.inference import predict_days
 from atft_kedro.training.phases import phase_plan
 from atft_kedro.training.trainer import LoopConfig
 

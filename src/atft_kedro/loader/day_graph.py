@@ -6,6 +6,7 @@ reads only those (keeping the last few decoded row groups), so a block of batche
 whole file.
 ``edges_to_positions`` maps the codes of an edge list onto the positions of a batch's codes; edges
 with an endpoint not in the batch are dropped. Codes are handled as ``code_keys`` (int64).
+``edges_file`` gives the loader a graph_edges file for what the catalog holds (a path or a frame).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -145,3 +147,21 @@ class DayGraphReader:
         while len(self._cache) > self.cache_groups:
             self._cache.popitem(last=False)
         return days, edges
+
+
+def edges_file(graph_edges: Any, folder: Path) -> Path | None:
+    """A Date-sorted graph_edges Parquet path for the day loader (None: no graph).
+
+    A path (or an object with ``.path``) is used as it is; a polars frame is written to ``folder``.
+    """
+    if graph_edges is None:
+        return None
+    if isinstance(graph_edges, str | Path):
+        return Path(graph_edges)
+    if hasattr(graph_edges, "path"):
+        return Path(graph_edges.path)
+    if graph_edges.height == 0:
+        return None
+    path = folder / "graph_edges.parquet"
+    graph_edges.sort("Date", maintain_order=True).write_parquet(path, row_group_size=100_000)
+    return path

@@ -20,11 +20,12 @@ from kedro.runner import SequentialRunner
 from atft_kedro.datasets import DayMajorParquetDataset
 from atft_kedro.evaluation.figures import FIGURES
 from atft_kedro.evaluation.report import MISSING
+from atft_kedro.inference.predict import load_phase_model, predict_folds
+from atft_kedro.loader.day_graph import edges_file
 from atft_kedro.pipelines.reporting import create_pipeline
 from atft_kedro.pipelines.tracking import evaluation_metrics
 from atft_kedro.training.checkpoints import CheckpointStore
 from atft_kedro.training.fold_training import input_columns
-from atft_kedro.training.inference import edges_file, load_phase_model, predict_folds
 from tests.pipelines.reporting.tiny_run import CHOSEN, HORIZONS, LABEL, catalog, tiny_run
 
 CATALOG = Path(__file__).parents[3] / "conf" / "base" / "catalog_reporting.yml"

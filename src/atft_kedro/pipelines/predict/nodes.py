@@ -12,19 +12,19 @@ import torch
 
 from atft_kedro.datasets import DayMajorParquet
 from atft_kedro.evaluation.selection import chosen_phases, validation_choice
-from atft_kedro.loader.scaler import OnlineRobustScaler
-from atft_kedro.training.checkpoints import CheckpointStore
-from atft_kedro.training.fold_training import trading_calendar
-from atft_kedro.training.inference import (
+from atft_kedro.inference.predict import (
     MODEL_NAME,
     PredictConfig,
     day_dataset,
-    edges_file,
     fitted,
     load_phase_model,
     predict_days,
     trained_phases,
 )
+from atft_kedro.loader.day_graph import edges_file
+from atft_kedro.loader.scaler import OnlineRobustScaler
+from atft_kedro.training.checkpoints import CheckpointStore
+from atft_kedro.training.fold_training import trading_calendar
 
 log = logging.getLogger(__name__)
 

@@ -33,9 +33,10 @@ from atft_kedro.features.labels import check_label, target_name
 from atft_kedro.graph import GraphConfig
 from atft_kedro.graph.peers import group_peer_table, peer_returns
 from atft_kedro.graph.stats import cluster_recovery
+from atft_kedro.inference.predict import predict_folds
+from atft_kedro.loader.day_graph import edges_file
 from atft_kedro.training.checkpoints import CheckpointStore
 from atft_kedro.training.fold_training import input_columns
-from atft_kedro.training.inference import edges_file, predict_folds
 
 
 def predict_folds_node(

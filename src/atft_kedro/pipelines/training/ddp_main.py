@@ -28,6 +28,7 @@ from typing import Any
 import torch.distributed as dist
 from omegaconf import OmegaConf
 
+from atft_kedro.loader.day_graph import edges_file
 from atft_kedro.training.checkpoints import plain
 from atft_kedro.training.distributed import barrier, init_from_env
 from atft_kedro.training.fold_training import TrainingRun, fit_scalers, train_folds, with_label
@@ -66,8 +67,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
     """Open the project, train the phase plan on every selected fold, return the records."""
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
-
-    from atft_kedro.training.inference import edges_file
 
     args = parse_args(argv)
     project = args.project_path.resolve()

@@ -10,9 +10,9 @@ from typing import Any
 import polars as pl
 
 from atft_kedro.datasets.parquet import DayMajorParquet
+from atft_kedro.loader.day_graph import edges_file
 from atft_kedro.training.checkpoints import CheckpointStore, plain
 from atft_kedro.training.fold_training import TrainingRun, fit_scalers, train_folds, with_label
-from atft_kedro.training.inference import edges_file
 
 log = logging.getLogger(__name__)
 

@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 import torch
 from torch import nn
 
+from atft_kedro.config import from_block
 from atft_kedro.evaluation.interpretation import InterpretationCollector
 from atft_kedro.features.labels import DEFAULT_LABEL
 from atft_kedro.loader.datasets import DayDataset, day_loader, make_day_dataset
@@ -49,9 +50,7 @@ class PredictConfig:
 
     @classmethod
     def from_params(cls, params: dict | None) -> PredictConfig:
-        from atft_kedro.config import from_block
-
-        return from_block(cls, params, "predict")  # the `model` label of the network's predictions
+        return from_block(cls, params, "predict")
 
 
 @torch.no_grad()
@@ -72,6 +71,36 @@ def predict_days(
     device = torch.device(device)
     model.to(device).eval()
     dataset.set_epoch(0)
+    data = _day_outputs(model, dataset, horizons, quantiles, device)
+    frame = pl.DataFrame(
+        {
+            "Date": pl.Series(data["Date"].astype("datetime64[D]"), dtype=pl.Date),
+            "Code": pl.Series(data["Code"].tolist(), dtype=pl.Utf8),
+        }
+    ).with_columns(
+        pl.lit(model_name, pl.Utf8).alias("model"),
+        pl.lit(fold, pl.Int32).alias("fold"),
+        pl.lit(phase, pl.Int32).alias("phase"),
+        *[
+            pl.Series(name, values.astype(np.float32), dtype=pl.Float32)
+            for name, values in data.items()
+            if name not in ("Date", "Code")
+        ],
+    )
+    order = ["Date", "Code", "model", "fold", "phase"]
+    order += [f"pred_{h}d" for h in horizons]
+    order += [f"q{q:g}_{h}d" for h in horizons for q in quantiles]
+    order += [f"target_{h}d" for h in horizons]
+    frame = frame.with_columns(pl.lit(label, pl.Utf8).alias("label"))
+    return frame.select(*order, "label").sort("Date", "Code")
+
+
+def _day_outputs(
+    model: nn.Module, dataset: DayDataset, horizons: Sequence[int], quantiles: Sequence[float],
+    device: torch.device,
+) -> dict[str, np.ndarray]:  # fmt: skip
+    """{column: values over every stock-day} of the model's outputs: Date, Code, pred_{h}d,
+    q{q}_{h}d (in quantile order within a horizon) and target_{h}d."""
     columns: dict[str, list[np.ndarray]] = {"Date": [], "Code": []}
     for h in horizons:
         columns[f"pred_{h}d"], columns[f"target_{h}d"] = [], []
@@ -90,46 +119,7 @@ def predict_days(
             q_out = out["quantiles"][h].float().cpu().numpy()
             for j, q in enumerate(quantiles):
                 columns[f"q{q:g}_{h}d"].append(q_out[:, j])
-    data = {k: np.concatenate(v) if v else np.empty(0) for k, v in columns.items()}
-    frame = pl.DataFrame(
-        {
-            "Date": pl.Series(data["Date"].astype("datetime64[D]"), dtype=pl.Date),
-            "Code": pl.Series(data["Code"].tolist(), dtype=pl.Utf8),
-        }
-    ).with_columns(
-        pl.lit(model_name, pl.Utf8).alias("model"),
-        pl.lit(fold, pl.Int32).alias("fold"),
-        pl.lit(phase, pl.Int32).alias("phase"),
-        *[
-            pl.Series(name, data[name].astype(np.float32), dtype=pl.Float32)
-            for name in columns
-            if name not in ("Date", "Code")
-        ],
-    )
-    order = ["Date", "Code", "model", "fold", "phase"]
-    order += [f"pred_{h}d" for h in horizons]
-    order += [f"q{q:g}_{h}d" for h in horizons for q in quantiles]
-    order += [f"target_{h}d" for h in horizons]
-    frame = frame.with_columns(pl.lit(label, pl.Utf8).alias("label"))
-    return frame.select(*order, "label").sort("Date", "Code")
-
-
-def edges_file(graph_edges: pl.DataFrame | str | Path | None, folder: Path) -> Path | None:
-    """A Date-sorted graph_edges Parquet path for the day loader (None: no graph).
-
-    A path (or an object with ``.path``) is used as it is; a frame is written to ``folder``.
-    """
-    if graph_edges is None:
-        return None
-    if isinstance(graph_edges, str | Path):
-        return Path(graph_edges)
-    if hasattr(graph_edges, "path"):
-        return Path(graph_edges.path)
-    if graph_edges.height == 0:
-        return None
-    path = folder / "graph_edges.parquet"
-    graph_edges.sort("Date", maintain_order=True).write_parquet(path, row_group_size=100_000)
-    return path
+    return {k: np.concatenate(v) if v else np.empty(0) for k, v in columns.items()}
 
 
 def load_phase_model(store: CheckpointStore, fold: int, phase: int) -> ATFTGATFAN:
@@ -161,14 +151,14 @@ class Fitted:
 
 
 def fitted(store: CheckpointStore, fold: int, phase: int) -> Fitted:
-    """What the `best` model of (fold, phase) was fitted to, from the training block its
-    checkpoint keeps; ``close`` and every input for a checkpoint written before they were
-    recorded (close to close was the default label then)."""
+    """What the `best` model of (fold, phase) was fitted to, from the training configuration its
+    checkpoint records (``params.run.training``); ``close`` and every input for a checkpoint
+    written before they were recorded (close to close was the default label then)."""
     params = store.load(fold, phase, "best").get("params") or {}
-    training = (params.get("run") or {}).get("training") or {}
-    inputs = training.get("inputs")
+    recorded = (params.get("run") or {}).get("training") or {}
+    inputs = recorded.get("inputs")
     return Fitted(
-        label=str((training.get("loader") or {}).get("target", "close")),
+        label=str((recorded.get("loader") or {}).get("target", "close")),
         inputs=None if inputs is None else tuple(inputs),
     )
 
@@ -244,7 +234,8 @@ def predict_folds(
     interpretation averaged over the test dates (JSON-ready) → (test, validation, interpretation).
 
     Each fold uses its own scaler (``scalers["fold{f}"]``, fitted on its training dates).
-    ``features``: the model_input Parquet; ``graph_edges``: its edges file (``edges_file``).
+    ``features``: the model_input Parquet; ``graph_edges``: its edges file
+    (``loader.day_graph.edges_file``).
     """
     folds = [int(f["fold"]) for f in splits["folds"] if f"fold{f['fold']}" in scalers]
     phases = trained_phases(store, folds)
@@ -255,9 +246,8 @@ def predict_folds(
         )
     final = max(p for ps in phases.values() for p in ps)
     calendar, columns = trading_calendar(features), pq.read_schema(features).names
-    collector = None
+    collector, final_model = None, None
     frames: dict[str, list[pl.DataFrame]] = {"test": [], "val": []}
-    final_model = None
     for fold_split in splits["folds"]:
         fold = int(fold_split["fold"])
         if fold not in phases:
@@ -268,17 +258,28 @@ def predict_folds(
             model, fit = load_phase_model(store, fold, phase), fitted(store, fold, phase)
             wanted = validation_phases is None or phase in validation_phases.get(fold, ())
             for block in ("test", "val") if wanted else ("test",):
-                log.info("fold %d phase %d: predicting %d %s days", fold, phase,
-                         len(data.get(fit, block)), block)  # fmt: skip
-                frames[block].append(predict_days(model, data.get(fit, block), horizons,
-                                                  model.cfg.quantiles, model_name=MODEL_NAME,
-                                                  fold=fold, phase=phase, label=fit.label))  # fmt: skip
+                frames[block].append(_predict_block(model, data, fit, block, fold, phase))
             if phase == final:
                 collector = collector or InterpretationCollector(fit.columns(columns), seed=seed)
-                with torch.no_grad():
-                    for batch in day_loader(data.get(fit, "test")):
-                        collector.update(batch, model(batch, return_interpretation=True))
+                _interpret(collector, model, data.get(fit, "test"))
                 final_model = model
     interpretation = collector.result(final_model) | {"phase": final, "model": MODEL_NAME}
     test = pl.concat(frames["test"], how="vertical")
     return test, pl.concat(frames["val"] or [test.clear()], how="vertical"), interpretation
+
+
+def _predict_block(
+    model: ATFTGATFAN, data: _FoldData, fit: Fitted, block: str, fold: int, phase: int
+) -> pl.DataFrame:
+    """Predictions of the (fold, phase) model on the fold's ``block`` days ("test" or "val")."""
+    dataset = data.get(fit, block)
+    log.info("fold %d phase %d: predicting %d %s days", fold, phase, len(dataset), block)
+    return predict_days(model, dataset, data.horizons, model.cfg.quantiles,
+                        model_name=MODEL_NAME, fold=fold, phase=phase, label=fit.label)  # fmt: skip
+
+
+@torch.no_grad()
+def _interpret(collector: InterpretationCollector, model: ATFTGATFAN, dataset: DayDataset) -> None:
+    """Add the model's interpretation of every day of ``dataset`` to ``collector``."""
+    for batch in day_loader(dataset):
+        collector.update(batch, model(batch, return_interpretation=True))

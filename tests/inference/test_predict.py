@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import polars as pl
 
+from atft_kedro.inference.predict import predict_days
 from atft_kedro.loader.datasets import make_day_dataset
 from atft_kedro.model import ATFTGATFAN
 from atft_kedro.training.fold_training import input_columns, model_config
-from atft_kedro.training.inference import predict_days
+from tests.training.conftest import tiny_market as tiny_market  # the fixture
 from tests.training.tiny_market import HORIZONS, SEQ_LEN, tiny_training_params
 
 
