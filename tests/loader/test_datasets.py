@@ -17,9 +17,7 @@ from torch.utils.data import DataLoader
 from atft_kedro.loader import day_table
 from atft_kedro.loader.datasets import day_loader, make_day_dataset
 from atft_kedro.loader.day_batch import assert_batch_contract
-from atft_kedro.loader.in_memory import InMemoryDayDataset
 from atft_kedro.loader.scaler import OnlineRobustScaler
-from atft_kedro.loader.streaming import StreamingDayDataset
 
 CODES = ["13010", "1301A", "13050", "130A0", "72030"]
 FEATURES = ["f_ret", "f_vol", "f_sparse"]
@@ -173,12 +171,12 @@ def assert_same_batches(a: dict, b: dict) -> None:
 
 @pytest.mark.parametrize("shuffle", [False, True])
 def test_same_windows_for_any_workers_and_both_implementations(market, shuffle):
-    in_memory = collect(InMemoryDayDataset(**kwargs(market, shuffle=shuffle)))
+    in_memory = collect(make_day_dataset("in_memory", **kwargs(market, shuffle=shuffle)))
     assert len(in_memory) == N_DAYS - 2
     for workers in (0, 1, 2):
-        ds = StreamingDayDataset(**kwargs(market, shuffle=shuffle, block_days=4))
+        ds = make_day_dataset("streaming", **kwargs(market, shuffle=shuffle, block_days=4))
         assert_same_batches(collect(day_loader(ds, num_workers=workers)), in_memory)
-    one_block = StreamingDayDataset(**kwargs(market, shuffle=shuffle, block_days=N_DAYS))
+    one_block = make_day_dataset("streaming", **kwargs(market, shuffle=shuffle, block_days=N_DAYS))
     assert_same_batches(collect(one_block), in_memory)  # a block's edges are read as one span
     loader = day_loader(make_day_dataset("in_memory", **kwargs(market, shuffle=shuffle)), 2)
     assert_same_batches(collect(loader), in_memory)
@@ -218,14 +216,14 @@ def test_evaluation_is_chronological_and_reads_each_row_group_once(market, monke
         "read_row_group",
         lambda self, parquet, group: reads.append(group) or original(self, parquet, group),
     )
-    dates = [b["date"] for b in StreamingDayDataset(**kwargs(market, block_days=2))]
+    dates = [b["date"] for b in make_day_dataset("streaming", **kwargs(market, block_days=2))]
     assert dates == calendar()[2:]
     assert sorted(reads) == sorted(set(reads)) == list(range(len(GROUP_SIZES)))
 
 
 def test_shuffle_is_reproducible_per_seed_and_epoch(market):
     def order(seed, epoch, workers=0):
-        ds = StreamingDayDataset(**kwargs(market, shuffle=True, seed=seed, block_days=3))
+        ds = make_day_dataset("streaming", **kwargs(market, shuffle=True, seed=seed, block_days=3))
         ds.set_epoch(epoch)
         return [b["date"] for b in day_loader(ds, num_workers=workers)]
 
@@ -233,14 +231,20 @@ def test_shuffle_is_reproducible_per_seed_and_epoch(market):
     assert first == order(0, 0)
     assert first != order(0, 1) and first != order(1, 0)
     assert first != sorted(first) and sorted(first) == calendar()[2:]
-    memory = InMemoryDayDataset(**kwargs(market, shuffle=True, seed=0))
-    assert memory.order() == InMemoryDayDataset(**kwargs(market, shuffle=True, seed=0)).order()
+    memory = make_day_dataset("in_memory", **kwargs(market, shuffle=True, seed=0))
+    assert (
+        memory.order()
+        == make_day_dataset("in_memory", **kwargs(market, shuffle=True, seed=0)).order()
+    )
     memory.set_epoch(1)
-    assert memory.order() != InMemoryDayDataset(**kwargs(market, shuffle=True, seed=0)).order()
+    assert (
+        memory.order()
+        != make_day_dataset("in_memory", **kwargs(market, shuffle=True, seed=0)).order()
+    )
 
 
 def test_window_spans_calendar_days_with_gaps_masked(market):
-    batches = collect(StreamingDayDataset(**kwargs(market, dates=None)))
+    batches = collect(make_day_dataset("streaming", **kwargs(market, dates=None)))
     days = calendar()
     code, suspended = SUSPENDED
     for d in suspended:
@@ -266,7 +270,7 @@ def test_window_spans_calendar_days_with_gaps_masked(market):
 
 def test_inputs_are_scaled_rows_with_nan_as_zero(market):
     rows, scaler = market["rows"], market["scaler"]
-    batches = collect(StreamingDayDataset(**kwargs(market)))
+    batches = collect(make_day_dataset("streaming", **kwargs(market)))
     days = calendar()
     for r in np.flatnonzero(rows["day"] >= 2)[::7]:
         batch = batches[days[rows["day"][r]]]
@@ -312,7 +316,7 @@ def test_nan_targets_are_masked_not_filled(market, implementation):
 
 def test_edges_map_codes_to_batch_positions(market):
     edges = market["edges"].to_pydict()
-    batches = collect(StreamingDayDataset(**kwargs(market)))
+    batches = collect(make_day_dataset("streaming", **kwargs(market)))
     for date, batch in batches.items():
         on_day = [i for i, d in enumerate(edges["Date"]) if d == date]
         codes = batch["codes"]
@@ -332,7 +336,7 @@ def test_edges_map_codes_to_batch_positions(market):
 
 
 def test_batch_contract_rejects_bad_batches(market):
-    batch = next(iter(StreamingDayDataset(**kwargs(market))))
+    batch = next(iter(make_day_dataset("streaming", **kwargs(market))))
     assert_batch_contract(batch, seq_len=5)
     bad = dict(batch, edge_index=batch["edge_index"].clone())
     bad["edge_index"][0, 0] = len(batch["codes"])
@@ -348,9 +352,9 @@ def test_batch_contract_rejects_bad_batches(market):
 
 def test_bad_inputs_give_one_line_errors(market, tmp_path):
     with pytest.raises(KeyError, match="not a trading day"):
-        StreamingDayDataset(**kwargs(market, dates=[dt.date(2024, 1, 6)]))
+        make_day_dataset("streaming", **kwargs(market, dates=[dt.date(2024, 1, 6)]))
     with pytest.raises(KeyError, match="missing column"):
-        StreamingDayDataset(**kwargs(market, columns=[*COLUMNS, "f_absent"]))
+        make_day_dataset("streaming", **kwargs(market, columns=[*COLUMNS, "f_absent"]))
     split = tmp_path / "split_day.parquet"
     write_features(split, market["rows"], group_sizes=[N_DAYS])  # fine: one group
     rows = market["rows"]
@@ -360,12 +364,12 @@ def test_bad_inputs_give_one_line_errors(market, tmp_path):
         writer.write_table(table.slice(0, half))
         writer.write_table(table.slice(half))
     with pytest.raises(ValueError, match="two row groups"):
-        StreamingDayDataset(**kwargs(market, features_path=split))
+        make_day_dataset("streaming", **kwargs(market, features_path=split))
 
 
 def test_default_vocabularies_come_from_taxonomy(market):
     taxonomy = pytest.importorskip("atft_kedro.market.taxonomy")
-    ds = StreamingDayDataset(**{**kwargs(market), "vocabularies": None})
+    ds = make_day_dataset("streaming", **{**kwargs(market), "vocabularies": None})
     batch = next(iter(ds))
     codes = market["rows"]["market"][market["rows"]["day"] == 2]
     want = [taxonomy.MARKET_CODES.index(c) + 1 if c in taxonomy.MARKET_CODES else 0 for c in codes]
@@ -373,7 +377,7 @@ def test_default_vocabularies_come_from_taxonomy(market):
 
 
 def test_plain_dataloader_without_helper(market):
-    ds = StreamingDayDataset(**kwargs(market, block_days=5))
+    ds = make_day_dataset("streaming", **kwargs(market, block_days=5))
     loader = DataLoader(ds, batch_size=None, num_workers=2, persistent_workers=False)
     assert len(collect(loader)) == N_DAYS - 2
 

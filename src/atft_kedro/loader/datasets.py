@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from torch.utils.data import DataLoader
 
+from atft_kedro.loader.day_source import DaySource
 from atft_kedro.loader.in_memory import InMemoryDayDataset
 from atft_kedro.loader.streaming import StreamingDayDataset
 
@@ -31,19 +33,28 @@ class LoaderConfig:
         return from_block(cls, params, "training.loader")
 
 
-def make_day_dataset(
-    implementation: Literal["streaming", "in_memory"] = "streaming", **kwargs: Any
-) -> DayDataset:
-    """``StreamingDayDataset`` or ``InMemoryDayDataset`` with the same keyword arguments.
+IMPLEMENTATIONS = {"streaming": StreamingDayDataset, "in_memory": InMemoryDayDataset}
 
-    ``block_days`` only applies to streaming and is ignored by the in-memory dataset.
-    """
-    if implementation == "streaming":
-        return StreamingDayDataset(**kwargs)
-    if implementation == "in_memory":
-        kwargs.pop("block_days", None)
-        return InMemoryDayDataset(**kwargs)
-    raise ValueError(f"loader.implementation: {implementation!r}, want 'streaming' or 'in_memory'")
+
+def make_day_dataset(
+    implementation: Literal["streaming", "in_memory"] = "streaming",
+    *,
+    dates: Sequence[dt.date | str] | None,
+    shuffle: bool = False,
+    seed: int = 0,
+    epoch: int = 0,
+    **source: Any,
+) -> DayDataset:
+    """``StreamingDayDataset`` or ``InMemoryDayDataset`` of ``dates`` in the order of
+    (``shuffle``, ``seed``, ``epoch``); ``source``: the ``DaySource`` fields (``block_days`` only
+    applies to streaming)."""
+    if implementation not in IMPLEMENTATIONS:
+        raise ValueError(
+            f"loader.implementation: {implementation!r}, want 'streaming' or 'in_memory'"
+        )
+    return IMPLEMENTATIONS[implementation](
+        DaySource(**source), dates, shuffle=shuffle, seed=seed, epoch=epoch
+    )
 
 
 def as_is(batch: Any) -> Any:

@@ -8,8 +8,6 @@ slice ``x[t − L + 1 : t + 1, stocks]``. Same batches, window rule and masks as
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,54 +16,30 @@ from torch.utils.data import Dataset
 
 from atft_kedro.loader.day_batch import DayBatch, build_day_batch
 from atft_kedro.loader.day_graph import EDGE_COLUMNS, decode_edges
+from atft_kedro.loader.day_source import DayBatches
 from atft_kedro.loader.day_table import FeatureTable, code_keys
-from atft_kedro.loader.scaler import OnlineRobustScaler
 
 
-class InMemoryDayDataset(Dataset):
+class InMemoryDayDataset(DayBatches, Dataset):
     """Map-style: item i is the day batch of the i-th requested date (chronological).
 
-    Arguments as ``StreamingDayDataset`` (``block_days`` does not apply). ``order()`` gives the
-    epoch's visiting order: chronological, or a permutation by ``default_rng([seed, epoch])``.
+    ``InMemoryDayDataset(source, dates, shuffle=, seed=, epoch=)`` (``DayBatches``;
+    ``source.block_days`` does not apply). ``order()`` gives the epoch's visiting order:
+    chronological, or a permutation by ``default_rng([seed, epoch])``.
     """
 
-    def __init__(
-        self,
-        features_path: str | Path,
-        dates: Sequence[dt.date | str] | None,
-        *,
-        columns: Sequence[str],
-        horizons: Sequence[int],
-        seq_len: int,
-        scaler: OnlineRobustScaler | None = None,
-        graph_edges_path: str | Path | None = None,
-        shuffle: bool = False,
-        seed: int = 0,
-        epoch: int = 0,
-        require_target: bool = False,
-        target: str = "close",
-        universe: str = "all",
-        vocabularies: Mapping[str, Sequence[str]] | None = None,
-    ) -> None:
-        if seq_len < 1:
-            raise ValueError(f"InMemoryDayDataset: seq_len={seq_len} must be ≥ 1")
-        table = FeatureTable(
-            features_path, columns, horizons, scaler, vocabularies, target=target, universe=universe
-        )
-        self.seq_len, self.horizons = int(seq_len), table.horizons
-        self.shuffle, self.seed, self.epoch = bool(shuffle), int(seed), int(epoch)
-        self.require_target = bool(require_target)
-        targets = table.calendar_index(dates)
+    def _prepare(self) -> None:
+        targets = self.days
         self.first = max(int(targets[0]) - self.seq_len + 1, 0) if targets.size else 0
         last = int(targets[-1]) if targets.size else -1
         self.targets = targets - self.first  # positions in the dense arrays
-        self.calendar = table.calendar[self.first : last + 1]
-        parquet = table.open()
-        groups = np.unique(table.group_of(np.arange(self.first, last + 1)))
+        self.calendar = self.table.calendar[self.first : last + 1]
+        parquet = self.table.open()
+        groups = np.unique(self.table.group_of(np.arange(self.first, last + 1)))
         self.codes = _codes(parquet, groups)
         self.keys = code_keys(self.codes)
-        self._fill(table, parquet, groups)
-        self._load_edges(graph_edges_path)
+        self._fill(self.table, parquet, groups)
+        self._load_edges(self.source.graph_edges_path)
 
     def _fill(self, table: FeatureTable, parquet: pq.ParquetFile, groups: np.ndarray) -> None:
         """Dense ``[T, C, ...]`` arrays of the row groups' days (absent rows: x 0, y NaN)."""
@@ -104,9 +78,6 @@ class InMemoryDayDataset(Dataset):
         self.edge_offsets = np.searchsorted(
             days[keep], np.r_[self.calendar, np.iinfo(np.int64).max]
         )
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
 
     def order(self) -> list[int]:
         """Item order for this epoch (pass as ``sampler`` to a DataLoader)."""

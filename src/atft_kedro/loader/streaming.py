@@ -19,77 +19,26 @@ workers; each worker opens its own file handles and uses no Arrow thread pool (s
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Iterator, Mapping
 
 import numpy as np
 from torch.utils.data import IterableDataset, get_worker_info
 
 from atft_kedro.loader.day_batch import DayBatch, build_day_batch, stocks_of_day, window_from_days
 from atft_kedro.loader.day_graph import DayGraphReader, EdgeSpan, edges_to_positions
-from atft_kedro.loader.day_table import DayRows, FeatureTable
-from atft_kedro.loader.scaler import OnlineRobustScaler
+from atft_kedro.loader.day_source import DayBatches
+from atft_kedro.loader.day_table import DayRows
 
 
-class StreamingDayDataset(IterableDataset):
-    """One day batch (docs/contracts.md, "Day batch") per requested trading date.
+class StreamingDayDataset(DayBatches, IterableDataset):
+    """One day batch (docs/contracts.md, "Day batch") per requested trading date:
+    ``StreamingDayDataset(source, dates, shuffle=, seed=, epoch=)`` (``DayBatches``; the training
+    order is in the module docstring, blocks of ``source.block_days`` requested days)."""
 
-    Args:
-        features_path: day-major features Parquet.
-        dates: trading dates to emit (None = every date of the table). Context days before them
-            come from the table's calendar whether requested or not.
-        columns: model input columns (F), e.g. ``features.registry.model_input_names()``.
-        horizons: target horizons h (``target_{h}d``).
-        seq_len: window length L in trading days.
-        scaler: fitted ``OnlineRobustScaler`` for the feature columns (masks pass through), or None.
-        graph_edges_path: Date-sorted graph_edges Parquet, or None for no edges.
-        shuffle, seed, epoch: training order (see module docstring); ``set_epoch`` changes epoch.
-        require_target: keep only stocks with at least one finite target on day t.
-        target, universe: which target view ``y`` holds and whether rows outside the investable
-            universe lose their target (``FeatureTable``).
-        block_days: requested days per read block (unit of worker sharding and of shuffling).
-        vocabularies: static vocabularies; default ``market.taxonomy``.
-    """
-
-    def __init__(
-        self,
-        features_path: str | Path,
-        dates: Sequence[dt.date | str] | None,
-        *,
-        columns: Sequence[str],
-        horizons: Sequence[int],
-        seq_len: int,
-        scaler: OnlineRobustScaler | None = None,
-        graph_edges_path: str | Path | None = None,
-        shuffle: bool = False,
-        seed: int = 0,
-        epoch: int = 0,
-        require_target: bool = False,
-        target: str = "close",
-        universe: str = "all",
-        block_days: int = 32,
-        vocabularies: Mapping[str, Sequence[str]] | None = None,
-    ) -> None:
-        super().__init__()
-        if seq_len < 1 or block_days < 1:
-            raise ValueError(
-                f"StreamingDayDataset: seq_len={seq_len}, block_days={block_days} must be ≥ 1"
-            )
-        self.table = FeatureTable(
-            features_path, columns, horizons, scaler, vocabularies, target=target, universe=universe
-        )
-        self.seq_len = int(seq_len)
-        self.horizons = self.table.horizons
-        self.graph = DayGraphReader(graph_edges_path) if graph_edges_path is not None else None
-        self.shuffle, self.seed, self.epoch = bool(shuffle), int(seed), int(epoch)
-        self.require_target = bool(require_target)
-        self.days = self.table.calendar_index(dates)
-        self.blocks = self._cut_blocks(int(block_days))
-
-    def set_epoch(self, epoch: int) -> None:
-        """Select the training order of ``epoch`` (takes effect at the next ``iter``)."""
-        self.epoch = int(epoch)
+    def _prepare(self) -> None:
+        path = self.source.graph_edges_path
+        self.graph = DayGraphReader(path) if path is not None else None
+        self.blocks = self._cut_blocks(int(self.source.block_days))
 
     def __len__(self) -> int:
         return int(self.days.size)
