@@ -42,7 +42,8 @@ import bench_model  # noqa: E402  (the same random day batches as the CPU model 
 from atft_kedro.loader.day_batch import collate_days  # noqa: E402
 from atft_kedro.model import ATFTGATFAN, ATFTLoss, LossConfig, ModelConfig  # noqa: E402
 from atft_kedro.training.checkpoints import CheckpointStore  # noqa: E402
-from atft_kedro.training.fold_training import TrainingRun, fit_scalers, train_folds  # noqa: E402
+from atft_kedro.training.fold_data import fit_scalers  # noqa: E402
+from atft_kedro.training.fold_training import TrainingRun, train_folds  # noqa: E402
 from atft_kedro.training.validation import to_device  # noqa: E402
 
 HORIZONS = bench_model.HORIZONS
@@ -216,9 +217,12 @@ PHASES = {  # the conf's five phases, one epoch each, every module on from phase
 def real_loop(n_codes: int, n_days: int, days_per_step: int, hidden: int) -> dict:
     """train_folds on a generated market: samples/s per phase, warnings raised."""
     training = {"device": "auto", "threads": None, "progress_bar": False,
-                "max_train_days_per_epoch": None, "days_per_step": days_per_step,
+                "max_train_days_per_epoch": None, "days_per_step": days_per_step, "inputs": None,
                 "loader": {"implementation": "in_memory"}, "model": {"hidden": hidden},
                 "phases": PHASES}  # fmt: skip
+    job = TrainingRun.from_params(
+        training, label="close", phase="all", seed=0, horizons=HORIZONS, seq_len=L
+    )  # target_{h}d: close to close
     with (
         tempfile.TemporaryDirectory(prefix="bench_gpu_") as tmp,
         warnings.catch_warnings(record=True) as caught,
@@ -226,10 +230,10 @@ def real_loop(n_codes: int, n_days: int, days_per_step: int, hidden: int) -> dic
         warnings.simplefilter("always")
         folder = Path(tmp)
         features, edges, splits = write_market(folder, n_codes, n_days)
-        scalers = fit_scalers(features, splits, training, seed=0)
+        scalers = fit_scalers(features, splits, job.config, seed=0)
         started = time.perf_counter()
         records = train_folds(features, edges, splits, scalers, CheckpointStore(folder / "ckpt"),
-                              TrainingRun(training, "all", 0, HORIZONS, L))  # fmt: skip
+                              job)  # fmt: skip
         seconds = time.perf_counter() - started
     phases = {key: [e["samples_per_s"] for e in r["epochs"]] for key, r in records.items()}
     finite = all(np.isfinite(e["train_total"]) for r in records.values() for e in r["epochs"])

@@ -23,14 +23,9 @@ import yaml
 
 from atft_kedro.datasets.parquet import write_day_major
 from atft_kedro.training.checkpoints import CheckpointStore
-from atft_kedro.training.fold_training import (
-    fit_fold_scaler,
-    fold_data,
-    trading_calendar,
-    train_fold,
-)
-from atft_kedro.training.phases import phase_plan
-from atft_kedro.training.trainer import LoopConfig
+from atft_kedro.training.config import TrainingConfig
+from atft_kedro.training.fold_data import fit_fold_scaler, fold_data, trading_calendar
+from atft_kedro.training.fold_training import TrainingRun, train_fold
 
 HORIZONS = [1, 5, 10, 20]
 SEQ_LEN = 20
@@ -97,8 +92,11 @@ def main() -> None:
     conf = yaml.safe_load(Path("conf/base/parameters_training.yml").read_text())["training"]
     params = copy.deepcopy(conf)
     params["progress_bar"] = False
+    params["threads"] = args.threads
+    params["inputs"] = None  # the generated features belong to no registry family
     for block in params["phases"].values():
         block["epochs"] = 1
+    cfg = TrainingConfig.from_params(params, label="close", horizons=HORIZONS)  # target_{h}d
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
         table = synthetic_features(args.stocks, args.days, args.features, seed=0)
@@ -107,20 +105,16 @@ def main() -> None:
         calendar = trading_calendar(folder / "features.parquet")
         iso = [d.isoformat() for d in calendar]
         split = {"fold": 0, "train": [iso[0], iso[99]], "val": [iso[110], iso[134]]}
-        scaler = fit_fold_scaler(folder / "features.parquet", split, calendar, params["scaler"], 0)
-        data = fold_data(
-            folder / "features.parquet", folder / "edges.parquet", split, calendar, scaler,
-            horizons=HORIZONS, seq_len=SEQ_LEN, loader=params["loader"], seed=0,
-        )  # fmt: skip
+        scaler = fit_fold_scaler(folder / "features.parquet", split, calendar, cfg.scaler, 0)
+        data = fold_data(folder / "features.parquet", folder / "edges.parquet", split, calendar,
+                         scaler, cfg, seq_len=SEQ_LEN, seed=0)  # fmt: skip
         started = time.perf_counter()
-        records = train_fold(
-            data, phase_plan(params, "all"), LoopConfig.from_params(params), params["model"],
-            CheckpointStore(folder / "ckpt"), seed=0, horizons=HORIZONS, threads=args.threads,
-        )  # fmt: skip
+        job = TrainingRun(cfg, tuple(cfg.phases), seed=0, seq_len=SEQ_LEN)
+        records = train_fold(data, job, CheckpointStore(folder / "ckpt"))
         total = time.perf_counter() - started
     print(
         f"training throughput, CPU, {args.threads} thread(s): {args.stocks} stocks × {args.days} days, "
-        f"F = {args.features + 4}, L = {SEQ_LEN}, hidden = {params['model']['hidden']}, "
+        f"F = {args.features + 4}, L = {SEQ_LEN}, hidden = {cfg.model.hidden}, "
         f"{len(data.train)} training days per epoch (torch {__import__('torch').__version__}, "
         f"{dt.date.today()})"
     )

@@ -49,17 +49,16 @@ from atft_kedro.inference.predict import predict_days
 from atft_kedro.loader.datasets import make_day_dataset
 from atft_kedro.model import ATFTGATFAN, ModelConfig
 from atft_kedro.training.checkpoints import CheckpointStore
-from atft_kedro.training.fold_training import (
+from atft_kedro.training.config import TrainingConfig
+from atft_kedro.training.fold_data import (
     dates_between,
     fit_fold_scaler,
     fold_data,
     input_columns,
     trading_calendar,
-    train_fold,
-    with_label,
 )
-from atft_kedro.training.phases import phase_plan
-from atft_kedro.training.trainer import LoopConfig
+from atft_kedro.training.fold_training import TrainingRun, train_fold
+from atft_kedro.training.phases import parse_phase
 
 ROOT = Path(__file__).resolve().parents[1]
 ABLATION = ROOT / "benchmarks" / "results" / "ablation"
@@ -117,18 +116,18 @@ def mean_rank_ic(preds: pl.DataFrame, h: int = 1, min_stocks: int = 10) -> float
     return float(daily["r"].mean())
 
 
-def run_market(data: Path, training: dict, seed: int, horizons: list[int], seq_len: int,
+def run_market(data: Path, cfg: TrainingConfig, seed: int, seq_len: int,
                args: argparse.Namespace) -> list[dict]:  # fmt: skip
     """Train the phases on one market's folds; one row per (fold, phase), plus baseline rows.
-    Everything fits and is scored on the label of ``training.loader.target``."""
-    label = training["loader"]["target"]
+    Everything fits and is scored on the label of ``cfg.label``."""
+    label, horizons = cfg.label, list(cfg.model.horizons)
     features = data / "05_model_input" / "model_input.parquet"
     edges = data / "05_model_input" / "graph_edges.parquet"
     splits = json.loads((data / "04_feature" / "splits.json").read_text())
     calendar = trading_calendar(features)
     folds = [f for f in splits["folds"] if args.folds is None or f["fold"] in args.folds]
-    plan = [p for spec in args.phases for p in phase_plan(training, spec)]
-    loop = LoopConfig.from_params(training)
+    job = TrainingRun(cfg, tuple(p for arg in args.phases for p in parse_phase(arg)), seed,
+                      seq_len)  # fmt: skip
     ckpt_dir = args.checkpoints or tempfile.mkdtemp(prefix="phase_ablation_")
     store = CheckpointStore(Path(ckpt_dir) / f"seed{seed}")
     rows = []
@@ -137,18 +136,13 @@ def run_market(data: Path, training: dict, seed: int, horizons: list[int], seq_l
         if args.train_days:
             train = dates_between(calendar, fold_split["train"])[-args.train_days :]
             fold_split = {**fold_split, "train": [str(train[0]), str(train[-1])]}
-        scaler = fit_fold_scaler(features, fold_split, calendar, training["scaler"], seed)
-        fd = fold_data(
-            features, edges, fold_split, calendar, scaler, horizons=horizons, seq_len=seq_len,
-            loader=training["loader"], seed=seed, inputs=training.get("inputs"),
-        )  # fmt: skip
-        records = train_fold(
-            fd, plan, loop, training["model"], store, seed=seed, horizons=horizons,
-            threads=args.threads,
-        )  # fmt: skip
+        scaler = fit_fold_scaler(features, fold_split, calendar, cfg.scaler, seed)
+        fd = fold_data(features, edges, fold_split, calendar, scaler, cfg, seq_len=seq_len,
+                       seed=seed)  # fmt: skip
+        records = train_fold(fd, job, store)
         test_data = None
         if not args.no_test:
-            cols = input_columns(pl.read_parquet_schema(features).keys(), training.get("inputs"))
+            cols = input_columns(pl.read_parquet_schema(features).keys(), cfg.inputs)
             test_data = make_day_dataset(
                 "in_memory", features_path=features, columns=[*cols[0], *cols[1]],
                 horizons=horizons, seq_len=seq_len, scaler=scaler, graph_edges_path=edges,
@@ -224,9 +218,10 @@ def main() -> None:
     for item in args.set:
         key, value = item.split("=", 1)
         set_dotted(params, key, yaml.safe_load(value))
-    training = with_label(params["training"], params["label"])
-    horizons, seq_len = params["horizons"], params["seq_len"]
-    training["progress_bar"] = False
+    params["training"] |= {"progress_bar": False, "threads": args.threads}
+    cfg = TrainingConfig.from_params(params["training"], label=params["label"],
+                                     horizons=params["horizons"])  # fmt: skip
+    seq_len = params["seq_len"]
     torch.set_num_threads(args.threads)
     print(f"overrides: {args.set or 'none'}; train days: {args.train_days or 'all'}; "
           f"label: {params['label']}")  # fmt: skip
@@ -235,7 +230,7 @@ def main() -> None:
         (params["seed"], Path(args.data))]  # fmt: skip
     started = time.perf_counter()
     rows = [row for seed, data in markets
-            for row in run_market(data, training, seed, horizons, seq_len, args)]  # fmt: skip
+            for row in run_market(data, cfg, seed, seq_len, args)]  # fmt: skip
     print(f"\nwall time {time.perf_counter() - started:.0f} s (threads={args.threads})")
     print("seed fold phase epochs best  val_RankIC@1d  test_RankIC@1d  s/epoch")
     for r in rows:

@@ -26,19 +26,19 @@ CHILD = """
 import sys
 from pathlib import Path
 import torch
-import atft_kedro.training.trainer as trainer
+import atft_kedro.training.steps as steps
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
 draws = int(sys.argv[1])
-epoch_loader = trainer.epoch_loader
+epoch_loader = steps.epoch_loader
 
-def shifted(data, loop, epoch):
+def shifted(data, max_days, epoch, num_workers=0):
     for _ in range(draws):
         torch.empty((), dtype=torch.int64).random_()
-    return epoch_loader(data, loop, epoch)
+    return epoch_loader(data, max_days, epoch, num_workers)
 
-trainer.epoch_loader = shifted
+steps.epoch_loader = shifted
 bootstrap_project(Path.cwd())
 with KedroSession.create(Path.cwd()) as session:
     session.run(pipeline_names=["training", "reporting"])

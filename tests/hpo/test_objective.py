@@ -16,13 +16,13 @@ from atft_kedro.hpo.objective import (
     daily_from_trial,
     evaluate_configuration,
     make_objective,
-    search_training,
+    trial_config,
 )
 from atft_kedro.hpo.search_space import parse_space
 from atft_kedro.loader.scaler import OnlineRobustScaler
-from atft_kedro.training.fold_training import fit_fold_scaler, trading_calendar
+from atft_kedro.training.fold_data import fit_fold_scaler, trading_calendar
 from tests.training.conftest import tiny_market as tiny_market  # the fixture
-from tests.training.tiny_market import HORIZONS, SEQ_LEN, tiny_training_params
+from tests.training.tiny_market import HORIZONS, SEQ_LEN, tiny_config, tiny_training_params
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -35,6 +35,7 @@ def setup_for(tmp_path, *, max_epochs=None, edges=None, built_k=None, **kwargs) 
         "calendar": [],
         "scaler": OnlineRobustScaler(["f"]),
         "training": {},
+        "label": "next_close",
         "phase": 1,
         "horizons": HORIZONS,
         "seq_len": SEQ_LEN,
@@ -46,26 +47,26 @@ def setup_for(tmp_path, *, max_epochs=None, edges=None, built_k=None, **kwargs) 
     return TrialSetup(**(values | kwargs))
 
 
-def test_search_training_caps_every_phase_at_max_epochs(tmp_path):
+def test_trial_config_caps_every_phase_at_max_epochs(tmp_path):
     training = {
         "progress_bar": True,
         "folds": None,
         "phases": {"0": {"epochs": 5, "lr": 1e-3}, "1": {"epochs": 2}, 2: {"lr": 3e-4}},
     }
-    out = search_training(setup_for(tmp_path, max_epochs=3), training)
-    assert out["progress_bar"] is False and out["folds"] == [3]  # the setup's fold only
-    assert out["phases"] == {
-        "0": {"epochs": 3, "lr": 1e-3},  # capped
-        "1": {"epochs": 2},  # below the cap: as it was
-        "2": {"epochs": 1, "lr": 3e-4},  # no `epochs`: the phase default, 1
+    cfg = trial_config(setup_for(tmp_path, max_epochs=3), training)
+    assert cfg.progress_bar is False and cfg.folds == (3,)  # the setup's fold only
+    assert {p: (s.epochs, s.lr) for p, s in cfg.phases.items()} == {
+        0: (3, 1e-3),  # capped
+        1: (2, 1e-3),  # below the cap: as it was
+        2: (1, 3e-4),  # no `epochs`: the phase default, 1
     }
+    assert cfg.label == "next_close"  # the setup's label
     assert training["phases"]["0"]["epochs"] == 5 and training["folds"] is None  # not mutated
 
 
-def test_search_training_without_a_cap_leaves_the_phases_alone(tmp_path):
-    phases = {"0": {"epochs": 5}}
-    out = search_training(setup_for(tmp_path), {"phases": phases})
-    assert out["phases"] is phases
+def test_trial_config_without_a_cap_leaves_the_phases_alone(tmp_path):
+    cfg = trial_config(setup_for(tmp_path), {"phases": {"0": {"epochs": 5}}})
+    assert cfg.phases[0].epochs == 5
 
 
 def edge_table() -> pl.DataFrame:
@@ -169,9 +170,11 @@ def test_evaluate_configuration_trains_phases_up_to_the_objective_with_capped_ep
     fold = tiny_market["splits"]["folds"][0]
     calendar = trading_calendar(tiny_market["features"])
     training = tiny_training_params(epochs=2)
-    scaler = fit_fold_scaler(tiny_market["features"], fold, calendar, training["scaler"], 0)
+    scaler = fit_fold_scaler(
+        tiny_market["features"], fold, calendar, tiny_config(training).scaler, 0
+    )
     setup = TrialSetup(
-        tiny_market["features"], None, fold, calendar, scaler, training, phase=1,
+        tiny_market["features"], None, fold, calendar, scaler, training, label="next_close", phase=1,
         horizons=HORIZONS, seq_len=SEQ_LEN, seed=0, work_dir=tmp_path, max_epochs=1,
     )  # fmt: skip
     result = evaluate_configuration(setup, training)

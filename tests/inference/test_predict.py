@@ -7,9 +7,9 @@ import polars as pl
 from atft_kedro.inference.predict import predict_days
 from atft_kedro.loader.datasets import make_day_dataset
 from atft_kedro.model import ATFTGATFAN
-from atft_kedro.training.fold_training import input_columns, model_config
+from atft_kedro.training.fold_data import input_columns
 from tests.training.conftest import tiny_market as tiny_market  # the fixture
-from tests.training.tiny_market import HORIZONS, SEQ_LEN, tiny_training_params
+from tests.training.tiny_market import HORIZONS, SEQ_LEN, tiny_config
 
 
 def test_predictions_follow_the_contract(tiny_market):
@@ -20,8 +20,7 @@ def test_predictions_follow_the_contract(tiny_market):
         "streaming", features_path=tiny_market["features"], dates=days, columns=[*features, *masks],
         horizons=HORIZONS, seq_len=SEQ_LEN, graph_edges_path=tiny_market["graph_edges"],
     )  # fmt: skip
-    params = tiny_training_params()
-    model = ATFTGATFAN(model_config(params["model"], len(features) + len(masks), HORIZONS))
+    model = ATFTGATFAN(tiny_config().model.with_inputs(len(features) + len(masks)))
     quantiles = model.cfg.quantiles
     table = predict_days(model, dataset, HORIZONS, quantiles, fold=0, phase=2)
     assert table.columns[:5] == ["Date", "Code", "model", "fold", "phase"]

@@ -7,15 +7,9 @@ import torch
 
 from atft_kedro.datasets.checkpoint import CheckpointDirectoryDataset
 from atft_kedro.training.checkpoints import CheckpointStore, load_checkpoint, save_checkpoint
-from atft_kedro.training.fold_training import (
-    fit_fold_scaler,
-    fold_data,
-    trading_calendar,
-    train_fold,
-)
-from atft_kedro.training.phases import phase_plan
-from atft_kedro.training.trainer import LoopConfig
-from tests.training.tiny_market import HORIZONS, SEQ_LEN, tiny_training_params
+from atft_kedro.training.fold_data import fit_fold_scaler, fold_data, trading_calendar
+from atft_kedro.training.fold_training import TrainingRun, train_fold
+from tests.training.tiny_market import SEQ_LEN, tiny_config, tiny_training_params
 
 REQUIRED = {
     "model_state", "model_config", "optimizer_state", "scheduler_state", "epoch", "global_step",
@@ -25,23 +19,20 @@ REQUIRED = {
 
 def test_a_trained_checkpoint_loads_with_weights_only(tiny_market, tmp_path):
     params = tiny_training_params()
+    cfg = tiny_config(params)
     fold = tiny_market["splits"]["folds"][0]
     calendar = trading_calendar(tiny_market["features"])
-    scaler = fit_fold_scaler(tiny_market["features"], fold, calendar, params["scaler"], 0)
-    data = fold_data(
-        tiny_market["features"], tiny_market["graph_edges"], fold, calendar, scaler,
-        horizons=HORIZONS, seq_len=SEQ_LEN, loader=params["loader"], seed=0,
-    )  # fmt: skip
+    scaler = fit_fold_scaler(tiny_market["features"], fold, calendar, cfg.scaler, 0)
+    data = fold_data(tiny_market["features"], tiny_market["graph_edges"], fold, calendar, scaler,
+                     cfg, seq_len=SEQ_LEN, seed=0)  # fmt: skip
     store = CheckpointDirectoryDataset(path=str(tmp_path / "ckpt")).load()
-    train_fold(
-        data, phase_plan(params, 0), LoopConfig.from_params(params), params["model"], store,
-        seed=0, horizons=HORIZONS, threads=1,
-    )  # fmt: skip
+    train_fold(data, TrainingRun(cfg, (0,), seed=0, seq_len=SEQ_LEN), store)
     assert store.available() == [(0, 0, "best"), (0, 0, "last")]
     last = torch.load(store.path_for(0, 0, "last"), weights_only=True)
     assert REQUIRED <= set(last)
     assert set(last["rng_state"]) >= {"python", "numpy", "torch"}
     assert last["params"]["phase"]["lr"] == params["phases"]["0"]["lr"]
+    assert last["params"]["run"]["training"]["loader"]["target"] == "next_close"  # the label
     best = torch.load(store.path_for(0, 0, "best"), weights_only=True)
     assert best["model_config"]["hidden"] == params["model"]["hidden"]
     assert not list((tmp_path / "ckpt").rglob("*.tmp"))

@@ -11,7 +11,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from atft_kedro.evaluation.figures import training_history
-from atft_kedro.model import ATFTGATFAN, ATFTLoss, LossConfig
+from atft_kedro.model import ATFTGATFAN, ATFTLoss
 from atft_kedro.training.distributed import (
     Rank,
     all_shards,
@@ -21,19 +21,15 @@ from atft_kedro.training.distributed import (
     shard_days,
     weights_digest,
 )
-from atft_kedro.training.fold_training import (
-    fit_fold_scaler,
-    fold_data,
-    model_config,
-    trading_calendar,
-)
-from atft_kedro.training.phases import apply_phase, phase_plan
+from atft_kedro.training.fold_data import fit_fold_scaler, fold_data, trading_calendar
+from atft_kedro.training.phases import apply_phase
 from atft_kedro.training.seeding import rng_state, seed_everything
-from atft_kedro.training.trainer import LoopConfig, Sharing, train_phase
+from atft_kedro.training.steps import StepPlan
+from atft_kedro.training.trainer import train_phase
 from tests.training.tiny_market import (
-    HORIZONS,
     N_DAYS,
     SEQ_LEN,
+    tiny_config,
     tiny_features,
     tiny_training_params,
     trading_days,
@@ -73,7 +69,7 @@ CASES = {"graph": (2, None), "augment_swa_day_cap": (4, 5)}
 
 
 def _setup(market, case="graph", *, stateful=False, sharpe=True):
-    """Data, phase, loop, model and loss of a case: no dropout (a rank's dropout masks are not
+    """Data, phase settings, training config, model and loss of a case: no dropout (a rank's dropout masks are not
     its single-process twin's), or, ``stateful``, everything a resume must carry over: dropout,
     the Sharpe EMA (``sharpe``), weight averaging (EMA; SWA in phase 4), and early stopping that
     ends the run after epoch 3 of 4 only if it remembers epochs 1 and 2 (min_delta = 1: only
@@ -91,19 +87,18 @@ def _setup(market, case="graph", *, stateful=False, sharpe=True):
     else:
         params["model"] |= {"dropout": 0.0}
         params["model"]["gat"] |= {"attn_dropout": 0.0, "edge_dropout": 0.0}
+    cfg = tiny_config(params)
     fold = market["splits"]["folds"][0]
     calendar = trading_calendar(market["features"])
-    scaler = fit_fold_scaler(market["features"], fold, calendar, params["scaler"], 0)
-    data = fold_data(
-        market["features"], market["graph_edges"], fold, calendar, scaler,
-        horizons=HORIZONS, seq_len=SEQ_LEN, loader=params["loader"], seed=0,
-    )  # fmt: skip
-    (phase,) = phase_plan(params, phase_id)
+    scaler = fit_fold_scaler(market["features"], fold, calendar, cfg.scaler, 0)
+    data = fold_data(market["features"], market["graph_edges"], fold, calendar, scaler, cfg,
+                     seq_len=SEQ_LEN, seed=0)  # fmt: skip
+    (spec,) = cfg.plan([phase_id])
     seed_everything(7, threads=1)
-    model = ATFTGATFAN(model_config(params["model"], data.n_features, HORIZONS))
-    apply_phase(model, phase)
-    loss_fn = ATFTLoss(LossConfig.from_dict(phase.loss), model.cfg.quantiles)
-    return data, phase, LoopConfig.from_params(params), model, loss_fn
+    model = ATFTGATFAN(cfg.model.with_inputs(data.n_features))
+    apply_phase(model, spec)
+    loss_fn = ATFTLoss(spec.loss, model.cfg.quantiles)
+    return data, spec, cfg, model, loss_fn
 
 
 def _rank_main(rank: int, port: int, market: dict, out: str, case: str) -> None:
@@ -111,7 +106,7 @@ def _rank_main(rank: int, port: int, market: dict, out: str, case: str) -> None:
         "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD
     )
     try:
-        data, phase, loop, model, loss_fn = _setup(market, case)
+        data, spec, cfg, model, loss_fn = _setup(market, case)
         saved = []
 
         def save(kind, state):
@@ -120,8 +115,8 @@ def _rank_main(rank: int, port: int, market: dict, out: str, case: str) -> None:
             saved.append(kind)
 
         result = train_phase(
-            model, loss_fn, phase, loop, data.train, data.val, save=save,
-            sharing=Sharing(Rank(rank, WORLD)), seed=0,
+            model, loss_fn, spec, cfg, data.train, data.val, save=save,
+            steps=StepPlan(Rank(rank, WORLD)), seed=0,
         )  # fmt: skip
         digests = gather_digests(model)
         torch.save(
@@ -151,10 +146,10 @@ def test_two_ranks_match_single_process_with_same_batches(tiny_market, tmp_path,
     assert torch.equal(digests[0], digests[1])
     assert ranks[0]["saved"] and "last" in ranks[0]["saved"] and ranks[1]["saved"] == []
 
-    data, phase, loop, model, loss_fn = _setup(tiny_market, case)
+    data, spec, cfg, model, loss_fn = _setup(tiny_market, case)
     start = weights_digest(model)
-    twin = train_phase(model, loss_fn, phase, loop, data.train, data.val, save=lambda *_: None,
-                       sharing=Sharing(accumulate=WORLD), seed=0)  # fmt: skip
+    twin = train_phase(model, loss_fn, spec, cfg, data.train, data.val, save=lambda *_: None,
+                       steps=StepPlan(accumulate=WORLD), seed=0)  # fmt: skip
     assert not torch.allclose(start, digests[0])  # training changed the weights
     torch.testing.assert_close(digests[0], weights_digest(model), atol=TOLERANCE, rtol=0)
     for ddp_epoch, twin_epoch in zip(ranks[0]["history"], twin.history, strict=True):
@@ -167,10 +162,10 @@ def test_two_ranks_match_single_process_with_same_batches(tiny_market, tmp_path,
     history = ranks[0]["history"]
     if CASES[case][1] is not None:  # the day cap: 5 days per epoch, 2 per step → 2 steps
         assert [e["train_days"] for e in history] == [2, 2]
-    assert all(e["averaged_weights"] for e in history) == phase.averaging.enabled
+    assert all(e["averaged_weights"] for e in history) == spec.averaging.enabled
 
     # the DDP run's metrics feed the report's training curve (one loop, one record format)
-    curve = training_history({"fold0_phase": {"fold": 0, "phase": phase.phase, "epochs": history}})
+    curve = training_history({"fold0_phase": {"fold": 0, "phase": spec.phase, "epochs": history}})
     (frame,) = curve.values()
     assert frame["train_loss"].is_not_null().all() and frame["val_rank_ic"].is_not_null().all()
 
@@ -179,17 +174,17 @@ def test_two_ranks_match_single_process_with_same_batches(tiny_market, tmp_path,
     assert resumed["world_size"] == WORLD and resumed["epoch"] == 1
     for key in ("scheduler_state", "loss_state", "rng_state", "early_stopping", "global_step"):
         assert key in resumed, key
-    data, phase, loop, model, loss_fn = _setup(tiny_market, case)
+    data, spec, cfg, model, loss_fn = _setup(tiny_market, case)
     ends = {}
-    train_phase(model, loss_fn, phase, loop, data.train, data.val, save=ends.__setitem__,
-                resume_state=resumed, sharing=Sharing(accumulate=WORLD), seed=0)  # fmt: skip
+    train_phase(model, loss_fn, spec, cfg, data.train, data.val, save=ends.__setitem__,
+                resume_state=resumed, steps=StepPlan(accumulate=WORLD), seed=0)  # fmt: skip
     torch.testing.assert_close(digests[0], weights_digest(model), atol=TOLERANCE, rtol=0)
     ddp, twin_end = torch.load(f"{out}.last_epoch2", weights_only=True), ends["last"]
     assert twin_end["epoch"] == 2 and twin_end["global_step"] == ddp["global_step"]
     assert twin_end["early_stopping"]["best_epoch"] == ddp["early_stopping"]["best_epoch"]
     assert twin_end["early_stopping"]["best"] == pytest.approx(ddp["early_stopping"]["best"],
                                                                abs=TOLERANCE)  # fmt: skip
-    if phase.averaging.enabled:  # the SWA average carried over from the 2-rank job
+    if spec.averaging.enabled:  # the SWA average carried over from the 2-rank job
         torch.testing.assert_close(twin_end["averaged_state"], ddp["averaged_state"],
                                    atol=TOLERANCE, rtol=0)  # fmt: skip
     for ddp_epoch, twin_epoch in zip(ddp["history"], twin_end["history"], strict=True):
@@ -224,7 +219,7 @@ def _resume_rank_main(rank: int, port: int, markets: dict, out: str) -> None:
     try:
         for job, (market, case, sharpe) in RESUMED_JOBS.items():
             for run in ("full", "resumed"):
-                data, phase, loop, model, loss_fn = _setup(
+                data, spec, cfg, model, loss_fn = _setup(
                     markets[market], case, stateful=True, sharpe=sharpe
                 )
                 start = f"{out}.{job}.full.last2"
@@ -235,8 +230,8 @@ def _resume_rank_main(rank: int, port: int, markets: dict, out: str) -> None:
                         torch.save(state, f"{prefix}.last{state['epoch']}")
 
                 result = train_phase(
-                    model, loss_fn, phase, loop, data.train, data.val, save=save,
-                    resume_state=resume, sharing=Sharing(Rank(rank, WORLD)), seed=0,
+                    model, loss_fn, spec, cfg, data.train, data.val, save=save,
+                    resume_state=resume, steps=StepPlan(Rank(rank, WORLD)), seed=0,
                 )  # fmt: skip
                 end = {"model": model.state_dict(), "loss": loss_fn.state_dict(),
                        "rng": rng_state(), "epochs": len(result.history),

@@ -12,39 +12,39 @@ from atft_kedro.inference.predict import Fitted, fitted
 from atft_kedro.model import ATFTLoss
 from atft_kedro.training import fold_training
 from atft_kedro.training.checkpoints import CheckpointStore
-from atft_kedro.training.fold_training import (
-    MissingCheckpointError,
-    TrainingRun,
+from atft_kedro.training.config import TrainingConfig
+from atft_kedro.training.fold_data import (
     fit_fold_scaler,
     fit_scalers,
     fold_data,
     input_columns,
     trading_calendar,
+)
+from atft_kedro.training.fold_training import (
+    MissingCheckpointError,
+    TrainingRun,
     train_fold,
     train_folds,
-    with_label,
 )
-from atft_kedro.training.phases import phase_plan
-from atft_kedro.training.trainer import LoopConfig, NonFiniteLossError
-from tests.training.tiny_market import HORIZONS, SEQ_LEN, tiny_training_params
+from atft_kedro.training.phases import parse_phase
+from atft_kedro.training.trainer import NonFiniteLossError
+from tests.training.tiny_market import HORIZONS, SEQ_LEN, tiny_config, tiny_training_params
 from tests.training.training_state import TIMING, assert_same, assert_same_training_state
 
 
-def make_data(market, params, seed=0):
+def make_data(market, params, seed=0, label="next_close"):
+    cfg = tiny_config(params, label)
     fold = market["splits"]["folds"][0]
     calendar = trading_calendar(market["features"])
-    scaler = fit_fold_scaler(market["features"], fold, calendar, params["scaler"], seed)
-    return fold_data(
-        market["features"], market["graph_edges"], fold, calendar, scaler,
-        horizons=HORIZONS, seq_len=SEQ_LEN, loader=params["loader"], seed=seed,
-    )  # fmt: skip
+    scaler = fit_fold_scaler(market["features"], fold, calendar, cfg.scaler, seed)
+    return fold_data(market["features"], market["graph_edges"], fold, calendar, scaler, cfg,
+                     seq_len=SEQ_LEN, seed=seed)  # fmt: skip
 
 
-def run(market, params, store, phase, seed=0, **kwargs):
-    return train_fold(
-        make_data(market, params, seed), phase_plan(params, phase), LoopConfig.from_params(params),
-        params["model"], store, seed=seed, horizons=HORIZONS, threads=1, **kwargs,
-    )  # fmt: skip
+def run(market, params, store, phase, seed=0, resume_checkpoint=None, **kwargs):
+    job = TrainingRun(tiny_config(params), tuple(parse_phase(phase)), seed, SEQ_LEN,
+                      resume_checkpoint)  # fmt: skip
+    return train_fold(make_data(market, params, seed), job, store, **kwargs)
 
 
 def model_metrics(record):
@@ -213,22 +213,22 @@ def test_training_metrics_record_keys_are_the_contract(tiny_market, tmp_path):
 def test_a_checkpoint_knows_the_label_it_was_fitted_to(tiny_market, tmp_path, label):
     """The label reaches the loader (the model fits that view's targets) and the checkpoint, from
     which predictions and signals say what they were fitted to."""
-    params = with_label(tiny_training_params(), label)
+    job = TrainingRun.from_params(tiny_training_params(), label=label, phase=0, seed=0,
+                                  horizons=HORIZONS, seq_len=SEQ_LEN)  # fmt: skip
     splits = {"folds": tiny_market["splits"]["folds"][:1]}
-    scalers = fit_scalers(tiny_market["features"], splits, params, 0)
+    scalers = fit_scalers(tiny_market["features"], splits, job.config, 0)
     store = CheckpointStore(tmp_path / "ckpt")
-    job = TrainingRun(params, 0, 0, HORIZONS, SEQ_LEN)
     records = train_folds(tiny_market["features"], tiny_market["graph_edges"], splits, scalers,
                           store, job)  # fmt: skip
     assert fitted(store, 0, 0) == Fitted(label=label, inputs=None)
-    batch = make_data(tiny_market, params).val[0]
+    batch = make_data(tiny_market, tiny_training_params(), label=label).val[0]
     rows = pl.read_parquet(tiny_market["features"]).filter(pl.col("Date") == batch["date"])
     rows = rows.sort("Code").filter(pl.col("Code").is_in(list(batch["codes"])))
     prefix = "target_next" if label == "next_close" else "target"
     np.testing.assert_allclose(batch["y"][1].numpy(), rows[f"{prefix}_1d"].to_numpy(), rtol=1e-6)
     assert records["fold0_phase0"]["best_val_rank_ic"] is not None
     with pytest.raises(ParameterError, match="global `label`"):
-        with_label({"loader": {"target": "close"}}, "next_close")
+        TrainingConfig.from_params({"loader": {"target": "close"}}, label="next_close")
 
 
 def test_training_inputs_select_registry_families_and_their_masks():

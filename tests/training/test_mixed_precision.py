@@ -1,6 +1,6 @@
 """Mixed precision: on CUDA a training step runs the model and the loss under bf16 autocast.
 
-No GPU here, so the branch is checked in two parts: on a CUDA device ``_Steps.autocast`` is bf16
+No GPU here, so the branch is checked in two parts: on a CUDA device ``PhaseRun.autocast`` is bf16
 autocast (and nothing on CPU), and a training step under CPU bf16 autocast — the same kernels'
 dtype rules — runs, stays finite, sends gradients to the parameters that learn and tracks float32.
 """
@@ -16,9 +16,10 @@ import pytest
 import torch
 
 from atft_kedro.loader.day_batch import collate_days
-from atft_kedro.model import ATFTLoss, LossConfig
+from atft_kedro.model import ATFTLoss
 from atft_kedro.training.phases import apply_phase
-from atft_kedro.training.trainer import Sharing, _setup, _train_step
+from atft_kedro.training.steps import StepPlan
+from atft_kedro.training.trainer import _setup, _train_step
 from tests.training.test_distributed import _setup as setup_phase
 
 DAYS = 2  # a two-day step: the loss's per-day segment reductions run too
@@ -31,14 +32,11 @@ def bf16_autocast() -> torch.autocast:
 
 def training_run(market, trainable: tuple[str, ...], bf16: bool):
     """Phase 2 of the tiny plan (FAN, SAN, GAT on; no dropout), Sharpe term on, DAYS-day steps."""
-    data, phase, loop, model, _ = setup_phase(market, "graph")
+    data, phase, cfg, model, _ = setup_phase(market, "graph")
     phase.trainable = trainable
     apply_phase(model, phase)
-    loss_fn = ATFTLoss(
-        LossConfig.from_dict(phase.loss | {"sharpe_weight": 0.1}), model.cfg.quantiles
-    )
-    loop.days_per_step = DAYS
-    run = _setup(model, loss_fn, phase, loop, data.train, sharing=Sharing(), seed=0)
+    loss_fn = ATFTLoss(dataclasses.replace(phase.loss, sharpe_weight=0.1), model.cfg.quantiles)
+    run = _setup(model, loss_fn, phase, cfg, data.train, steps=StepPlan(days_per_pass=DAYS), seed=0)
     if bf16:
         run.autocast = bf16_autocast  # what the CUDA branch returns, on the CPU
     model.train()

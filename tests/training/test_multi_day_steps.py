@@ -7,23 +7,21 @@ day by day), and the weight average decays by ema_decay ** D per D-day step.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
 from atft_kedro.errors import ParameterError
-from atft_kedro.model import ATFTLoss, LossConfig
+from atft_kedro.model import ATFTLoss
 from atft_kedro.training import trainer
 from atft_kedro.training.augmentation import augment_batch
+from atft_kedro.training.config import TrainingConfig
 from atft_kedro.training.distributed import all_finite, day_generator
+from atft_kedro.training.optimisation import weight_average
 from atft_kedro.training.phases import AveragingConfig, PhaseConfig
-from atft_kedro.training.trainer import (
-    LoopConfig,
-    Sharing,
-    _setup,
-    _train_step,
-    train_phase,
-    weight_average,
-)
+from atft_kedro.training.steps import StepPlan
+from atft_kedro.training.trainer import _setup, _train_step, train_phase
 from atft_kedro.training.validation import to_device
 from tests.training.test_distributed import _setup as setup_phase
 
@@ -31,7 +29,7 @@ from tests.training.test_distributed import _setup as setup_phase
 def one_day_step_before_multi_day(run, step, epoch):
     """``trainer._train_step`` as of commit 20e123d (before ``days_per_step``): one forward pass
     per day, the mean loss of the step's days back-propagated."""
-    phase, loop = run.phase, run.loop
+    phase, cfg = run.spec, run.cfg
     loss_before = {k: v.clone() for k, v in run.loss_fn.state_dict().items()}
     run.optimizer.zero_grad(set_to_none=True)
     finite, sums, samples = True, {}, 0
@@ -50,7 +48,7 @@ def one_day_step_before_multi_day(run, step, epoch):
                 sums[name] = sums.get(name, 0.0) + float(value)
     if finite and samples:
         params = [p for g in run.optimizer.param_groups for p in g["params"]]
-        finite = bool(torch.isfinite(torch.nn.utils.clip_grad_norm_(params, loop.grad_clip)))
+        finite = bool(torch.isfinite(torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)))
     if not all_finite(finite, run.device):
         run.optimizer.zero_grad(set_to_none=True)
         run.loss_fn.load_state_dict(loss_before)
@@ -66,9 +64,11 @@ def one_day_step_before_multi_day(run, step, epoch):
 
 
 def train_one_epoch(market, case):
-    data, phase, loop, model, loss_fn = setup_phase(market, case)
+    data, phase, cfg, model, loss_fn = setup_phase(market, case)
     phase.epochs = 1
-    result = train_phase(model, loss_fn, phase, loop, data.train, data.val, save=lambda *_: None)
+    result = train_phase(
+        model, loss_fn, phase, cfg, data.train, data.val, steps=StepPlan(), save=lambda *_: None
+    )
     return model, result.history[0]
 
 
@@ -85,19 +85,19 @@ def test_one_day_steps_are_bit_identical_to_before(tiny_market, monkeypatch, cas
 
 def with_sharpe(phase, model) -> ATFTLoss:
     """The phase's loss with the Sharpe term on: its EMA moments are state a step carries."""
-    return ATFTLoss(LossConfig.from_dict(phase.loss | {"sharpe_weight": 0.1}), model.cfg.quantiles)
+    loss = dataclasses.replace(phase.loss, sharpe_weight=0.1)
+    return ATFTLoss(loss, model.cfg.quantiles)
 
 
 def test_a_d_day_step_is_the_step_of_the_averaged_one_day_gradients(tiny_market):
     days = 4
     runs = {}
-    for name, sharing, per_step in (("batched", Sharing(), days),
-                                    ("one_day_averaged", Sharing(accumulate=days), 1)):  # fmt: skip
-        data, phase, loop, model, _ = setup_phase(tiny_market, "graph")
+    for name, steps in (("batched", StepPlan(days_per_pass=days)),
+                        ("one_day_averaged", StepPlan(accumulate=days))):  # fmt: skip
+        data, phase, cfg, model, _ = setup_phase(tiny_market, "graph")
         loss_fn = with_sharpe(phase, model)
         phase.averaging = AveragingConfig(kind="ema", ema_decay=0.5)
-        loop.days_per_step = per_step
-        run = _setup(model, loss_fn, phase, loop, data.train, sharing=sharing, seed=0)
+        run = _setup(model, loss_fn, phase, cfg, data.train, steps=steps, seed=0)
         model.train()
         loss_fn.train()
         for first in range(0, 3 * days, days):  # three steps of four days
@@ -142,22 +142,21 @@ def debiased_ema(thetas: list[float], decay: float) -> float:
 def test_a_d_day_step_decays_the_weight_average_by_ema_decay_to_the_d(kind, days, want):
     phase = PhaseConfig(0, averaging=AveragingConfig(kind=kind, ema_decay=0.5))
     model = torch.nn.Linear(1, 1, bias=False)
-    average = weight_average(model, phase, days_per_step=days)
+    average = weight_average(model, phase.averaging, StepPlan(days_per_pass=days))
     for theta in (1.0, 2.0, 4.0):
         model.weight.data.fill_(theta)
         average.update_parameters(model)
     assert average.module.weight.item() == pytest.approx(want, rel=1e-6)
 
 
-@pytest.mark.parametrize(("sharing", "per_step"), [(Sharing(), 4), (Sharing(accumulate=4), 1),
-                                                   (Sharing(accumulate=2), 2)])  # fmt: skip
-def test_the_trainer_averages_its_steps_with_the_per_day_decay(tiny_market, sharing, per_step):
+@pytest.mark.parametrize("steps", [StepPlan(days_per_pass=4), StepPlan(accumulate=4),
+                                   StepPlan(accumulate=2, days_per_pass=2)])  # fmt: skip
+def test_the_trainer_averages_its_steps_with_the_per_day_decay(tiny_market, steps):
     """Four days a step (batched, one-day gradients averaged, or both): the averaged weights are
     the debiased EMA of the weights after each step with decay ema_decay ** 4."""
-    data, phase, loop, model, loss_fn = setup_phase(tiny_market, "graph")
+    data, phase, cfg, model, loss_fn = setup_phase(tiny_market, "graph")
     phase.averaging = AveragingConfig(kind="ema", ema_decay=0.5)
-    loop.days_per_step = per_step
-    run = _setup(model, loss_fn, phase, loop, data.train, sharing=sharing, seed=0)
+    run = _setup(model, loss_fn, phase, cfg, data.train, steps=steps, seed=0)
     model.train()
     loss_fn.train()
     after: list[dict[str, torch.Tensor]] = []
@@ -179,6 +178,6 @@ def test_the_trainer_averages_its_steps_with_the_per_day_decay(tiny_market, shar
 
 
 def test_days_per_step_must_be_a_positive_integer():
-    assert LoopConfig.from_params({"days_per_step": 4}).days_per_step == 4
+    assert TrainingConfig.from_params({"days_per_step": 4}).days_per_step == 4
     with pytest.raises(ParameterError, match="training.days_per_step"):
-        LoopConfig.from_params({"days_per_step": 0})
+        TrainingConfig.from_params({"days_per_step": 0})

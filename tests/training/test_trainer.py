@@ -1,4 +1,5 @@
-"""The per-epoch subset of training days: a function of (seed, epoch), the same for both loaders."""
+"""The per-epoch subset of training days: a function of (seed, epoch), the same for both loaders;
+the debiased EMA of the weights."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import pytest
 import torch
 from torch.optim.swa_utils import AveragedModel
 
+from atft_kedro.training.config import TrainingConfig
 from atft_kedro.training.distributed import epoch_day_subset
+from atft_kedro.training.optimisation import weight_average
 from atft_kedro.training.phases import PhaseConfig
-from atft_kedro.training.trainer import LoopConfig, epoch_loader, weight_average
+from atft_kedro.training.steps import epoch_loader
 from tests.training.test_fold_training import make_data
 from tests.training.tiny_market import tiny_training_params
 
@@ -26,7 +29,7 @@ def test_epoch_subset_depends_on_seed_and_epoch_only():
 
 def test_max_days_must_be_positive():
     with pytest.raises(ValueError, match="max_train_days_per_epoch"):
-        LoopConfig.from_params({"max_train_days_per_epoch": 0})
+        TrainingConfig.from_params({"max_train_days_per_epoch": 0})
 
 
 def test_streaming_and_in_memory_train_on_the_same_subset(tiny_market):
@@ -35,11 +38,10 @@ def test_streaming_and_in_memory_train_on_the_same_subset(tiny_market):
         params = tiny_training_params() | {"max_train_days_per_epoch": 9}
         params["loader"] = {"implementation": implementation, "num_workers": 0, "block_days": 4}
         train = make_data(tiny_market, params).train
-        loop = LoopConfig.from_params(params)
         per_epoch = []
         for epoch in (0, 1):
             train.set_epoch(epoch)
-            batches, n = epoch_loader(train, loop, epoch)
+            batches, n = epoch_loader(train, params["max_train_days_per_epoch"], epoch)
             seen = [b["date"] for b in batches]
             assert len(seen) == n == 9 and len(set(seen)) == 9
             per_epoch.append(set(seen))
@@ -52,7 +54,7 @@ def test_ema_is_the_bias_corrected_exponential_average_of_the_steps():
     """After t steps the EMA is Σ (1−β) β^(t−s) θ_s / (1−β^t): the first step's weights fade."""
     phase = PhaseConfig.from_dict(0, {"averaging": {"kind": "ema", "ema_decay": 0.9}})
     model = torch.nn.Linear(2, 1, bias=False)
-    average = weight_average(model, phase)
+    average = weight_average(model, phase.averaging)
     assert isinstance(average, AveragedModel)
     steps = np.array([5.0, 1.0, 2.0, 3.0, 4.0])
     for value in steps:

@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 
 from atft_kedro.features.day_major import write_day_major_parquet
+from atft_kedro.training.config import TrainingConfig
 
 CODES = ["13010", "13050", "130A0", "13320", "13330", "14140", "16050", "72030"]
 HORIZONS = [1, 5]
@@ -117,6 +118,7 @@ def tiny_training_params(epochs: int = 1) -> dict:
         "folds": None,
         "device": "cpu",
         "threads": 1,
+        "inputs": None,  # f_signal, f_noise, f_sparse belong to no registry family
         "loader": {"implementation": "in_memory", "num_workers": 0},
         "scaler": {"clip": 5.0, "reservoir_size": 10000},
         "model": {
@@ -128,7 +130,7 @@ def tiny_training_params(epochs: int = 1) -> dict:
             "gat": {"heads": 2, "n_layers": 1},
         },
         "optimizer": {"weight_decay": 0.01},
-        "schedule": {"warmup_steps": 5, "min_lr_ratio": 0.1},
+        "schedule": {"warmup_days": 5, "min_lr_ratio": 0.1},
         "grad_clip": 1.0,
         "early_stop_horizon": 1,
         "min_stocks_per_day": 3,
@@ -166,3 +168,9 @@ def tiny_training_params(epochs: int = 1) -> dict:
             },
         },
     }
+
+
+def tiny_config(params: dict | None = None, label: str = "next_close") -> TrainingConfig:
+    """``params`` (default: ``tiny_training_params()``) parsed as the training node does."""
+    block = tiny_training_params() if params is None else params
+    return TrainingConfig.from_params(block, label=label, horizons=HORIZONS)

@@ -14,6 +14,7 @@ same validation days without retraining either.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import tempfile
@@ -33,9 +34,9 @@ from atft_kedro.inference.predict import predict_days
 from atft_kedro.loader.scaler import OnlineRobustScaler
 from atft_kedro.model import ATFTGATFAN, ModelConfig
 from atft_kedro.training.checkpoints import CheckpointStore
-from atft_kedro.training.fold_training import fold_data, train_fold
-from atft_kedro.training.phases import phase_plan
-from atft_kedro.training.trainer import LoopConfig
+from atft_kedro.training.config import TrainingConfig
+from atft_kedro.training.fold_data import fold_data
+from atft_kedro.training.fold_training import TrainingRun, train_fold
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,8 @@ class TrialSetup:
     fold_split: dict[str, Any]
     calendar: Sequence[dt.date]
     scaler: OnlineRobustScaler
-    training: dict[str, Any]  # the `training` block the search starts from
+    training: dict[str, Any]  # the `training` block the search edits (dimensions are its paths)
+    label: str  # the global `label` every trial fits
     phase: int  # the phase whose validation RankIC is the objective
     horizons: Sequence[int]
     seq_len: int
@@ -85,15 +87,16 @@ class Evaluation:
     records: dict[str, dict[str, Any]]  # train_fold's metrics records
 
 
-def search_training(setup: TrialSetup, training: dict[str, Any]) -> dict[str, Any]:
-    """`training` for a trial: one fold, no progress bar, epochs capped at `max_epochs`."""
-    out = {**training, "progress_bar": False, "folds": [int(setup.fold_split["fold"])]}
+def trial_config(setup: TrialSetup, training: dict[str, Any]) -> TrainingConfig:
+    """A trial's `training` block parsed (the run's label and horizons): the setup's fold only,
+    no progress bar, every phase's epochs capped at `max_epochs`."""
+    cfg = TrainingConfig.from_params(training, label=setup.label, horizons=setup.horizons)
+    phases = cfg.phases
     if setup.max_epochs is not None:
-        out["phases"] = {
-            str(p): {**block, "epochs": min(int(block.get("epochs", 1)), setup.max_epochs)}
-            for p, block in (training.get("phases") or {}).items()
-        }
-    return out
+        phases = {p: dataclasses.replace(spec, epochs=min(spec.epochs, setup.max_epochs))
+                  for p, spec in phases.items()}  # fmt: skip
+    fold = int(setup.fold_split["fold"])
+    return dataclasses.replace(cfg, progress_bar=False, folds=(fold,), phases=phases)
 
 
 def evaluate_configuration(
@@ -103,33 +106,24 @@ def evaluate_configuration(
     on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
 ) -> Evaluation:
     """Train phases 0 … `setup.phase` with `training` and the k-neighbour graph; score the last."""
-    training = search_training(setup, training)
-    plan = phase_plan(training, "all")[: setup.phase + 1]
-    data = fold_data(
-        setup.features_path, setup.edges_file(k), setup.fold_split, setup.calendar, setup.scaler,
-        horizons=setup.horizons, seq_len=setup.seq_len,
-        loader=training.get("loader") or {}, seed=setup.seed, inputs=training.get("inputs"),
-    )  # fmt: skip
+    cfg = trial_config(setup, training)
+    job = TrainingRun(cfg, tuple(range(setup.phase + 1)), setup.seed, setup.seq_len)
+    data = fold_data(setup.features_path, setup.edges_file(k), setup.fold_split, setup.calendar,
+                     setup.scaler, cfg, seq_len=setup.seq_len, seed=setup.seed)  # fmt: skip
+    fold = int(setup.fold_split["fold"])
     with tempfile.TemporaryDirectory(dir=setup.work_dir, prefix="trial_") as folder:
         store = CheckpointStore(Path(folder))
-        records = train_fold(
-            data, plan, LoopConfig.from_params(training), training.get("model") or {}, store,
-            seed=setup.seed, horizons=setup.horizons, threads=training.get("threads"),
-            on_epoch_end=on_epoch_end,
-        )  # fmt: skip
-        fold = int(setup.fold_split["fold"])
+        records = train_fold(data, job, store, on_epoch_end=on_epoch_end)
         state = store.load(fold, setup.phase, "best")
     model = ATFTGATFAN(ModelConfig.from_dict(state["model_config"]))
     model.load_state_dict(state["model_state"])
     preds = predict_days(
         model, data.val, setup.horizons, model.cfg.quantiles, fold=fold, phase=setup.phase
     )
-    h = int(training.get("early_stop_horizon", 1))
-    daily = daily_ic(
-        preds, pred_col(h), target_col(h), int(training.get("min_stocks_per_day", 10))
-    ).table.select("Date", "rank_ic")
+    h = cfg.early_stop_horizon
+    daily = daily_ic(preds, pred_col(h), target_col(h), cfg.min_stocks_per_day)
     record = records[f"fold{fold}_phase{setup.phase}"]
-    return Evaluation(record["best_val_rank_ic"], daily, records)
+    return Evaluation(record["best_val_rank_ic"], daily.table.select("Date", "rank_ic"), records)
 
 
 def make_objective(setup: TrialSetup, dims: list[Dimension]) -> Callable[[optuna.Trial], float]:

@@ -29,7 +29,8 @@ from atft_kedro.hpo.objective import (
 )
 from atft_kedro.hpo.search_space import GRAPH_K, Dimension, apply_values, best_fragment
 from atft_kedro.hpo.study import compare_daily, open_storage, open_study, storage_url, trials_table
-from atft_kedro.training.fold_training import fit_fold_scaler, selected_folds
+from atft_kedro.training.config import TrainingConfig
+from atft_kedro.training.fold_data import fit_fold_scaler, selected_folds
 from atft_kedro.training.phases import parse_phase
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,8 @@ def open_search_study(cfg: HPOConfig, seed: int) -> optuna.Study:
 
 @dataclass(frozen=True)
 class SearchData:
-    """What every trial trains on: the model input, its graph, the splits and the calendar."""
+    """What every trial trains on: the model input, its graph, the splits and the calendar, and
+    the label every trial fits."""
 
     features_path: Path
     graph_edges: pl.DataFrame | None
@@ -82,21 +84,22 @@ class SearchData:
     calendar: Sequence[dt.date]
     horizons: Sequence[int]
     seq_len: int
+    label: str
 
 
 def trial_setup(
     data: SearchData, training: dict[str, Any], cfg: HPOConfig, graph_k: int, seed: int,
     work_dir: Path,
 ) -> TrialSetup:  # fmt: skip
-    """The fold, scaler and phase a trial trains and is scored on."""
-    fold_split = selected_folds(data.splits, {"folds": [int(cfg.fold)]})[0]
-    scaler = fit_fold_scaler(
-        data.features_path, fold_split, data.calendar, training.get("scaler") or {}, seed
-    )
+    """The fold, scaler and phase a trial trains and is scored on (``training``, the block the
+    search starts from, is parsed here first: a bad key fails before any trial)."""
+    base = TrainingConfig.from_params(training, label=data.label, horizons=data.horizons)
+    (fold_split,) = selected_folds(data.splits, [int(cfg.fold)])
+    scaler = fit_fold_scaler(data.features_path, fold_split, data.calendar, base.scaler, seed)
     (phase,) = parse_phase(cfg.phase)
     return TrialSetup(
         features_path=data.features_path, edges=data.graph_edges, fold_split=fold_split,
-        calendar=data.calendar, scaler=scaler, training=training, phase=phase,
+        calendar=data.calendar, scaler=scaler, training=training, label=data.label, phase=phase,
         horizons=list(data.horizons), seq_len=data.seq_len, seed=seed, work_dir=work_dir,
         max_epochs=cfg.max_epochs, built_k=int(graph_k),
     )  # fmt: skip

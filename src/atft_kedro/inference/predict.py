@@ -26,12 +26,8 @@ from atft_kedro.loader.datasets import DayDataset, day_loader, make_day_dataset
 from atft_kedro.loader.scaler import OnlineRobustScaler
 from atft_kedro.model import ATFTGATFAN, ModelConfig
 from atft_kedro.training.checkpoints import CheckpointStore
-from atft_kedro.training.fold_training import (
-    MissingCheckpointError,
-    dates_between,
-    input_columns,
-    trading_calendar,
-)
+from atft_kedro.training.fold_data import dates_between, input_columns, trading_calendar
+from atft_kedro.training.fold_training import MissingCheckpointError
 from atft_kedro.training.validation import to_device
 
 log = logging.getLogger(__name__)

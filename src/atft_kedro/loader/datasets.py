@@ -23,7 +23,7 @@ class LoaderConfig:
     implementation: Literal["streaming", "in_memory"] = "in_memory"
     num_workers: int = 0  # DataLoader worker processes
     block_days: int = 32  # streaming only: trading days per read block
-    target: str = "next_close"  # the global `label` (fold_training.with_label): close | next_close | next_open
+    target: str = "next_close"  # the global `label` (TrainingConfig.from_params): close | next_close | next_open
     universe: str = "all"  # all | investable
 
     @classmethod

@@ -35,6 +35,8 @@ class ATFTGATFAN(nn.Module):
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
+        if cfg.n_features is None:
+            raise ValueError("ModelConfig.n_features is not set: use cfg.with_inputs(F)")
         self.cfg = dataclasses.replace(cfg)  # set_modules changes switches on our copy only
         h = cfg.hidden
         self.fan = FAN(cfg.n_features, cfg.fan)

@@ -1,7 +1,9 @@
 """Configuration of the ATFT-GAT-FAN model and its loss, one dataclass per concern.
 
 `ModelConfig.from_dict` / `LossConfig.from_dict` build them from the nested dictionaries Kedro
-reads from `conf/`; an unknown key is an error rather than a silently ignored setting.
+reads from `conf/` (``atft_kedro.config.from_block``); an unknown key is an error rather than a
+silently ignored setting. Inside the `training` block they are built with the rest of it
+(``training.config.TrainingConfig``).
 """
 
 from __future__ import annotations
@@ -10,28 +12,10 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from atft_kedro.errors import ParameterError
+from atft_kedro.config import from_block
 
 DEFAULT_QUANTILES: tuple[float, ...] = (0.1, 0.25, 0.5, 0.75, 0.9)
 DEFAULT_HORIZONS: tuple[int, ...] = (1, 5, 10, 20)
-
-
-def _build(cls: type, values: dict[str, Any] | None, where: str) -> Any:
-    """Instantiate dataclass `cls` from a (possibly nested) dict; lists become tuples."""
-    values = dict(values or {})
-    known = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - set(known))
-    if unknown:
-        raise ParameterError(f"{where}: unknown key(s) {unknown}; known keys are {sorted(known)}")
-    kwargs: dict[str, Any] = {}
-    for name, value in values.items():
-        nested = _NESTED.get((cls.__name__, name))
-        if nested is not None and isinstance(value, dict):
-            value = _build(nested, value, f"{where}.{name}")
-        elif isinstance(value, list):
-            value = tuple(value)
-        kwargs[name] = value
-    return cls(**kwargs)
 
 
 @dataclass
@@ -96,9 +80,10 @@ class GATConfig:
 
 @dataclass
 class ModelConfig:
-    """Everything that shapes the network. `n_features` is the model's F (checked on every batch)."""
+    """Everything that shapes the network. `n_features` is the model's F (checked on every batch):
+    None in the `training.model` block, set from the fold's inputs (`with_inputs`)."""
 
-    n_features: int
+    n_features: int | None = None
     hidden: int = 64
     horizons: tuple[int, ...] = DEFAULT_HORIZONS  # trading days
     quantiles: tuple[float, ...] = DEFAULT_QUANTILES  # must contain 0.5 (the point prediction)
@@ -118,7 +103,7 @@ class ModelConfig:
     def __post_init__(self) -> None:
         self.horizons = tuple(int(h) for h in self.horizons)
         self.quantiles = tuple(float(q) for q in self.quantiles)
-        if self.n_features < 1:
+        if self.n_features is not None and self.n_features < 1:
             raise ValueError(f"ModelConfig.n_features must be >= 1, got {self.n_features}")
         if 0.5 not in self.quantiles or list(self.quantiles) != sorted(set(self.quantiles)):
             raise ValueError(
@@ -131,6 +116,10 @@ class ModelConfig:
                 f"{self.attn_heads} and gat.heads={self.gat.heads}"
             )
 
+    def with_inputs(self, n_features: int) -> ModelConfig:
+        """This configuration for inputs of width F = ``n_features``."""
+        return dataclasses.replace(self, n_features=int(n_features))
+
     @property
     def vsn_input_width(self) -> int:
         """Width entering variable selection: F, or 2F when FAN runs in Fourier mode."""
@@ -138,7 +127,7 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
-        return _build(cls, values, "ModelConfig")
+        return from_block(cls, values, "ModelConfig")
 
 
 @dataclass
@@ -174,11 +163,4 @@ class LossConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> LossConfig:
-        return _build(cls, values, "LossConfig")
-
-
-_NESTED: dict[tuple[str, str], type] = {
-    ("ModelConfig", "fan"): FANConfig,
-    ("ModelConfig", "san"): SANConfig,
-    ("ModelConfig", "gat"): GATConfig,
-}
+        return from_block(cls, values, "LossConfig")

@@ -12,16 +12,28 @@ A checkpoint holds only tensors and plain Python values, so it loads with
     rng_state        python / numpy / torch generator states (training.seeding)
     early_stopping   EarlyStopping.state_dict();  history: per-epoch metric dicts
     fold, phase, params   the fold, the phase and the parameters used
+    world_size, seed      groups of days per step of the job (StepPlan.groups), the days' seed
+
+``epoch_state`` / ``save_epoch`` write a phase's checkpoints after an epoch and ``restore``
+continues a phase from its ``last`` (``trainer.train_phase``).
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
+from torch import nn
 
 from atft_kedro.atomic import atomic_path
+from atft_kedro.training.seeding import restore_rng_state, rng_state
+
+if TYPE_CHECKING:
+    from atft_kedro.training.optimisation import EarlyStopping
+    from atft_kedro.training.trainer import PhaseRun
 
 KINDS = ("best", "last")
 
@@ -83,3 +95,52 @@ def plain(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float | str):
         return value
     return str(value)
+
+
+def restore(run: PhaseRun, stopper: EarlyStopping, state: dict[str, Any]) -> tuple[list, int]:
+    """Continue from a ``last`` checkpoint of this phase: (history, epochs done)."""
+    run.model.load_state_dict(state["model_state"])
+    run.optimizer.load_state_dict(state["optimizer_state"])
+    run.scheduler.load_state_dict(state["scheduler_state"])
+    if run.averaged is not None and state.get("averaged_state") is not None:
+        run.averaged.load_state_dict(state["averaged_state"])
+    if state.get("loss_state") is not None:
+        run.loss_fn.load_state_dict(state["loss_state"])
+    stopper.load_state_dict(state["early_stopping"])
+    run.global_step = int(state["global_step"])
+    restore_rng_state(state["rng_state"])
+    return list(state["history"]), int(state["epoch"])
+
+
+def save_epoch(
+    run: PhaseRun, save: Callable[[str, dict[str, Any]], Any], state: dict[str, Any],
+    judged: nn.Module, improved: bool,
+) -> None:  # fmt: skip
+    """Save ``best`` (the judged weights) when it improved and ``last`` (everything to resume)."""
+    if improved:
+        save("best", {**state, "model_state": judged.state_dict()})
+    save("last", {
+        **state,
+        "model_state": run.model.state_dict(),
+        "optimizer_state": run.optimizer.state_dict(),
+        "scheduler_state": run.scheduler.state_dict(),
+        "averaged_state": run.averaged.state_dict() if run.averaged is not None else None,
+        "loss_state": run.loss_fn.state_dict(),
+        "rng_state": rng_state(),
+    })  # fmt: skip
+
+
+def epoch_state(run: PhaseRun, epoch: int, stopper: EarlyStopping, history: list) -> dict[str, Any]:
+    """What every checkpoint of this epoch records besides weights and optimiser state."""
+    return {
+        "model_config": plain(dataclasses.asdict(run.model.cfg)),
+        "fold": run.fold,
+        "phase": run.spec.phase,
+        "epoch": epoch + 1,
+        "global_step": run.global_step,
+        "early_stopping": stopper.state_dict(),
+        "history": history,
+        "params": run.params,
+        "world_size": run.steps.groups,
+        "seed": run.seed,
+    }

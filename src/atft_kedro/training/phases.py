@@ -8,21 +8,23 @@
 | 3     | all; rank/Sharpe weights up  | objective alignment                           |
 | 4     | all; augmentation + SWA/EMA  | robustness                                    |
 
-A phase is a `PhaseConfig` built from one block of `training.phases` in
-`conf/base/parameters_training.yml`. `apply_phase(model, cfg)` switches the model's optional
+A phase is an int (0–4); its settings are a `PhaseConfig` (called `spec` where it is used), built
+from one block of `training.phases` in `conf/base/parameters_training.yml` with the rest of the
+`training` block (`training.config.TrainingConfig`). `parse_phase` turns the `phase` parameter
+(0–4 or "all") into the phases to run. `apply_phase(model, spec)` switches the model's optional
 modules (FAN, SAN, GAT) on or off for the forward pass and freezes every sub-module that is not
 trainable in this phase (`requires_grad = False`); modules switched off are always frozen.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from torch import nn
 
-from atft_kedro.errors import ParameterError
+from atft_kedro.config import KEY, from_block
+from atft_kedro.model.config import LossConfig
 
 PHASES: tuple[int, ...] = (0, 1, 2, 3, 4)
 SWITCHES: dict[str, str] = {"fan": "use_fan", "san": "use_san", "gat": "use_gat"}
@@ -73,9 +75,9 @@ class AveragingConfig:
 
 @dataclass
 class PhaseConfig:
-    """Everything that differs between phases. `loss` holds LossConfig fields."""
+    """Everything that differs between phases (one block of `training.phases`)."""
 
-    phase: int
+    phase: int = field(metadata=KEY)  # the block's key in `training.phases`
     name: str = ""
     use_fan: bool = False
     use_san: bool = False
@@ -85,7 +87,7 @@ class PhaseConfig:
     lr: float = 1e-3  # peak learning rate after warm-up
     lr_multipliers: dict[str, float] = field(default_factory=dict)  # sub-module → × lr
     patience: int = 3  # epochs without a better val RankIC before stopping
-    loss: dict[str, Any] = field(default_factory=dict)
+    loss: LossConfig = field(default_factory=LossConfig)
     augmentation: AugmentationConfig = field(default_factory=AugmentationConfig)
     averaging: AveragingConfig = field(default_factory=AveragingConfig)
 
@@ -107,18 +109,8 @@ class PhaseConfig:
 
     @classmethod
     def from_dict(cls, phase: int, values: dict[str, Any]) -> PhaseConfig:
-        values = dict(values)
-        known = {f.name for f in dataclasses.fields(cls)} - {"phase"}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ParameterError(
-                f"training.phases.{phase}: unknown key(s) {unknown}; known keys are {sorted(known)}"
-            )
-        values["augmentation"] = AugmentationConfig(**(values.get("augmentation") or {}))
-        values["averaging"] = AveragingConfig(**(values.get("averaging") or {}))
-        values["lr_multipliers"] = dict(values.get("lr_multipliers") or {})
-        values["loss"] = dict(values.get("loss") or {})
-        return cls(phase=phase, **values)
+        """The block of phase ``phase`` (as ``training.phases.<phase>``)."""
+        return from_block(cls, values, f"training.phases.{phase}", phase)
 
 
 def parse_phase(phase: int | str) -> list[int]:
@@ -131,65 +123,24 @@ def parse_phase(phase: int | str) -> list[int]:
     raise ValueError(f"phase must be 0, 1, 2, 3, 4 or all, got {phase!r} (e.g. --params phase=3)")
 
 
-def phase_plan(training: dict[str, Any], phase: int | str) -> list[PhaseConfig]:
-    """The phases to run, in order, from the `training.phases` parameter block."""
-    blocks = {str(k): v for k, v in (training.get("phases") or {}).items()}
-    plan = []
-    for p in parse_phase(phase):
-        if str(p) not in blocks:
-            raise KeyError(f"training.phases has no block for phase {p} (have {sorted(blocks)})")
-        plan.append(PhaseConfig.from_dict(p, blocks[str(p)]))
-    return plan
-
-
-def apply_phase(model: nn.Module, cfg: PhaseConfig) -> dict[str, bool]:
+def apply_phase(model: nn.Module, spec: PhaseConfig) -> dict[str, bool]:
     """Switch FAN/SAN/GAT for the forward pass and freeze what does not learn in this phase.
 
     Returns {sub-module name: trainable}. A module switched off is frozen whatever `trainable` says.
     """
-    model.set_modules(**cfg.switches)
+    model.set_modules(**spec.switches)
     children = dict(model.named_children())
-    wanted = set(children) if "all" in cfg.trainable else set(cfg.trainable)
+    wanted = set(children) if "all" in spec.trainable else set(spec.trainable)
     unknown = sorted(wanted - set(children))
     if unknown:
         raise ValueError(
-            f"phase {cfg.phase}: trainable names {unknown} are not sub-modules of the model "
+            f"phase {spec.phase}: trainable names {unknown} are not sub-modules of the model "
             f"(have {sorted(children)})"
         )
-    off = {name for name, flag in SWITCHES.items() if not cfg.switches[flag]}
+    off = {name for name, flag in SWITCHES.items() if not spec.switches[flag]}
     learns = {}
     for name, module in children.items():
         learns[name] = name in wanted and name not in off
         for p in module.parameters():
             p.requires_grad_(learns[name])
     return learns
-
-
-def parameter_groups(
-    model: nn.Module, lr: float, multipliers: dict[str, float], weight_decay: float
-) -> list[dict[str, Any]]:
-    """AdamW groups: one per trainable sub-module (lr × its multiplier); biases and norms undecayed."""
-    children = dict(model.named_children())
-    unknown = sorted(set(multipliers) - set(children))
-    if unknown:
-        raise ValueError(
-            f"lr_multipliers names {unknown} are not sub-modules (have {sorted(children)})"
-        )
-    groups = []
-    for name, module in children.items():
-        params = [p for p in module.parameters() if p.requires_grad]
-        if not params:
-            continue
-        scale = float(multipliers.get(name, 1.0))
-        decay = [p for p in params if p.ndim >= 2]
-        plain = [p for p in params if p.ndim < 2]
-        for subset, wd in ((decay, weight_decay), (plain, 0.0)):
-            if subset:
-                groups.append(
-                    {"params": subset, "lr": lr * scale, "weight_decay": wd, "name": name}
-                )
-    if not groups:
-        raise ValueError(
-            "no trainable parameters in this phase: check `trainable` and the switches"
-        )
-    return groups

@@ -25,7 +25,7 @@ from atft_kedro.loader.day_graph import edges_file
 from atft_kedro.pipelines.reporting import create_pipeline
 from atft_kedro.pipelines.tracking import evaluation_metrics
 from atft_kedro.training.checkpoints import CheckpointStore
-from atft_kedro.training.fold_training import input_columns
+from atft_kedro.training.fold_data import input_columns
 from tests.pipelines.reporting.tiny_run import CHOSEN, HORIZONS, LABEL, catalog, tiny_run
 
 CATALOG = Path(__file__).parents[3] / "conf" / "base" / "catalog_reporting.yml"

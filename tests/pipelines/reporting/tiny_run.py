@@ -30,7 +30,8 @@ from atft_kedro.market.panel import build_panel
 from atft_kedro.market.synthetic import generate_market
 from atft_kedro.model import ATFTGATFAN, ModelConfig
 from atft_kedro.training.checkpoints import CheckpointStore, plain
-from atft_kedro.training.fold_training import fit_fold_scaler, input_columns, trading_calendar
+from atft_kedro.training.config import ScalerConfig
+from atft_kedro.training.fold_data import fit_fold_scaler, input_columns, trading_calendar
 
 HORIZONS = [1, 5]
 LABEL = "next_close"
@@ -117,7 +118,9 @@ def build(root: Path) -> TinyRun:
                                  embargo_days=2, val_days=20, test_days=20)  # fmt: skip
     calendar = trading_calendar(features.path)
     scalers = {
-        f"fold{f['fold']}": fit_fold_scaler(features.path, f, calendar, {}, seed=0).to_dict()
+        f"fold{f['fold']}": fit_fold_scaler(
+            features.path, f, calendar, ScalerConfig(), seed=0
+        ).to_dict()
         for f in splits["folds"]
     }
     names, masks = input_columns(features.columns)

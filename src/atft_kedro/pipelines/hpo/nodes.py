@@ -21,13 +21,13 @@ from atft_kedro.hpo.search import (
 from atft_kedro.hpo.search_space import default_values, parse_space
 from atft_kedro.hpo.study import param_importance
 from atft_kedro.pipelines.tracking import log_trial
-from atft_kedro.training.fold_training import trading_calendar, with_label
+from atft_kedro.training.fold_data import trading_calendar
 
 
 def _data(features: DayMajorParquet, graph_edges: pl.DataFrame | None, splits: dict[str, Any],
-          horizons: list[int], seq_len: int) -> SearchData:  # fmt: skip
+          horizons: list[int], seq_len: int, label: str) -> SearchData:  # fmt: skip
     return SearchData(Path(features.path), graph_edges, splits, trading_calendar(features.path),
-                      list(horizons), int(seq_len))  # fmt: skip
+                      list(horizons), int(seq_len), label)  # fmt: skip
 
 
 def optimise_node(
@@ -45,11 +45,10 @@ def optimise_node(
 ) -> dict[str, Any]:
     """Run `hpo.n_trials` trials of the shared study in this worker (each scored on the validation
     RankIC of the global `label`); returns how to reopen it."""
-    training = with_label(training, label)
     cfg = HPOConfig.from_params(hpo)
     dims = parse_space(cfg.search_space)
     study = open_search_study(cfg, seed)
-    data = _data(model_input, graph_edges, splits, horizons, seq_len)
+    data = _data(model_input, graph_edges, splits, horizons, seq_len, label)
     with tempfile.TemporaryDirectory(prefix="atft_hpo_") as folder:
         return run_trials(
             study, lambda: trial_setup(data, training, cfg, int(graph["k"]), seed, Path(folder)),
@@ -73,9 +72,8 @@ def summarise_study_node(
 ) -> tuple[pl.DataFrame, dict[str, Any], dict[str, Any]]:
     """Trials table, best parameters as a conf fragment, and best vs default day by day.
     ``hpo_study`` (the optimise node's output) only orders this node after it."""
-    training = with_label(training, label)
     cfg = HPOConfig.from_params(hpo)
-    data = _data(model_input, graph_edges, splits, horizons, seq_len)
+    data = _data(model_input, graph_edges, splits, horizons, seq_len, label)
     with tempfile.TemporaryDirectory(prefix="atft_hpo_") as folder:
         return summarise(
             open_search_study(cfg, seed), parse_space(cfg.search_space), training,

@@ -24,7 +24,7 @@ from atft_kedro.inference.predict import (
 from atft_kedro.loader.day_graph import edges_file
 from atft_kedro.loader.scaler import OnlineRobustScaler
 from atft_kedro.training.checkpoints import CheckpointStore
-from atft_kedro.training.fold_training import trading_calendar
+from atft_kedro.training.fold_data import trading_calendar
 
 log = logging.getLogger(__name__)
 

@@ -36,7 +36,7 @@ from atft_kedro.graph.stats import cluster_recovery
 from atft_kedro.inference.predict import predict_folds
 from atft_kedro.loader.day_graph import edges_file
 from atft_kedro.training.checkpoints import CheckpointStore
-from atft_kedro.training.fold_training import input_columns
+from atft_kedro.training.fold_data import input_columns
 
 
 def predict_folds_node(

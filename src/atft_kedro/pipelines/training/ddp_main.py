@@ -9,10 +9,12 @@ their gradients. Rank 0 alone fits and saves `scalers`, writes the `checkpoints`
 paths) and saves the `training_metrics` records, so the reporting pipeline reads a distributed run
 exactly like a single-process one.
 
-One optimiser step averages N days (N = world size), so an epoch of D days takes D / N steps, and
-phase 4's augmentation noise is drawn per (seed, epoch, day). A `last.pt` of an N-rank job resumed
-by `kedro run` on one process continues with N days per step. Kedro is imported inside `main`
-only: this module is the torchrun adapter, like a pipeline's nodes.
+One optimiser step averages the groups of days of the N ranks (`training.steps.StepPlan`: N ×
+`training.days_per_step` days), so an epoch of D days takes D / N steps, and phase 4's augmentation
+noise is drawn per (seed, epoch, day). A `last.pt` of an N-rank job resumed by `kedro run` on one
+process continues with N groups per step. The `training` block is parsed here, as in the node
+(`TrainingRun.from_params`). Kedro is imported inside `main` only: this module is the torchrun
+adapter, like a pipeline's nodes.
 """
 
 from __future__ import annotations
@@ -30,8 +32,9 @@ from omegaconf import OmegaConf
 
 from atft_kedro.loader.day_graph import edges_file
 from atft_kedro.training.checkpoints import plain
-from atft_kedro.training.distributed import barrier, init_from_env
-from atft_kedro.training.fold_training import TrainingRun, fit_scalers, train_folds, with_label
+from atft_kedro.training.distributed import Rank, barrier, init_from_env
+from atft_kedro.training.fold_data import fit_scalers
+from atft_kedro.training.fold_training import TrainingRun, train_folds
 
 log = logging.getLogger(__name__)
 
@@ -76,33 +79,39 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
     ) as session:
         context = session.load_context()
         catalog, params = context.catalog, context.params
-        training = with_label(plain(params["training"]), params["label"])
-        implementation = (training.get("loader") or {}).get("implementation", "streaming")
+        job = TrainingRun.from_params(
+            plain(params["training"]), label=params["label"],
+            phase=args.phase if args.phase is not None else params.get("phase", "all"),
+            seed=params["seed"], horizons=params["horizons"], seq_len=params["seq_len"],
+            resume_checkpoint=params.get("resume_checkpoint"),
+        )  # fmt: skip
+        implementation = job.config.loader.implementation
         if implementation != "in_memory":
             raise ValueError(
                 f"training.loader.implementation must be in_memory for DDP, got {implementation!r}"
             )
-        rank, _ = init_from_env(training.get("device", "auto"))
+        rank, _ = init_from_env(job.config.device)
         try:
-            job = TrainingRun(
-                training, args.phase if args.phase is not None else params.get("phase", "all"),
-                int(params["seed"]), list(params["horizons"]), int(params["seq_len"]),
-                params.get("resume_checkpoint"),
-            )  # fmt: skip
-            features, splits = catalog.load("model_input"), catalog.load("splits")
-            if rank.is_main:
-                catalog.save("scalers", fit_scalers(features.path, splits, training, job.seed))
-            barrier()
-            with tempfile.TemporaryDirectory(prefix="atft_ddp_graph_") as folder:
-                edges = edges_file(catalog.load("graph_edges"), Path(folder))
-                records = train_folds(features.path, edges, splits, catalog.load("scalers"),
-                                      catalog.load("checkpoints"), job, rank=rank)  # fmt: skip
-            if rank.is_main:
-                catalog.save("training_metrics", records)
-            return records
+            return _train(catalog, job, rank)
         finally:
             if dist.is_available() and dist.is_initialized():
                 dist.destroy_process_group()
+
+
+def _train(catalog: Any, job: TrainingRun, rank: Rank) -> dict[str, dict[str, Any]]:
+    """This rank's share of the job: rank 0 fits and saves the scalers, every rank trains, rank 0
+    saves the metrics records."""
+    features, splits = catalog.load("model_input"), catalog.load("splits")
+    if rank.is_main:
+        catalog.save("scalers", fit_scalers(features.path, splits, job.config, job.seed))
+    barrier()
+    with tempfile.TemporaryDirectory(prefix="atft_ddp_graph_") as folder:
+        edges = edges_file(catalog.load("graph_edges"), Path(folder))
+        records = train_folds(features.path, edges, splits, catalog.load("scalers"),
+                              catalog.load("checkpoints"), job, rank=rank)  # fmt: skip
+    if rank.is_main:
+        catalog.save("training_metrics", records)
+    return records
 
 
 if __name__ == "__main__":

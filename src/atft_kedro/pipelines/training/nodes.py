@@ -12,16 +12,24 @@ import polars as pl
 from atft_kedro.datasets.parquet import DayMajorParquet
 from atft_kedro.loader.day_graph import edges_file
 from atft_kedro.training.checkpoints import CheckpointStore, plain
-from atft_kedro.training.fold_training import TrainingRun, fit_scalers, train_folds, with_label
+from atft_kedro.training.config import TrainingConfig
+from atft_kedro.training.fold_data import fit_scalers
+from atft_kedro.training.fold_training import TrainingRun, train_folds
 
 log = logging.getLogger(__name__)
 
 
 def fit_scalers_node(
-    features: DayMajorParquet, splits: dict[str, Any], training: dict[str, Any], seed: int
+    features: DayMajorParquet,
+    splits: dict[str, Any],
+    training: dict[str, Any],
+    label: str,
+    horizons: list[int],
+    seed: int,
 ) -> dict[str, Any]:
     """{"fold{f}": OnlineRobustScaler statistics} fitted on each selected fold's training dates."""
-    return fit_scalers(features.path, splits, training, seed)
+    cfg = TrainingConfig.from_params(plain(training), label=label, horizons=horizons)
+    return fit_scalers(features.path, splits, cfg, seed)
 
 
 def train_phases_node(
@@ -44,8 +52,9 @@ def train_phases_node(
 
     Returns one metrics record per (fold, phase), saved as `fold{f}_phase{p}.json`.
     """
-    job = TrainingRun(with_label(plain(training), label), phase, int(seed), list(horizons),
-                      int(seq_len), resume_checkpoint)  # fmt: skip
+    job = TrainingRun.from_params(plain(training), label=label, phase=phase, seed=seed,
+                                 horizons=horizons, seq_len=seq_len,
+                                 resume_checkpoint=resume_checkpoint)  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="atft_graph_") as folder:
         edges = edges_file(graph_edges, Path(folder))
         return train_folds(model_input.path, edges, splits, scalers, checkpoints, job)

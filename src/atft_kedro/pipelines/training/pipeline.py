@@ -11,7 +11,14 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 fit_scalers_node,
-                inputs=["model_input", "splits", "params:training", "params:seed"],
+                inputs=[
+                    "model_input",
+                    "splits",
+                    "params:training",
+                    "params:label",
+                    "params:horizons",
+                    "params:seed",
+                ],
                 outputs="scalers",
                 name="fit_scalers_node",
             ),
