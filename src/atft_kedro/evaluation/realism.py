@@ -1,7 +1,7 @@
 """Is a result too good to be true? A check against the published band, with its diagnostics.
 
 Good models on liquid equity markets reach a daily RankIC at h = 1 of about 0.04–0.07
-(DESIGN §11). Above the band a result is a mirage until shown otherwise; on data with a clean
+(docs/design.md, Realistic bands). Above the band a result is a mirage until shown otherwise; on data with a clean
 pipeline the usual cause is microstructure, not skill:
 
 * **stale or discrete closes**: a close unchanged from the previous session (no trade, or a price
@@ -27,7 +27,7 @@ from atft_kedro.evaluation.baselines import CEILINGS
 from atft_kedro.evaluation.metrics import daily_ic
 from atft_kedro.features.labels import DEFAULT_LABEL, target_name
 
-#: daily RankIC at h = 1 of good models on liquid markets (DESIGN §11)
+#: daily RankIC at h = 1 of good models on liquid markets (docs/design.md, Realistic bands)
 PUBLISHED_BAND = (0.04, 0.07)
 
 

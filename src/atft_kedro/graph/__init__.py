@@ -1,4 +1,4 @@
-"""Daily point-in-time kNN correlation graphs of stocks (DESIGN section 7)."""
+"""Daily point-in-time kNN correlation graphs of stocks (docs/design.md, Graph)."""
 
 from atft_kedro.graph.build import GraphConfig, GraphTables, build_graphs
 from atft_kedro.graph.correlation import rolling_correlation, window_weights

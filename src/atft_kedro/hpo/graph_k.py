@@ -1,6 +1,6 @@
 """The kNN graph for a smaller k, derived from a built graph instead of rebuilding it.
 
-In the graph of DESIGN section 7 each node proposes its top-k neighbours by |ρ| (above the
+In the graph (docs/design.md, Graph) each node proposes its top-k neighbours by |ρ| (above the
 threshold) and the proposals are symmetrised by union. A node's top-k proposals are all among its
 neighbours in the union graph, so for k' ≤ k its top-k' proposals are the top-k' of its union
 neighbours: re-selecting them per (Date, node) and symmetrising again gives exactly the graph a

@@ -1,1 +1,1 @@
-"""Splits, the online robust scaler and day-batch datasets (DESIGN section 6)."""
+"""Splits, the online robust scaler and day-batch datasets (docs/design.md, Splits, scaler and loader)."""

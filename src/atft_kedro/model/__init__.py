@@ -1,4 +1,4 @@
-"""ATFT-GAT-FAN in plain PyTorch (DESIGN section 8): modules, configuration and training objective."""
+"""ATFT-GAT-FAN in plain PyTorch (docs/design.md, Model): modules, configuration and training objective."""
 
 from atft_kedro.model.atft_gat_fan import ATFTGATFAN
 from atft_kedro.model.config import FANConfig, GATConfig, LossConfig, ModelConfig, SANConfig

@@ -1,6 +1,6 @@
 """ATFT-GAT-FAN: adaptive normalisation → variable selection → temporal encoder → graph → heads.
 
-Per day batch of N stocks (DESIGN section 8; a multi-day batch stacks D days' stocks, their graphs
+Per day batch of N stocks (docs/design.md, Model; a multi-day batch stacks D days' stocks, their graphs
 block-diagonal, and every layer works per stock or per edge, so days never mix):
 
     x [N, L, F] ─FAN─► [N, L, F|2F] ─SAN─► ─VSN(static c)─► [N, L, H] ─encoder─► z [N, H]

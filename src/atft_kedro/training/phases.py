@@ -1,4 +1,4 @@
-"""Training phases 0–4 (DESIGN section 9): which modules run, which learn, and how.
+"""Training phases 0–4 (docs/design.md, Phases): which modules run, which learn, and how.
 
 | phase | modules                      | what changes                                  |
 |-------|------------------------------|-----------------------------------------------|

@@ -134,7 +134,7 @@ def evaluate_node(
     label: str,
     seed: int,
 ) -> dict[str, Any]:
-    """The `evaluation` JSON (docs/contracts.md; DESIGN §10), headline under the global
+    """The `evaluation` JSON (docs/contracts.md; docs/design.md, Evaluation), headline under the global
     ``label``; the final model is each fold's phase with the best validation RankIC, and each
     model's turnover control is chosen on its validation predictions."""
     horizons = [int(h) for h in reporting["horizons"]]
