@@ -35,6 +35,7 @@ def test_a_run_records_parameters_curves_metrics_tags_and_artifacts(two_runs):
     first = runs[0]
     params = first.data.params
     assert params["seed"] == "42" and params["market.preset"] == "tiny"
+    assert first.info.run_name == "__default__ | synthetic tiny | seed 42 | phase all"
     assert params["market.synthetic.overrides.n_codes"] == "24"  # from --params, flattened
     assert params["label"] == "next_close" and first.data.tags["label"] == "next_close"
     assert first.data.tags["data.source"] == "synthetic" and first.data.tags["data.seed"] == "42"
@@ -73,7 +74,7 @@ def test_hpo_trials_are_nested_runs_under_one_parent(two_runs):
     result = project.run("--pipeline", "hpo", "--params", "hpo.n_trials=4,hpo.max_epochs=1")
     assert result.returncode == 0, result.stderr[-3000:]
     experiment = client.get_experiment_by_name(tracking(project.path)[1]).experiment_id
-    parent = client.search_runs([experiment], "attributes.run_name = 'hpo'")
+    parent = client.search_runs([experiment], "attributes.run_name LIKE 'hpo | %'")
     assert len(parent) == 1
     trials = client.search_runs([experiment],
                                 f"tags.mlflow.parentRunId = '{parent[0].info.run_id}'")  # fmt: skip

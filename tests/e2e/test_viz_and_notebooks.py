@@ -44,11 +44,13 @@ def test_kedro_viz_build_exports_every_registered_pipeline(tiny_run):
     main = json.loads((api / "main").read_text())  # the graph of the default pipeline
     registered = register_pipelines()
     assert {p["id"] for p in main["pipelines"]} == set(registered)
+    # each pipeline is a namespace: one collapsible group per pipeline
+    assert {"data_processing", "graph", "training", "reporting"} <= set(main["modular_pipelines"])
     layers: set[str] = set()
     for name, pipeline in registered.items():
         exported = json.loads((api / "pipelines" / name).read_text())
         tasks = {n["name"] for n in exported["nodes"] if n["type"] == "task"}
-        missing = {n.name for n in pipeline.nodes} - tasks
+        missing = {n.name.removeprefix(f"{n.namespace}.") for n in pipeline.nodes} - tasks
         assert not missing, f"kedro viz: pipeline {name} lacks nodes {sorted(missing)}"
         layers |= set(exported["layers"])
     assert layers <= set(LAYERS) and {"raw", "feature", "models", "reporting"} <= layers

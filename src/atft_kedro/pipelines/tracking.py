@@ -4,6 +4,9 @@ kedro-mlflow (a Kedro plugin; conf/base/mlflow.yml) opens one MLflow run per `ke
 project's SQLite store and logs, flattened, every parameter the run's nodes read (after
 ``--params``). ``TrackingHooks`` adds what a researcher compares across runs:
 
+* the run's name: what ran (pipeline, market, seed and, where it trains, the phase), e.g.
+  ``__default__ | synthetic small | seed 42 | phase all``; kedro-mlflow would name every run
+  after the pipeline alone;
 * tags: the git commit, and the data: the synthetic preset and seed, or the J-Quants files' date
   range and row counts;
 * per fold and phase, the validation curve as step metrics (step = epoch), e.g.
@@ -102,6 +105,18 @@ def data_tags(market: dict[str, Any], seed: int, daily_quotes: Any) -> dict[str,
                    "data.codes": str(daily_quotes.get_column("Code").n_unique())}  # fmt: skip
 
 
+def run_name(pipeline: str | None, params: dict[str, Any]) -> str:
+    """What a run ran: pipeline, market, seed and, when it trains, the phase."""
+    pipeline = pipeline or "__default__"
+    market = params.get("market") or {}
+    source = str(market.get("source", "synthetic"))
+    data = f"synthetic {market.get('preset')}" if source == "synthetic" else source
+    parts = [pipeline, data, f"seed {params.get('seed')}"]
+    if pipeline in ("__default__", "training"):
+        parts.append(f"phase {params.get('phase', 'all')}")
+    return " | ".join(parts)
+
+
 def git_tags(project: Path) -> dict[str, str]:
     """The commit the run's code came from, and whether the working tree had changes."""
 
@@ -157,23 +172,27 @@ class TrackingHooks:
         self._tagged = False
         self._user_uri = os.environ.get("MLFLOW_TRACKING_URI")  # a store the user chose
         self._project = Path.cwd()  # until the context names the project
+        self._params: dict[str, Any] = {}
+        self._name = ""
 
     @hook_impl(tryfirst=True)  # before kedro-mlflow reads the URI (mlflow.yml leaves it null)
     def after_context_created(self, context: Any) -> None:
         """Point MLflow at the project's SQLite store by absolute path, so a session started
         elsewhere (a notebook in notebooks/, a subfolder) records into the same store."""
         self._project = Path(context.project_path)
+        self._params = dict(context.params)
         if not self._user_uri:
             os.environ["MLFLOW_TRACKING_URI"] = tracking_uri(self._project)
 
     @hook_impl
-    def before_pipeline_run(self) -> None:
+    def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
         self._tagged = False
+        self._name = run_name(run_params.get("pipeline_name"), self._params)
 
     @hook_impl
     def before_node_run(self) -> None:
         if not self._tagged and mlflow.active_run() is not None:
-            mlflow.set_tags(git_tags(self._project))
+            mlflow.set_tags(git_tags(self._project) | {"mlflow.runName": self._name})
             self._tagged = True
 
     @hook_impl
