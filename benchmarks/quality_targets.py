@@ -190,6 +190,7 @@ def targets(results: dict[int, SeedResult]) -> None:
                                                   for b in BASELINES)
           + f": CI95 above 0 {'MET' if lo > 0 else 'MISSED'}, above every baseline "
           f"{'MET' if beaten else 'MISSED'}")  # fmt: skip
+    book(results)
     print("5. what each phase adds, paired, mean over seeds:")
     for a, b in zip(PHASES[1:], PHASES[:-1], strict=True):
         gains = [r.paired(a, b) for r in results.values() if {a, b} <= set(r.daily)]
@@ -200,6 +201,33 @@ def targets(results: dict[int, SeedResult]) -> None:
 
 
 PHASES = [f"atft/phase{p}" for p in range(5)]
+
+
+def book(results: dict[int, SeedResult]) -> None:
+    """The report's book with turnover control (each fold's setting chosen on its validation
+    days) and the JPX competition metric, per seed and mean over seeds."""
+    print(
+        "   with turnover control (report's `book`), net Sharpe per seed [CI95], mean; "
+        "JPX metric (daily spread Sharpe), mean:"
+    )
+    for name in ("final", *BASELINES, "structural", "oracle_next"):
+        sharpes, jpx, cells = [], [], []
+        for r in results.values():
+            key = r.final if name == "final" else name
+            block = r.evaluation.get("book", {}).get("models", {}).get(key)
+            pooled = r.evaluation["models"].get(key, {}).get("h1", {}).get("pooled", {})
+            if block:
+                sharpes.append(block["net"]["sharpe"])
+                cells.append(
+                    f"{fmt(block['net']['sharpe'], 2)} {interval(*block['net_sharpe_ci95'], 2)}"
+                )
+            if "jpx_metric" in pooled:
+                jpx.append(pooled["jpx_metric"]["score"])
+        if sharpes:
+            print(
+                f"   {LABELS.get(name, name):<26} {', '.join(cells)}; mean "
+                f"{fmt(float(np.mean(sharpes)), 2)}; JPX {fmt(float(np.mean(jpx)), 3)}"
+            )
 
 
 def effects(results: dict[int, SeedResult]) -> None:
