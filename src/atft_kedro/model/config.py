@@ -95,7 +95,7 @@ class ModelConfig:
     use_fan: bool = True
     use_san: bool = True
     use_gat: bool = True
-    linear_skip: bool = False  # a linear map of the day's inputs beside the network (heads)
+    linear_skip: bool = True  # a linear map of the day's inputs beside the network (heads)
     fan: FANConfig = field(default_factory=FANConfig)
     san: SANConfig = field(default_factory=SANConfig)
     gat: GATConfig = field(default_factory=GATConfig)
