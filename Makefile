@@ -1,5 +1,6 @@
 # Two commands for a newcomer: `make run` (install + run everything on the synthetic market) and
 # `make test` (install + run the test suite). Both create/reuse .venv and are fast when installed.
+# `make lint` runs ruff and the type checker (mypy); CI (.ci/run) runs it before the tests.
 
 PYTHON ?= python3
 VENV := .venv
@@ -28,9 +29,11 @@ run: install
 test: install
 	$(BIN)/pytest
 
+# mypy reads its settings and the files it checks from pyproject.toml ([tool.mypy]).
 lint: install
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
 
 format: install
 	$(BIN)/ruff check --fix src tests benchmarks

@@ -53,12 +53,12 @@ def _value(hint: Any, value: Any, name: str) -> Any:
     """``value`` as a field typed ``hint`` holds it (sub-blocks built, lists to tuples)."""
     hint = _without_none(hint)
     origin = typing.get_origin(hint)
-    if dataclasses.is_dataclass(hint) and isinstance(value, Mapping):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint) and isinstance(value, Mapping):
         return from_block(hint, value, name)
     if origin is dict and isinstance(value, Mapping):
         key_type, item_type = typing.get_args(hint) or (Any, Any)
         convert = key_type if isinstance(key_type, type) else (lambda k: k)
-        if dataclasses.is_dataclass(item_type):
+        if isinstance(item_type, type) and dataclasses.is_dataclass(item_type):
             return {convert(k): from_block(item_type, v, f"{name}.{k}", convert(k))
                     for k, v in value.items()}  # fmt: skip
         return {convert(k): v for k, v in value.items()}

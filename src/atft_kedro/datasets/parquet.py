@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
 import pyarrow.parquet as pq
@@ -20,11 +20,16 @@ from atft_kedro.atomic import atomic_path
 from atft_kedro.errors import UnreadableFileError, one_line
 from atft_kedro.features.day_major import write_day_major_parquet
 
+#: the codecs polars writes Parquet with
+Compression = Literal["lz4", "uncompressed", "snappy", "gzip", "brotli", "zstd"]
+
 
 class PolarsParquetDataset(AbstractDataset[pl.DataFrame, pl.DataFrame]):
     """An eager polars table in one Parquet file, written atomically."""
 
-    def __init__(self, filepath: str, compression: str = "zstd", metadata: dict | None = None):
+    def __init__(
+        self, filepath: str, compression: Compression = "zstd", metadata: dict | None = None
+    ):
         self._filepath = Path(filepath)
         self._compression = compression
         self.metadata = metadata

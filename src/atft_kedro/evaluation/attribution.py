@@ -33,7 +33,7 @@ def effect_column(effect: str, label: str) -> str:
 
 def _mean_rank_ic(table: pl.DataFrame, pred: str, target: str, min_stocks: int) -> float | None:
     daily = daily_ic(table, pred, target, min_stocks).table
-    return float(daily["rank_ic"].mean()) if daily.height else None
+    return float(daily["rank_ic"].mean()) if daily.height else None  # type: ignore[arg-type]
 
 
 def effect_rank_ic(

@@ -196,7 +196,7 @@ def return_stats(returns: np.ndarray, periods_per_year: float = TRADING_DAYS) ->
 
 def performance(backtest: Backtest) -> dict[str, dict[str, float]]:
     """``{"gross": stats, "net": stats}``, each with ``avg_turnover`` (mean Σ|Δw| per period)."""
-    avg_turnover = float(backtest.daily["turnover"].mean()) if backtest.daily.height else math.nan
+    avg_turnover = float(backtest.daily["turnover"].mean()) if backtest.daily.height else math.nan  # type: ignore[arg-type]
     return {
         kind: return_stats(backtest.daily[kind].to_numpy(), backtest.periods_per_year)
         | {"avg_turnover": avg_turnover}

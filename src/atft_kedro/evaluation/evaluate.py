@@ -11,6 +11,7 @@ import math
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any, overload
 
 import numpy as np
 import polars as pl
@@ -44,7 +45,7 @@ class EvaluationConfig:
     seed: int = 0
 
     @classmethod
-    def from_params(cls, reporting: Mapping[str, object], seed: int) -> EvaluationConfig:
+    def from_params(cls, reporting: Mapping[str, Any], seed: int) -> EvaluationConfig:
         """From the `reporting` block (its other keys are read by the reporting nodes); an
         unknown key is a one-line ParameterError."""
         metrics = {f for f in cls.__dataclass_fields__ if f != "seed"}
@@ -77,7 +78,7 @@ def evaluate_block(
     """All metrics of one model at horizon h on one set of days."""
     daily = daily_ic(preds, pred_col(h), target_col(h), cfg.min_stocks)
     block_len = max(cfg.mean_block, float(h))
-    out = ic_summary(daily)
+    out: dict[str, Any] = ic_summary(daily)
     for col in ("ic", "rank_ic"):
         out[f"{col}_mean_ci95"] = mean_ci(
             daily.table[col].to_numpy(), block_len, cfg.n_boot, rng=rng
@@ -169,6 +170,10 @@ def daily_series(
     return pl.concat(frames, how="vertical") if frames else pl.DataFrame()
 
 
+@overload
+def json_safe(obj: Mapping) -> dict: ...
+@overload
+def json_safe(obj: object) -> object: ...
 def json_safe(obj: object) -> object:
     """Recursively: tuples → lists, numpy scalars → Python, NaN/±inf → None."""
     if isinstance(obj, Mapping):
@@ -257,14 +262,14 @@ def universe_check(size: pl.DataFrame, quantile: float, book: BookConfig) -> dic
     day keeps fewer."""
     needed = math.ceil(book.min_names_per_side / quantile - 1e-9)
     investable = size["investable"]
-    median = float(investable.median()) if size.height else math.nan
+    median = float(investable.median()) if size.height else math.nan  # type: ignore[arg-type]
     return {
         "needed": needed,
         "quantile": quantile,
         "min_names_per_side": book.min_names_per_side,
         "median": median,
-        "stocks_median": float(size["stocks"].median()) if size.height else math.nan,
-        "min": int(investable.min()) if size.height else None,
+        "stocks_median": float(size["stocks"].median()) if size.height else math.nan,  # type: ignore[arg-type]
+        "min": int(investable.min()) if size.height else None,  # type: ignore[arg-type]
         "days_below": int((investable < needed).sum()),
         "days": size.height,
         "fired": bool(size.height and median < needed),

@@ -164,7 +164,7 @@ def interpretation_figures(interpretation: Mapping[str, Any]) -> dict[str, Figur
 def view_values(evaluation: Mapping[str, Any], h: int, labels: list[str]) -> dict[str, dict]:
     """{label: {view title: (RankIC, CI95)}} at horizon h, pooled test days."""
     views = all_views(evaluation)
-    out = {}
+    out: dict[str, dict] = {}
     for label in labels:
         out[label] = {}
         for view, title in VIEW_TITLES.items():

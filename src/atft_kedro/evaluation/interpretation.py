@@ -19,12 +19,15 @@ The result is JSON-ready (lists and floats only).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from atft_kedro.features.registry import FEATURES
+
+if TYPE_CHECKING:
+    from atft_kedro.model.atft_gat_fan import ATFTGATFAN
 
 MASK_GROUP = "validity masks"
 
@@ -103,7 +106,7 @@ class InterpretationCollector:
                 self._gat[key].append(alpha[keep].numpy())
                 self._gat_relative[key].append(relative[keep].numpy())
 
-    def result(self, model: torch.nn.Module | None = None) -> dict[str, Any]:
+    def result(self, model: ATFTGATFAN | None = None) -> dict[str, Any]:
         """JSON-ready summary; ``model`` supplies SAN's learned γ and π (skipped when None)."""
         groups = feature_groups(self.input_names)
         out: dict[str, Any] = {"days": self.days, "inputs": self.input_names, "groups": groups}
@@ -119,7 +122,7 @@ class InterpretationCollector:
                 windows = [str(k) for k in range(width)]
             out["fan"] = {"windows": windows, "weights": (self._fan / self._fan_days).tolist()}
         san = getattr(model, "san", None)
-        if san is not None and getattr(model.cfg, "use_san", False):
+        if model is not None and san is not None and getattr(model.cfg, "use_san", False):
             pi = san.slice_logits.detach().float().softmax(0).cpu().numpy()  # [K]
             gamma = san.gamma.detach().float().abs().cpu().numpy()  # [K, F]
             effective = (pi[:, None] * gamma).T  # [F, K]

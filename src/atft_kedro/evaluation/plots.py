@@ -9,12 +9,13 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import polars as pl
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 WIDE, TALL = (9.0, 4.0), (9.0, 5.5)
 
 
-def _figure(size: tuple[float, float] = WIDE) -> tuple[Figure, object]:
+def _figure(size: tuple[float, float] = WIDE) -> tuple[Figure, Axes]:
     fig = Figure(figsize=size, layout="constrained")
     return fig, fig.subplots()
 
@@ -84,13 +85,13 @@ def decile_bars(
     deciles: Mapping[str, Sequence[float]], title: str = "Mean target by prediction decile"
 ) -> Figure:
     """``deciles[label]`` = mean return per decile (0 = lowest prediction): grouped bars."""
-    deciles = {k: np.asarray(v, dtype=float) for k, v in deciles.items() if len(v)}
-    if not deciles:
+    bars = {k: np.asarray(v, dtype=float) for k, v in deciles.items() if len(v)}
+    if not bars:
         return empty_figure(title)
     fig, ax = _figure()
-    width = 0.8 / len(deciles)
-    for i, (label, values) in enumerate(deciles.items()):
-        x = np.arange(values.size) + (i - (len(deciles) - 1) / 2) * width
+    width = 0.8 / len(bars)
+    for i, (label, values) in enumerate(bars.items()):
+        x = np.arange(values.size) + (i - (len(bars) - 1) / 2) * width
         ax.bar(x, values * 1e4, width=width, color=f"C{i % 10}", label=label)
     ax.axhline(0.0, color="black", lw=0.5)
     ax.set(title=title, xlabel="decile (0 = lowest prediction)", ylabel="mean target (bps)")

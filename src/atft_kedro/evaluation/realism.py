@@ -46,7 +46,7 @@ def unchanged_close_share(panel: pl.DataFrame) -> float | None:
 
 def reversal_rank_ic(
     table: pl.DataFrame,
-    dates: Sequence[Any] | None = None,
+    dates: Sequence[Any] | pl.Series | None = None,
     min_stocks: int = 10,
     label: str = DEFAULT_LABEL,
 ) -> float | None:
@@ -62,7 +62,7 @@ def reversal_rank_ic(
     target = pl.col(target_name(1, label))
     preds = table.select("Date", pred=-pl.col("ret_1d").cast(pl.Float64), y=target)
     ic = daily_ic(preds, "pred", "y", min_stocks).table
-    return float(ic["rank_ic"].mean()) if ic.height else None
+    return float(ic["rank_ic"].mean()) if ic.height else None  # type: ignore[arg-type]
 
 
 def _rank_ic(models: Mapping[str, Any], label: str, h: int = 1) -> float | None:

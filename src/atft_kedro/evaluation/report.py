@@ -10,11 +10,10 @@ import base64
 import io
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import jinja2
 import polars as pl
-from matplotlib.figure import Figure
 
 from atft_kedro.evaluation.attribution import attribution_rows
 from atft_kedro.evaluation.baselines import BASELINES, CEILINGS
@@ -195,7 +194,9 @@ def book_rows(evaluation: Mapping) -> list[dict[str, str]]:
     days)."""
     rows = []
     for label, book in (evaluation.get("book") or {}).get("models", {}).items():
-        raw = _pooled(evaluation["models"], label, 1)["backtest"]["quantile"]
+        pooled = _pooled(evaluation["models"], label, 1)
+        assert pooled is not None  # a model with a controlled book has its pooled h1 block
+        raw = pooled["backtest"]["quantile"]
         chosen = {f"fold {f}": setting_text(b["chosen"]) for f, b in book["folds"].items()}
         rows.append({
             "model": label, **chosen,
@@ -312,7 +313,7 @@ def phase_ablation(evaluation: Mapping[str, Any], h: int) -> list[dict[str, Any]
             continue
         block = per_h[f"h{h}"]["pooled"]
         mean = block["rank_ic"]["mean"]
-        change = None if previous is None or mean is None else mean - previous
+        change: float | None = None if previous is None or mean is None else mean - previous
         rows.append({"phase": label, "RankIC": mean, "CI95": block["rank_ic_mean_ci95"],
                      "Δ RankIC vs previous phase": change,
                      "net Sharpe": block["backtest"]["quantile"]["net"]["sharpe"]})  # fmt: skip
@@ -386,9 +387,9 @@ def describe_data(
     """Data description: (key facts, one row per fold with its date ranges)."""
     dates = features["Date"]
     facts = {
-        "trading days": f"{dates.n_unique()} ({dates.min()} … {dates.max()})",
+        "trading days": f"{dates.n_unique()} ({dates.min()} … {dates.max()})",  # type: ignore[str-bytes-safe]
         "stocks (codes)": f"{features['Code'].n_unique()} distinct, "
-        f"{features.group_by('Date').len()['len'].mean():.0f} per day on average",
+        f"{features.group_by('Date').len()['len'].mean():.0f} per day on average",  # type: ignore[str-bytes-safe]
         "model inputs": f"{len(feature_cols)} columns (features then validity masks)",
         "splits": f"{splits.get('n_splits', len(splits['folds']))} walk-forward folds; purge "
         f"{splits.get('purge_days', MISSING)} + embargo {splits.get('embargo_days', MISSING)} "
@@ -405,7 +406,13 @@ def describe_data(
     return facts, folds
 
 
-def figure_to_base64(fig: Figure, dpi: int = 100) -> str:
+class SavesFigure(Protocol):
+    """What the report embeds: a matplotlib Figure, or anything with its ``savefig``."""
+
+    def savefig(self, fname: Any, /, *, format: str = ..., dpi: int = ...) -> None: ...
+
+
+def figure_to_base64(fig: SavesFigure, dpi: int = 100) -> str:
     """PNG bytes of a figure, base64-encoded (ASCII)."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
@@ -456,7 +463,7 @@ figcaption{font-size:.9em;color:#555}
 
 def render_report(
     tables: Mapping[str, Sequence[Mapping[str, object]]],
-    figures: Mapping[str, Figure],
+    figures: Mapping[str, SavesFigure],
     data_description: tuple[Mapping[str, object], Sequence[Mapping[str, object]]] | None = None,
     verdict_line: str = "",
     *,

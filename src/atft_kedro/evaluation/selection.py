@@ -11,7 +11,7 @@ validation period (after an earlier fold's test period) pick the earlier fold's 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import polars as pl
@@ -21,7 +21,7 @@ RULE = "per fold, the phase with the highest mean validation RankIC (best checkp
 
 def _records(training_metrics: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The per-(fold, phase) records; a PartitionedDataset gives loaders instead of dicts."""
-    return [r() if isinstance(r, Callable) else r for r in training_metrics.values()]
+    return [r() if callable(r) else r for r in training_metrics.values()]
 
 
 def validation_choice(training_metrics: Mapping[str, Any], folds: list[int]) -> dict[str, Any]:

@@ -164,7 +164,7 @@ def validation_grid(
             stats = return_stats(daily["net"].to_numpy(), TRADING_DAYS)
             rows.append(asdict(Setting(half_life, k)) | {
                 "net_sharpe": stats["sharpe"], "net_return": stats["annual_return"],
-                "avg_turnover": float(daily["turnover"].mean()),
+                "avg_turnover": float(daily["turnover"].mean()),  # type: ignore[arg-type]
             })  # fmt: skip
     return rows
 
@@ -185,7 +185,7 @@ def book_on_test_days(
     """The pooled test-day book, each fold with its setting → ``book_daily`` over all test dates
     (folds in date order; the book carries over from one fold's last day to the next's first)."""
     _, codes = grids(test)
-    order = sorted(chosen, key=lambda f: test.filter(pl.col("fold") == f)["Date"].min())
+    order = sorted(chosen, key=lambda f: test.filter(pl.col("fold") == f)["Date"].min())  # type: ignore[arg-type,return-value]
     weights, dates = [], []
     for fold in order:
         part = test.filter(pl.col("fold") == fold)
@@ -218,7 +218,7 @@ def controlled_book(
         chosen[fold] = choose(rows, book.choose_by)
         per_fold[str(fold)] = {"chosen": asdict(chosen[fold]), "validation": rows}
     daily = book_on_test_days(test, chosen, cfg)
-    turnover = float(daily["turnover"].mean()) if daily.height else math.nan
+    turnover = float(daily["turnover"].mean()) if daily.height else math.nan  # type: ignore[arg-type]
     stats = {kind: return_stats(daily[kind].to_numpy(), TRADING_DAYS) | {"avg_turnover": turnover}
              for kind in ("gross", "net")}  # fmt: skip
     block = max(cfg.mean_block, 1.0)

@@ -17,6 +17,7 @@ target) run unchanged on it. The label's own view is the headline; the others ar
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Literal
 
 import polars as pl
 
@@ -60,7 +61,7 @@ def view_predictions(
     targets = [pl.col(target_name(h, source)).alias(target_col(h)) for h in hs]
     keep = pl.col("universe") == 1 if view == "investable" else pl.lit(True)
     chosen = labels.filter(keep).select("Date", "Code", *targets)
-    how = "inner" if view == "investable" else "left"
+    how: Literal["inner", "left"] = "inner" if view == "investable" else "left"
     out = preds.drop([target_col(h) for h in hs if target_col(h) in preds.columns])
     out = out.join(chosen, on=["Date", "Code"], how=how, maintain_order="left")
     return out.with_columns(pl.col(target_col(h)).cast(pl.Float64).fill_null(float("nan"))

@@ -71,18 +71,19 @@ def cs_normalise(frame: pl.DataFrame, columns: list[str], method: str, clip: flo
     by_date = frame.select(pl.col("Date").set_sorted(), *columns).group_by(
         "Date", maintain_order=True
     )
-    stats = [by_date.agg(pl.len().alias(":rows"))]
+    parts = [by_date.agg(pl.len().alias(":rows"))]
     for i in range(0, len(columns), STATS_BATCH):  # a few float64 copies alive at a time
         batch = columns[i : i + STATS_BATCH]
         x = [pl.col(c).fill_nan(None).cast(pl.Float64) for c in batch]
-        stats.append(
+        parts.append(
             by_date.agg(
                 *[v.count().alias(f"{c}:n") for v, c in zip(x, batch, strict=True)],
                 *[v.mean().alias(f"{c}:mean") for v, c in zip(x, batch, strict=True)],
                 *[v.std().alias(f"{c}:sd") for v, c in zip(x, batch, strict=True)],
             ).drop("Date")
         )
-    stats = pl.concat(stats, how="horizontal")
+    stats = pl.concat(parts, how="horizontal")
+    del parts
     del by_date  # it holds the unscored columns: each must be freed once its score replaces it
     day = np.repeat(np.arange(stats.height), stats[":rows"].to_numpy())  # each row's date
     # Two float64 work buffers reused by every column: no fresh pages per column.

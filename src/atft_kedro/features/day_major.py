@@ -7,6 +7,7 @@ cuts row groups only at day boundaries. Writes are atomic (temporary sibling, th
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import polars as pl
 import pyarrow.parquet as pq
@@ -42,7 +43,7 @@ def check_day_major_parquet(path: str | Path) -> int:
     pf = pq.ParquetFile(path)
     last_date = None
     for g in range(pf.num_row_groups):
-        keys = pl.from_arrow(pf.read_row_group(g, columns=["Date", "Code"]))
+        keys = cast(pl.DataFrame, pl.from_arrow(pf.read_row_group(g, columns=["Date", "Code"])))
         if keys.height == 0:
             continue
         if not keys.equals(keys.sort("Date", "Code")):

@@ -23,6 +23,8 @@ NaN; nothing is filled. Targets use the future by definition; they are labels, n
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import polars as pl
 
 from atft_kedro.features.labels import VIEWS, target_name
@@ -39,7 +41,7 @@ def _at_session_ahead(expr: pl.Expr, k: int) -> pl.Expr:
     return pl.when(lead(day, k) == day + k).then(lead(expr, k))
 
 
-def target_exprs(horizons: tuple[int, ...] | list[int]) -> list[pl.Expr]:
+def target_exprs(horizons: Sequence[int]) -> list[pl.Expr]:
     """Every view's ``target`` expressions, on a frame sorted by (Code, Date) on the session grid
     with ``_code`` and ``_day``."""
     out = []

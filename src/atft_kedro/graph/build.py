@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -161,7 +161,8 @@ def build_graphs(
         config.lookback,
     )
     n_days, every = len(returns.dates), config.rebuild_every
-    first = 0 if dates_from is None else int(np.searchsorted(np.array(returns.dates), dates_from))
+    # numpy's stubs take no datetime.date scalar (searchsorted compares it as an object)
+    first = 0 if dates_from is None else int(np.searchsorted(np.array(returns.dates), dates_from))  # type: ignore[call-overload]
     days = np.arange(first, n_days)
     build = _GraphBuilder(series, config, np.unique((days // every) * every))
     dates = np.array(returns.dates, dtype="datetime64[D]")
@@ -238,6 +239,8 @@ def _edge_table(returns: ReturnPanel, codes: pl.Series, day: int, graph: _DayGra
     )
 
 
-def _concat(parts: list[pl.DataFrame], schema: dict[str, pl.DataType]) -> pl.DataFrame:
+def _concat(
+    parts: list[pl.DataFrame], schema: Mapping[str, pl.DataType | type[pl.DataType]]
+) -> pl.DataFrame:
     """Per-day frames as one table (kept in per-day chunks: no copy of the large edge list)."""
     return pl.concat(parts, rechunk=False) if parts else pl.DataFrame(schema=schema)

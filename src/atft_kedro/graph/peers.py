@@ -36,6 +36,7 @@ import polars as pl
 
 from atft_kedro.graph.momentum import momentum_features
 from atft_kedro.graph.returns import (
+    Residualize,
     ReturnPanel,
     daily_log_returns,
     residual_returns,
@@ -269,7 +270,9 @@ def group_peer_table(returns: ReturnPanel, groups: pl.DataFrame) -> pl.DataFrame
     return peer_table(returns, graph_stage_features(returns, group_mean(returns, group)))
 
 
-def peer_returns(panel: pl.DataFrame, residualize: str, beta_window: int | None) -> ReturnPanel:
+def peer_returns(
+    panel: pl.DataFrame, residualize: Residualize, beta_window: int | None
+) -> ReturnPanel:
     """The residual log returns the graph correlates and the peer inputs average (not winsorised:
     a peer's jump today is news its neighbours may follow)."""
     return residual_returns(daily_log_returns(panel), residualize, beta_window)

@@ -56,7 +56,7 @@ def importance_bars(importance: Mapping[str, float], note: str = "") -> Figure:
     title = "Parameter importance (fANOVA)"
     if not importance:
         return empty_figure(title, note or "not estimable")
-    names = sorted(importance, key=importance.get)
+    names = sorted(importance, key=lambda n: importance[n])
     fig = Figure(figsize=(7.0, 0.4 * len(names) + 1.2), layout="constrained")
     ax = fig.subplots()
     ax.barh(names, [importance[n] for n in names])

@@ -133,7 +133,7 @@ def run_trials(
 def _check_graph_k(dims: list[Dimension], built_k: int | None) -> None:
     """A searched graph.k above the k the graph was built with fails before any trial runs."""
     for d in dims:
-        largest = max(d.choices) if d.type == "categorical" else d.high
+        largest = max(d.choices) if d.type == "categorical" else d.bounds[1]
         if d.path == GRAPH_K and built_k is not None and largest > built_k:
             raise ParameterError(
                 f"hpo.search_space.{d.name}: graph.k up to {largest:g} but the graph was built "

@@ -52,6 +52,13 @@ class Dimension:
             raise ValueError(f"{where}: mode must be set or scale, got {self.mode!r}")
 
     @property
+    def bounds(self) -> tuple[float, float]:
+        """(low, high) of a float or int dimension (both set: checked in ``__post_init__``)."""
+        if self.low is None or self.high is None:
+            raise ValueError(f"hpo.search_space.{self.name}: a {self.type} dimension has no bounds")
+        return self.low, self.high
+
+    @property
     def labels(self) -> list[Any]:
         """Optuna-storable categorical choices: lists and dicts become their JSON text."""
         return [json.dumps(c) if isinstance(c, list | tuple | dict) else c for c in self.choices]
@@ -88,10 +95,12 @@ def suggest(trial: optuna.Trial, dims: list[Dimension]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for d in dims:
         if d.type == "float":
-            values[d.name] = trial.suggest_float(d.name, d.low, d.high, log=d.log)
+            low, high = d.bounds
+            values[d.name] = trial.suggest_float(d.name, low, high, log=d.log)
         elif d.type == "int":
+            low, high = d.bounds
             values[d.name] = trial.suggest_int(
-                d.name, int(d.low), int(d.high), step=int(d.step or 1), log=d.log
+                d.name, int(low), int(high), step=int(d.step or 1), log=d.log
             )
         else:
             values[d.name] = d.decode(trial.suggest_categorical(d.name, d.labels))
@@ -129,7 +138,7 @@ def _set(tree: dict, path: tuple[str, ...], value: Any) -> None:
 
 def _resolved(training: Mapping[str, Any], d: Dimension, value: Any) -> dict[tuple[str, ...], Any]:
     """{concrete path: new value} of one dimension applied to `training`."""
-    out = {}
+    out: dict[tuple[str, ...], Any] = {}
     for path in _matches(training, d.path.split(".")):
         if d.mode == "scale":
             base = _get(training, path)
@@ -197,7 +206,7 @@ def default_values(
         if d.type == "categorical":
             if d.encode(value) not in d.labels:
                 return None
-        elif value is None or not d.low <= value <= d.high:
+        elif value is None or not d.bounds[0] <= value <= d.bounds[1]:
             return None
         values[d.name] = value
     return values

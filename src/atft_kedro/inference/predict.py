@@ -162,7 +162,7 @@ def fitted(store: CheckpointStore, fold: int, phase: int) -> Fitted:
 def day_dataset(
     features_path: Path,
     inputs: Sequence[str],
-    edges: Path | None,
+    edges: str | Path | None,
     dates: list[dt.date],
     scaler: OnlineRobustScaler,
     *,
@@ -194,7 +194,7 @@ class _FoldData:
 
     features: Path
     columns: list[str]
-    graph_edges: Path | None
+    graph_edges: str | Path | None
     calendar: list[dt.date]
     spans: dict  # block -> [first, last] (the fold's split)
     scaler: OnlineRobustScaler
@@ -259,6 +259,7 @@ def predict_folds(
                 collector = collector or InterpretationCollector(fit.columns(columns), seed=seed)
                 _interpret(collector, model, data.get(fit, "test"))
                 final_model = model
+    assert collector is not None  # the final phase is trained in at least one fold
     interpretation = collector.result(final_model) | {"phase": final, "model": MODEL_NAME}
     test = pl.concat(frames["test"], how="vertical")
     return test, pl.concat(frames["val"] or [test.clear()], how="vertical"), interpretation

@@ -33,7 +33,10 @@ class LoaderConfig:
         return from_block(cls, params, "training.loader")
 
 
-IMPLEMENTATIONS = {"streaming": StreamingDayDataset, "in_memory": InMemoryDayDataset}
+IMPLEMENTATIONS: dict[str, type[StreamingDayDataset] | type[InMemoryDayDataset]] = {
+    "streaming": StreamingDayDataset,
+    "in_memory": InMemoryDayDataset,
+}
 
 
 def make_day_dataset(

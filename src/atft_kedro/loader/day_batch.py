@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 import numpy as np
 import torch
@@ -29,6 +29,10 @@ class DayBatch(TypedDict):
     date: dt.date
     edge_index: torch.Tensor  # [2, E] int64, positions in codes
     edge_attr: torch.Tensor  # [E, 3] float32, [corr, same_market, same_sector33]
+    # multi-day batches only (collate_days)
+    days: NotRequired[torch.Tensor]  # [N] int64, each stock's day 0..D−1
+    n_days: NotRequired[int]  # D
+    dates: NotRequired[list[dt.date]]  # the D dates
 
 
 def stocks_of_day(rows: DayRows, require_target: bool) -> np.ndarray:

@@ -29,7 +29,8 @@ UNIVERSES = ("all", "investable")
 
 def day_number(date: dt.date | str | np.datetime64) -> int:
     """Days since 1970-01-01 of a date (``datetime.date``, ISO string or datetime64)."""
-    return int(np.datetime64(date, "D").astype(np.int64))
+    # numpy's overloads take a date, a str or a datetime64, not their union
+    return int(np.datetime64(date, "D").astype(np.int64))  # type: ignore[call-overload]
 
 
 def to_date(day: int) -> dt.date:

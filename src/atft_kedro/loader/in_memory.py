@@ -62,7 +62,7 @@ class InMemoryDayDataset(DayBatches, Dataset):
         """Edges of the requested days as code indices, sorted by day, with per-day offsets."""
         empty = np.empty(0, np.int64)
         self.edge_src, self.edge_dst, self.edge_attr = empty, empty, np.empty((0, 3), np.float32)
-        self.edge_offsets = np.zeros(self.calendar.size + 1, dtype=np.int64)
+        self.edge_offsets: np.ndarray = np.zeros(self.calendar.size + 1, dtype=np.int64)
         if path is None or self.codes.size == 0:
             return
         days, edges = decode_edges(
@@ -75,9 +75,8 @@ class InMemoryDayDataset(DayBatches, Dataset):
         keep = (self.keys[src] == edges.src) & (self.keys[dst] == edges.dst)
         keep &= np.isin(days, self.calendar[self.targets])
         self.edge_src, self.edge_dst, self.edge_attr = src[keep], dst[keep], edges.attr[keep]
-        self.edge_offsets = np.searchsorted(
-            days[keep], np.r_[self.calendar, np.iinfo(np.int64).max]
-        )
+        bounds: np.ndarray = np.r_[self.calendar, np.iinfo(np.int64).max]
+        self.edge_offsets = np.searchsorted(days[keep], bounds)
 
     def order(self) -> list[int]:
         """Item order for this epoch (pass as ``sampler`` to a DataLoader)."""

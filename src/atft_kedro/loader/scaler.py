@@ -73,7 +73,7 @@ class OnlineRobustScaler:
                 "OnlineRobustScaler: statistics were loaded with from_dict; refit a new one"
             )
         values = self._as_matrix(table_chunk)
-        n = values.shape[0]
+        n = int(values.shape[0])
         keys = self._rng.random(n)
         self.n_rows += n
         full = self._keys.size >= self.reservoir_size
@@ -133,17 +133,16 @@ class OnlineRobustScaler:
 
     @property
     def median_(self) -> np.ndarray:
-        self._finalise()
-        return self._median
+        return self._finalise()[0]
 
     @property
     def scale_(self) -> np.ndarray:
-        self._finalise()
-        return self._scale
+        return self._finalise()[1]
 
-    def _finalise(self) -> None:
-        if self._median is not None:
-            return
+    def _finalise(self) -> tuple[np.ndarray, np.ndarray]:
+        """(median, scale), computed from the reservoir on first use."""
+        if self._median is not None and self._scale is not None:
+            return self._median, self._scale
         if self._sample.shape[0] == 0:
             raise RuntimeError(
                 "OnlineRobustScaler: not fitted (call partial_fit or fit_from_parquet)"
@@ -164,6 +163,7 @@ class OnlineRobustScaler:
             median[cols] = med
             scale[cols] = np.where(mad > 0, mad, fallback)
         self._median, self._scale = median, scale
+        return median, scale
 
     # ---------------------------------------------------------------- transform
     def transform(self, values: Any) -> np.ndarray:

@@ -66,9 +66,10 @@ def purged_walk_forward(
     lengths = {"n_splits": n_splits, "seq_len": seq_len, "max_horizon": max_horizon,
                "val_days": val_days, "test_days": test_days}  # fmt: skip
     _check_arguments(mode, train_days, lengths, embargo_days)
+    train_span = train_days or 0  # set (checked above) wherever mode is "rolling"
     purge = seq_len + max_horizon - 1
     gap = purge + embargo_days
-    min_train = train_days if mode == "rolling" else seq_len
+    min_train = train_span if mode == "rolling" else seq_len
     needed = min_train + 2 * gap + val_days + n_splits * test_days
     if len(calendar) < needed:
         raise ValueError(
@@ -84,7 +85,7 @@ def purged_walk_forward(
         val_end = test_start - gap - 1
         val_start = val_end - val_days + 1
         train_end = val_start - gap - 1
-        train_start = 0 if mode == "expanding" else train_end - train_days + 1
+        train_start = 0 if mode == "expanding" else train_end - train_span + 1
         folds.append(
             {
                 "fold": k,

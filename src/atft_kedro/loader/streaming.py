@@ -71,8 +71,8 @@ class StreamingDayDataset(DayBatches, IterableDataset):
         lookback = np.arange(self.seq_len - 1, -1, -1)
         for block in self.block_plan(worker, num_workers):
             days = self.blocks[block]
-            needed = np.unique(days[:, None] - lookback[None, :])
-            needed = set(needed[needed >= 0].tolist())
+            window = np.unique(days[:, None] - lookback[None, :])
+            needed = set(window[window >= 0].tolist())
             held = {i: rows for i, rows in held.items() if i in needed}  # context carried over
             missing = np.array(sorted(needed.difference(held)), dtype=np.int64)
             for group in np.unique(self.table.group_of(missing)).tolist():

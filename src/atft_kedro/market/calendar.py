@@ -33,15 +33,15 @@ def _as_date(d: dt.date | str) -> dt.date:
 
 def tse_sessions(start: dt.date | str, end: dt.date | str) -> list[dt.date]:
     """TSE trading sessions in ``[start, end]`` (inclusive), ascending."""
-    start, end = _as_date(start), _as_date(end)
-    if end < start:
+    lo, hi = _as_date(start), _as_date(end)
+    if hi < lo:
         return []
-    cal = _xtks(start.year, end.year)
+    cal = _xtks(lo.year, hi.year)
     first, last = cal.first_session.date(), cal.last_session.date()
-    start, end = max(start, first), min(end, last)
-    if end < start:
+    lo, hi = max(lo, first), min(hi, last)
+    if hi < lo:
         return []
-    return [ts.date() for ts in cal.sessions_in_range(start, end)]
+    return [ts.date() for ts in cal.sessions_in_range(lo, hi)]
 
 
 def tse_sessions_from(start: dt.date | str, n: int) -> list[dt.date]:

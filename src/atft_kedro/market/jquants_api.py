@@ -214,7 +214,7 @@ def _read_coverage(cache_dir: Path) -> dict[str, tuple[date, date]]:
     return {t: (date.fromisoformat(a), date.fromisoformat(b)) for t, (a, b) in raw.items()}
 
 
-def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+def _write_atomic(path: Path, write: Callable[[Path], object]) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     write(tmp)
     os.replace(tmp, path)

@@ -141,14 +141,14 @@ def generate_market(preset: str = "small", seed: int = 42, **overrides) -> dict[
     """
     market = SyntheticMarket(market_config(preset, **overrides), seed)
     parts: dict[str, list[pl.DataFrame]] = {}
-    index_sums = 0.0
+    index_sums: np.ndarray | float = 0.0  # 0.0 + the first chunk's sums: an array
     for chunk in market.chunks():
         index_sums = index_sums + chunk.index_sums
         for name, frame in chunk.tables.items():
             parts.setdefault(name, []).append(frame)
     tables = {name: pl.concat(frames).sort(*_SORT[name]) for name, frames in parts.items()}
     tables["listed_info"] = market.listed_info()
-    tables["topix"] = market.topix(index_sums)
+    tables["topix"] = market.topix(np.asarray(index_sums))
     tables["trades_spec"] = market.trades_spec()
     tables["latent_clusters"] = market.latent_clusters()
     return {name: tables[name] for name in TABLES}
@@ -167,7 +167,7 @@ def write_market(
     market = SyntheticMarket(market_config(preset, **overrides), seed)
     files = {name: path / f"{name}.parquet" for name in TABLES}
     writers: dict[str, pq.ParquetWriter] = {}
-    index_sums = 0.0
+    index_sums: np.ndarray | float = 0.0  # 0.0 + the first chunk's sums: an array
     try:
         for chunk in market.chunks():
             index_sums = index_sums + chunk.index_sums
@@ -180,7 +180,7 @@ def write_market(
         for writer in writers.values():
             writer.close()
     market.listed_info().write_parquet(files["listed_info"])
-    market.topix(index_sums).write_parquet(files["topix"])
+    market.topix(np.asarray(index_sums)).write_parquet(files["topix"])
     market.trades_spec().write_parquet(files["trades_spec"])
     market.latent_clusters().write_parquet(files["latent_clusters"])
     return files

@@ -19,6 +19,7 @@ from close ``t`` to close ``t+h`` given what is known at ``t``:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -98,7 +99,7 @@ def component_weights(cfg: SyntheticMarketConfig) -> dict[str, float]:
 def planted_alpha(components: dict[str, np.ndarray], cfg: SyntheticMarketConfig) -> np.ndarray:
     """``alpha_1d [T, N]``: the expected log return from close t to close t+1."""
     weights = component_weights(cfg)
-    return sum(weights[k] * components[k] for k in ALPHA_COMPONENTS)
+    return cast(np.ndarray, sum(weights[k] * components[k] for k in ALPHA_COMPONENTS))
 
 
 def forward_components(
@@ -148,4 +149,4 @@ def forward_alpha(
 ) -> dict[int, np.ndarray]:
     """``{h: alpha_hd [T, N]}``, the expected log return from close t to close t+h."""
     parts = forward_components(inp, cfg, horizons)
-    return {h: sum(parts[h][k] for k in ALPHA_COMPONENTS) for h in horizons}
+    return {h: cast(np.ndarray, sum(parts[h][k] for k in ALPHA_COMPONENTS)) for h in horizons}

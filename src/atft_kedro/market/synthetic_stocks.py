@@ -16,6 +16,7 @@ with ``sigma(t)`` a GARCH(1,1) around the code's idiosyncratic vol (higher when 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import polars as pl
@@ -257,7 +258,7 @@ class Paths:
 
     def oracle(self, h: int) -> np.ndarray:
         """``alpha_hd``: E_t[log close(t+h) / close(t)], every component together."""
-        return sum(self.forward[h][k] for k in ALPHA_COMPONENTS)
+        return cast(np.ndarray, sum(self.forward[h][k] for k in ALPHA_COMPONENTS))
 
     def oracle_next(self, h: int) -> np.ndarray:
         """``alpha_next_hd``: E_t[log close(t+1+h) / close(t+1)] = alpha_{h+1} - alpha_1."""

@@ -88,6 +88,6 @@ MARKET_SECTIONS: dict[str, str] = {"0111": "TSEPrime", "0112": "TSEStandard", "0
 def vocabulary_index(codes: tuple[str, ...], code: str | None) -> int:
     """Model vocabulary index of ``code`` in ``codes``: position + 1, or 0 when unknown/None."""
     try:
-        return codes.index(code) + 1  # type: ignore[arg-type]
+        return codes.index(code) + 1
     except ValueError:
         return 0

@@ -123,6 +123,8 @@ class ModelConfig:
     @property
     def vsn_input_width(self) -> int:
         """Width entering variable selection: F, or 2F when FAN runs in Fourier mode."""
+        if self.n_features is None:
+            raise ValueError("ModelConfig.n_features is not set: use cfg.with_inputs(F)")
         return 2 * self.n_features if self.fan.mode == "fourier" else self.n_features
 
     @classmethod

@@ -74,6 +74,8 @@ def trailing_moments(
 class FAN(nn.Module):
     """x [N, L, F], mask [N, L] → (x̃ [N, L, F or 2F], aux scalar, interpretation dict)."""
 
+    nonfinite_count: torch.Tensor  # buffer (registered in __init__)
+
     def __init__(self, n_features: int, cfg: FANConfig) -> None:
         super().__init__()
         self.cfg = cfg

@@ -15,7 +15,7 @@ like the rank label of the ridge baseline. The quantiles are then quantiles of t
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -177,6 +177,11 @@ class ATFTLoss(nn.Module):
     gradients enabled), so validation does not move them; `reset_state()` clears them.
     """
 
+    taus: torch.Tensor  # buffers (registered in __init__)
+    sharpe_mean: torch.Tensor
+    sharpe_second: torch.Tensor
+    sharpe_days: torch.Tensor
+
     def __init__(self, cfg: LossConfig, quantiles: tuple[float, ...] = DEFAULT_QUANTILES) -> None:
         super().__init__()
         self.cfg = cfg
@@ -229,7 +234,7 @@ class ATFTLoss(nn.Module):
             return one_day(*args) if seg is None else by_day(*args, seg)
 
         def over_horizons(loss: Callable[[int], torch.Tensor]) -> torch.Tensor:
-            value = sum(weights[h] * loss(h) for h in horizons) / weight_sum
+            value = cast(torch.Tensor, sum(weights[h] * loss(h) for h in horizons)) / weight_sum
             return value if seg is None else value.mean()  # [D] → mean over days
 
         terms: dict[str, tuple[float, torch.Tensor]] = {}

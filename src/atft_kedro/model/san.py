@@ -44,6 +44,8 @@ def slice_membership(
 class SAN(nn.Module):
     """x [N, L, F], mask [N, L] → (x̃ [N, L, F], aux scalar, interpretation dict)."""
 
+    nonfinite_count: torch.Tensor  # buffer (registered in __init__)
+
     def __init__(self, n_features: int, cfg: SANConfig) -> None:
         super().__init__()
         self.cfg = cfg

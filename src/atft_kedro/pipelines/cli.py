@@ -28,10 +28,11 @@ logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
 
 def user_error(exc: BaseException) -> BaseException | None:
     """The user error in `exc`'s chain of causes (the innermost UserError first), or None."""
-    chain = []
-    while exc is not None and exc not in chain:
-        chain.append(exc)
-        exc = exc.__cause__ or exc.__context__
+    chain: list[BaseException] = []
+    link: BaseException | None = exc
+    while link is not None and link not in chain:
+        chain.append(link)
+        link = link.__cause__ or link.__context__
     return next((e for e in chain if isinstance(e, UserError)), None) or next(
         (e for e in chain if isinstance(e, DatasetError)), None
     )
@@ -47,6 +48,7 @@ def cli() -> None:
     "--traceback", "show_traceback", is_flag=True, help="Show the full traceback of an error."
 )
 def run(show_traceback: bool, **kwargs) -> None:
+    assert kedro_run.callback is not None  # Kedro's `run` command is a function
     try:
         kedro_run.callback(**kwargs)
     except Exception as exc:

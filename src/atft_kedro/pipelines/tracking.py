@@ -32,7 +32,7 @@ import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import mlflow
 from kedro.framework.hooks import hook_impl
@@ -52,7 +52,7 @@ CEILINGS = {"oracle": "share_of_oracle", "oracle_next": "share_of_next_session_o
             "structural": "share_of_observable_ceiling"}  # fmt: skip
 
 
-def _finite(value: Any) -> bool:
+def _finite(value: Any) -> TypeGuard[float]:
     return isinstance(value, int | float) and math.isfinite(value)
 
 
@@ -223,7 +223,7 @@ class TrackingHooks:
             if PRODUCED_AS.get(name, name) not in produced:
                 continue
             dataset = catalog.get(name)
-            path = Path(getattr(dataset, "_filepath", None) or getattr(dataset, "_path", ""))
+            path = Path(getattr(dataset, "_filepath", "") or getattr(dataset, "_path", ""))
             if path.is_dir():
                 mlflow.log_artifacts(str(path), artifact_path=name.split("@")[0])
             elif path.is_file():

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -150,7 +151,7 @@ def _train_fold_phase(
     loss_fn = ATFTLoss(spec.loss, model.cfg.quantiles)
     result = train_phase(
         model, loss_fn, spec, cfg, data.train, data.val, steps=steps,
-        save=lambda kind, state, p=spec.phase: store.save(fold, p, kind, state),
+        save=partial(store.save, fold, spec.phase),
         fold=fold, params={**job.record(steps.rank), "started_from": started_from},
         resume_state=resume_state, on_epoch_end=on_epoch_end,
         seed=seeded if steps.indexed else None,
@@ -219,7 +220,7 @@ class Start:
             and int(state["phase"]) in phases
         )
         accumulate = 1
-        if continues:
+        if continues and state is not None:
             phases = [p for p in phases if p >= int(state["phase"])]
             groups = int(state.get("world_size", 1))
             if rank.world_size == 1 and groups > 1:  # an N-rank `last` on one process
@@ -259,7 +260,7 @@ def architecture(cfg: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in cfg.items() if k not in SWITCH_KEYS}
 
 
-def load_weights(model: ATFTGATFAN, state: dict[str, Any], source: str | Path) -> None:
+def load_weights(model: ATFTGATFAN, state: dict[str, Any], source: str | Path | None) -> None:
     """Load a checkpoint's weights after checking its architecture matches the model's."""
     want = architecture(ModelConfig.from_dict(state["model_config"]).__dict__)
     have = architecture(model.cfg.__dict__)

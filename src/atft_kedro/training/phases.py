@@ -19,12 +19,13 @@ trainable in this phase (`requires_grad = False`); modules switched off are alwa
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
-
-from torch import nn
+from typing import TYPE_CHECKING, Any, Literal
 
 from atft_kedro.config import KEY, from_block
 from atft_kedro.model.config import LossConfig
+
+if TYPE_CHECKING:
+    from atft_kedro.model.atft_gat_fan import ATFTGATFAN
 
 PHASES: tuple[int, ...] = (0, 1, 2, 3, 4)
 SWITCHES: dict[str, str] = {"fan": "use_fan", "san": "use_san", "gat": "use_gat"}
@@ -123,7 +124,7 @@ def parse_phase(phase: int | str) -> list[int]:
     raise ValueError(f"phase must be 0, 1, 2, 3, 4 or all, got {phase!r} (e.g. --params phase=3)")
 
 
-def apply_phase(model: nn.Module, spec: PhaseConfig) -> dict[str, bool]:
+def apply_phase(model: ATFTGATFAN, spec: PhaseConfig) -> dict[str, bool]:
     """Switch FAN/SAN/GAT for the forward pass and freeze what does not learn in this phase.
 
     Returns {sub-module name: trainable}. A module switched off is frozen whatever `trainable` says.

@@ -46,7 +46,7 @@ def rng_state() -> dict[str, Any]:
         "python": random.getstate(),
         "numpy": {
             "kind": kind,
-            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "keys": torch.from_numpy(keys.astype(np.int64)),  # type: ignore[union-attr]  # numpy: a tuple with legacy=True
             "pos": int(pos),
             "has_gauss": int(has_gauss),
             "cached_gaussian": float(cached),

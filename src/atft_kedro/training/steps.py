@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from atft_kedro.loader.datasets import DayDataset, day_loader
 from atft_kedro.loader.day_table import to_date
@@ -85,7 +85,9 @@ class StepPlan:
             steps: Iterable[Step] = _one_day_steps(batches)
         else:
             days = step_days(len(data), self.rank, self.accumulate, seed, epoch, max_days)
-            steps, n = ([(d, data[d]) for d in step] for step in days), len(days)
+            # the loader's DayBatch (a TypedDict) is a plain dict[str, Any] to the training code
+            steps = ([(d, cast(dict[str, Any], data[d])) for d in step] for step in days)
+            n = len(days)
         if self.days_per_pass == 1:
             return steps, n
         chunks = _chunks(steps, self.days_per_pass)

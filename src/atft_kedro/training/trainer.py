@@ -31,7 +31,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import nn
@@ -40,7 +40,7 @@ from torch.optim.swa_utils import AveragedModel
 from tqdm.auto import tqdm
 
 from atft_kedro.loader.datasets import DayDataset, day_loader
-from atft_kedro.loader.day_batch import collate_days
+from atft_kedro.loader.day_batch import DayBatch, collate_days
 from atft_kedro.loader.in_memory import InMemoryDayDataset
 from atft_kedro.training.augmentation import augment_batch
 from atft_kedro.training.checkpoints import epoch_state, plain, restore, save_epoch
@@ -50,6 +50,9 @@ from atft_kedro.training.optimisation import EarlyStopping, adamw, lr_schedule, 
 from atft_kedro.training.phases import PhaseConfig
 from atft_kedro.training.steps import Step, StepPlan
 from atft_kedro.training.validation import evaluate, to_device
+
+if TYPE_CHECKING:
+    from atft_kedro.model.atft_gat_fan import ATFTGATFAN
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +74,7 @@ class PhaseRun:
     """What a step needs: the model (and its DDP wrapper), loss, optimiser state, device, and
     the phase's settings."""
 
-    model: nn.Module
+    model: ATFTGATFAN
     trained: nn.Module  # the model, or its DDP wrapper (forward only)
     loss_fn: nn.Module
     optimizer: torch.optim.Optimizer
@@ -93,7 +96,7 @@ class PhaseRun:
 
 
 def _setup(
-    model: nn.Module, loss_fn: nn.Module, spec: PhaseConfig, cfg: TrainingConfig,
+    model: ATFTGATFAN, loss_fn: nn.Module, spec: PhaseConfig, cfg: TrainingConfig,
     train_data: DayDataset, *, steps: StepPlan, seed: int,
 ) -> PhaseRun:  # fmt: skip
     """Device, optimiser, schedule, weight average and (under DDP) the wrapped model."""
@@ -105,7 +108,7 @@ def _setup(
     optimizer = adamw(model, spec, cfg.optimizer)
     per_epoch = steps.steps_per_epoch(len(train_data), cfg.max_train_days_per_epoch, seed)
     scheduler = lr_schedule(optimizer, cfg.schedule, steps, spec.epochs * max(1, per_epoch))
-    trained = model
+    trained: nn.Module = model
     if steps.rank.world_size > 1:
         trained = DistributedDataParallel(
             model, device_ids=[device.index] if device.index is not None else None
@@ -119,7 +122,8 @@ def _forward_backward(run: PhaseRun, step: Step, epoch: int) -> tuple[Any, dict,
     """Forward and backward of each group of the step's days (one pass per group, its loss over
     the number of groups); (finite flag or None, loss parts summed over days, samples, days)."""
     groups = run.steps.split(step)
-    finite, sums, samples, days = None, {}, 0, 0
+    finite, samples, days = None, 0, 0
+    sums: dict[str, torch.Tensor] = {}
     for group in groups:
         batches = []
         for day, batch in group:
@@ -131,7 +135,8 @@ def _forward_backward(run: PhaseRun, step: Step, epoch: int) -> tuple[Any, dict,
             )
         if not batches:
             continue
-        batch = collate_days(batches)
+        # the loader's DayBatch (a TypedDict) is a plain dict[str, Any] to the training code
+        batch = cast(dict[str, Any], collate_days(cast(list[DayBatch], batches)))
         with run.autocast():
             loss, parts = run.loss_fn(run.trained(batch), batch)
         ok = torch.isfinite(loss)
@@ -219,7 +224,7 @@ def train_epoch(run: PhaseRun, data: DayDataset, epoch: int, fold: int) -> dict[
 
 
 def train_phase(
-    model: nn.Module,
+    model: ATFTGATFAN,
     loss_fn: nn.Module,
     spec: PhaseConfig,
     cfg: TrainingConfig,
@@ -248,7 +253,8 @@ def train_phase(
     run.fold = fold
     run.params = plain({"phase": dataclasses.asdict(spec), "run": params or {}})
     stopper = EarlyStopping(spec.patience, cfg.min_delta)
-    history, start_epoch = [], 0
+    history: list[dict[str, Any]] = []
+    start_epoch = 0
     if resume_state is not None:
         history, start_epoch = restore(run, stopper, resume_state)
     for epoch in range(start_epoch, spec.epochs):
@@ -293,8 +299,9 @@ def _epoch(
 def _validate(run: PhaseRun, val_data: DayDataset) -> tuple[nn.Module, dict[str, Any]]:
     """The judged weights (the running average once it has any, else the model) and their
     validation metrics, with ``val_mean_rank_ic`` at the early-stopping horizon."""
-    use_average = run.averaged is not None and int(run.averaged.n_averaged) > 0
-    judged = run.averaged.module if use_average else run.model
+    averaged = run.averaged
+    use_average = averaged is not None and int(averaged.n_averaged) > 0
+    judged = averaged.module if averaged is not None and use_average else run.model
     batches = day_loader(val_data, run.cfg.loader.num_workers)
     val = evaluate(judged, run.loss_fn, batches, list(run.model.cfg.horizons), run.device,
                    run.cfg.min_stocks_per_day)  # fmt: skip
@@ -324,4 +331,5 @@ def peak_rss_mib() -> float:
 
 def nonfinite_repairs(model: nn.Module) -> int:
     """Non-finite values repaired so far by FAN and SAN (their `nonfinite_count` buffers)."""
-    return sum(int(m.nonfinite_count) for m in model.modules() if hasattr(m, "nonfinite_count"))
+    counted = [m for m in model.modules() if hasattr(m, "nonfinite_count")]
+    return sum(int(cast(torch.Tensor, m.nonfinite_count)) for m in counted)

@@ -20,6 +20,7 @@ from atft_kedro.evaluation.figures import FIGURES, report_figures
 from atft_kedro.evaluation.predictions import final_label, predictions_by_model
 from atft_kedro.evaluation.realism import PUBLISHED_BAND, realism_message
 from atft_kedro.evaluation.report import (
+    SavesFigure,
     describe_data,
     render_report,
     report_tables,
@@ -206,11 +207,12 @@ def report_node(
     horizons = [int(h) for h in reporting["horizons"]]
     names, masks = input_columns(model_input.columns)
     description = describe_data(model_input.read(["Date", "Code"]), splits, [*names, *masks])
-    embedded = {}
+    embedded: dict[str, SavesFigure] = {}
     for name, caption in FIGURES.items():
         key = next((k for k in figures if k == name or f"{k}.png" == name), None)
         if key is not None:
-            figure = figures[key]() if callable(figures[key]) else figures[key]
+            stored = figures[key]
+            figure = stored() if callable(stored) else stored
             embedded[caption] = _PNG(figure) if isinstance(figure, bytes) else figure
     return render_report(
         report_tables(evaluation, horizons, graph_quality),

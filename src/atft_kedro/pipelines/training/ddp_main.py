@@ -25,7 +25,7 @@ import re
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch.distributed as dist
 from omegaconf import OmegaConf
@@ -63,7 +63,10 @@ def runtime_params(text: str) -> dict[str, Any]:
     bad = [i for i in items if "=" not in i or not i.split("=", 1)[0].strip()]
     if bad:
         raise ValueError(f"--params: item {bad[0]!r} must be KEY=VALUE (e.g. seed=7)")
-    return OmegaConf.to_container(OmegaConf.from_dotlist(items)) if items else {}
+    if not items:
+        return {}
+    # a dotlist always gives a mapping (OmegaConf types to_container as any container)
+    return cast(dict[str, Any], OmegaConf.to_container(OmegaConf.from_dotlist(items)))
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
@@ -77,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
     with KedroSession.create(
         project, env=args.env, runtime_params=runtime_params(args.params), save_on_close=False
     ) as session:
-        context = session.load_context()
+        context = session.load_context()  # type: ignore[attr-defined]  # kedro: __enter__ is not typed Self
         catalog, params = context.catalog, context.params
         job = TrainingRun.from_params(
             plain(params["training"]), label=params["label"],
