@@ -177,16 +177,31 @@ def main() -> None:
 
     def run(role: str, label: str) -> dict:
         res = cache / f"{role}.json"
-        cmd = [sys.executable, __file__, "--codes", str(args.codes), "--days", str(args.days),
-               "--seed", str(args.seed), "--cache", str(args.cache), "--role", role,
-               "--result", str(res)]  # fmt: skip
+        cmd = [
+            sys.executable,
+            __file__,
+            "--codes",
+            str(args.codes),
+            "--days",
+            str(args.days),
+            "--seed",
+            str(args.seed),
+            "--cache",
+            str(args.cache),
+            "--role",
+            role,
+            "--result",
+            str(res),
+        ]
         load = " ".join(open("/proc/loadavg").read().split()[:3])
         subprocess.run(cmd, check=True)
         r = json.loads(res.read_text())
-        print(f"{label:44s} {r['rows']:>11,} rows  wall {r['wall_s']:6.1f}s  "
-              f"{r['rows'] / r['wall_s']:>10,.0f} rows/s  CPU {r['cpu_s']:6.1f}s  "
-              f"peak RSS {r['peak_rss_gib']:.2f} GiB ({r['peak_rss_gib'] * 1.073741824:.2f} GB)  "
-              f"[load {load}]")  # fmt: skip
+        print(
+            f"{label:44s} {r['rows']:>11,} rows  wall {r['wall_s']:6.1f}s  "
+            f"{r['rows'] / r['wall_s']:>10,.0f} rows/s  CPU {r['cpu_s']:6.1f}s  "
+            f"peak RSS {r['peak_rss_gib']:.2f} GiB ({r['peak_rss_gib'] * 1.073741824:.2f} GB)  "
+            f"[load {load}]"
+        )
         return r
 
     print(
@@ -200,15 +215,23 @@ def main() -> None:
     n_cols, worst_abs, worst_rel = _compare(
         cache / "polars_subset.parquet", cache / "pandas.parquet"
     )
-    print(f"outputs equal on {n_cols} features x {sub['rows']:,} rows (rtol 1e-4): "
-          f"max abs diff {worst_abs:.2e}, max rel diff {worst_rel:.2e}")  # fmt: skip
-    print(f"speed-up, same 34 features: pandas / polars = {ref['wall_s'] / sub['wall_s']:.1f}x wall, "
-          f"{ref['cpu_s'] / sub['cpu_s']:.1f}x CPU")  # fmt: skip
-    print(f"pandas (34 features) / polars full build (82 + z-scores) = "
-          f"{ref['wall_s'] / full['wall_s']:.2f}x wall")  # fmt: skip
+    print(
+        f"outputs equal on {n_cols} features x {sub['rows']:,} rows (rtol 1e-4): "
+        f"max abs diff {worst_abs:.2e}, max rel diff {worst_rel:.2e}"
+    )
+    print(
+        f"speed-up, same 34 features: pandas / polars = {ref['wall_s'] / sub['wall_s']:.1f}x wall, "
+        f"{ref['cpu_s'] / sub['cpu_s']:.1f}x CPU"
+    )
+    print(
+        f"pandas (34 features) / polars full build (82 + z-scores) = "
+        f"{ref['wall_s'] / full['wall_s']:.2f}x wall"
+    )
     gb = full["peak_rss_gib"] * 1.073741824
-    print(f"targets at this size: build <= 120 s: {full['wall_s'] <= 120}; peak RSS <= 6 GB: "
-          f"{gb <= 6}; >= 5x pandas (wall, same features): {ref['wall_s'] / sub['wall_s'] >= 5}")  # fmt: skip
+    print(
+        f"targets at this size: build <= 120 s: {full['wall_s'] <= 120}; peak RSS <= 6 GB: "
+        f"{gb <= 6}; >= 5x pandas (wall, same features): {ref['wall_s'] / sub['wall_s'] >= 5}"
+    )
 
 
 if __name__ == "__main__":

@@ -88,8 +88,11 @@ def time_steps(step, device: torch.device, warmup: int, repeats: int) -> float:
 def default_model(hidden: int, device: torch.device) -> tuple[ATFTGATFAN, ATFTLoss]:
     """The default model (FAN, SAN and GAT on) and loss, seeded, on ``device``."""
     torch.manual_seed(0)
-    model = ATFTGATFAN(ModelConfig(n_features=F, hidden=hidden, horizons=HORIZONS,
-                                   use_fan=True, use_san=True, use_gat=True))  # fmt: skip
+    model = ATFTGATFAN(
+        ModelConfig(
+            n_features=F, hidden=hidden, horizons=HORIZONS, use_fan=True, use_san=True, use_gat=True
+        )
+    )
     return model.to(device), ATFTLoss(LossConfig(target="rank_gauss", sharpe_weight=0.1)).to(device)
 
 
@@ -122,8 +125,10 @@ def step_row(n: int, days: int, hidden: int, device: torch.device, args) -> dict
     out = {"N": n, "D": days, "H": hidden}
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    for name, module, loss in (("model", model, lambda: loss_fn(model(batch), batch)[0]),
-                               ("lstm", lstm, lambda: lstm.loss(batch))):  # fmt: skip
+    for name, module, loss in (
+        ("model", model, lambda: loss_fn(model(batch), batch)[0]),
+        ("lstm", lstm, lambda: lstm.loss(batch)),
+    ):
         seconds = time_steps(train_step(module, loss, device), device, args.warmup, args.repeats)
         out[f"{name}_ms"] = 1000 * seconds
         out[f"{name}_samples_s"] = n * days / seconds
@@ -177,26 +182,40 @@ def write_market(folder: Path, n_codes: int, n_days: int, seed: int = 0) -> tupl
         "sector17": np.array(["1", "2"])[rng.integers(0, 2, n)],
         **features,
         **{f"is_m{j}_valid": np.ones(n, dtype=np.int8) for j in range(4)},
-        **{f"{prefix}_{h}d": (0.01 * signal + 0.02 * rng.standard_normal(n)).astype(np.float32)
-           for prefix in ("target", "target_next") for h in HORIZONS},  # close, and the label
-    }  # fmt: skip
+        **{
+            f"{prefix}_{h}d": (0.01 * signal + 0.02 * rng.standard_normal(n)).astype(np.float32)
+            for prefix in ("target", "target_next")
+            for h in HORIZONS
+        },  # close, and the label
+    }
     table = pa.table(columns)
     path = folder / "features.parquet"
     pq.write_table(table, path, row_group_size=n_codes)  # one day per row group
     src = np.tile(np.repeat(codes, 10), n_days)
-    dst = np.tile(codes[(np.arange(n_codes).repeat(10) + np.tile(np.arange(1, 11), n_codes))
-                        % n_codes], n_days)  # fmt: skip
-    edges = pa.table({
-        "Date": pa.array(np.repeat(days, n_codes * 10)), "src_code": src, "dst_code": dst,
-        "corr": rng.uniform(0.2, 0.9, src.size).astype(np.float32),
-        "same_market": np.zeros(src.size, np.int8), "same_sector33": np.ones(src.size, np.int8),
-    })  # fmt: skip
+    dst = np.tile(
+        codes[(np.arange(n_codes).repeat(10) + np.tile(np.arange(1, 11), n_codes)) % n_codes],
+        n_days,
+    )
+    edges = pa.table(
+        {
+            "Date": pa.array(np.repeat(days, n_codes * 10)),
+            "src_code": src,
+            "dst_code": dst,
+            "corr": rng.uniform(0.2, 0.9, src.size).astype(np.float32),
+            "same_market": np.zeros(src.size, np.int8),
+            "same_sector33": np.ones(src.size, np.int8),
+        }
+    )
     edges_path = folder / "graph_edges.parquet"
     pq.write_table(edges, edges_path)
     iso = [str(d) for d in days]
     train_end, val_end = int(0.6 * n_days), int(0.85 * n_days)  # a 5-day gap before validation
-    fold = {"fold": 0, "train": [iso[0], iso[train_end]], "val": [iso[train_end + 6], iso[val_end]],
-            "test": [iso[-5], iso[-1]]}  # fmt: skip
+    fold = {
+        "fold": 0,
+        "train": [iso[0], iso[train_end]],
+        "val": [iso[train_end + 6], iso[val_end]],
+        "test": [iso[-5], iso[-1]],
+    }
     return path, edges_path, {"n_splits": 1, "folds": [fold]}
 
 
@@ -207,19 +226,34 @@ PHASES = {  # the conf's five phases, one epoch each, every module on from phase
     "1": {"name": "adaptive_norm", **_ALL_ON, "use_gat": False, "lr": 5e-4, "loss": _LOSS},
     "2": {"name": "graph", **_ALL_ON, "lr": 5e-4, "loss": _LOSS},
     "3": {"name": "fine_tune", **_ALL_ON, "lr": 2e-4, "loss": {**_LOSS, "sharpe_weight": 0.1}},
-    "4": {"name": "augment_swa", **_ALL_ON, "lr": 2e-4, "loss": {**_LOSS, "sharpe_weight": 0.1},
-          "augmentation": {"feature_noise_std": 0.05, "frequency_dropout_prob": 0.1,
-                           "frequency_dropout_batch_prob": 0.25},
-          "averaging": {"kind": "swa", "start_epoch": 0}},
-}  # fmt: skip
+    "4": {
+        "name": "augment_swa",
+        **_ALL_ON,
+        "lr": 2e-4,
+        "loss": {**_LOSS, "sharpe_weight": 0.1},
+        "augmentation": {
+            "feature_noise_std": 0.05,
+            "frequency_dropout_prob": 0.1,
+            "frequency_dropout_batch_prob": 0.25,
+        },
+        "averaging": {"kind": "swa", "start_epoch": 0},
+    },
+}
 
 
 def real_loop(n_codes: int, n_days: int, days_per_step: int, hidden: int) -> dict:
     """train_folds on a generated market: samples/s per phase, warnings raised."""
-    training = {"device": "auto", "threads": None, "progress_bar": False,
-                "max_train_days_per_epoch": None, "days_per_step": days_per_step, "inputs": None,
-                "loader": {"implementation": "in_memory"}, "model": {"hidden": hidden},
-                "phases": PHASES}  # fmt: skip
+    training = {
+        "device": "auto",
+        "threads": None,
+        "progress_bar": False,
+        "max_train_days_per_epoch": None,
+        "days_per_step": days_per_step,
+        "inputs": None,
+        "loader": {"implementation": "in_memory"},
+        "model": {"hidden": hidden},
+        "phases": PHASES,
+    }
     job = TrainingRun.from_params(
         training, label="close", phase="all", seed=0, horizons=HORIZONS, seq_len=L
     )  # target_{h}d: close to close
@@ -232,13 +266,18 @@ def real_loop(n_codes: int, n_days: int, days_per_step: int, hidden: int) -> dic
         features, edges, splits = write_market(folder, n_codes, n_days)
         scalers = fit_scalers(features, splits, job.config, seed=0)
         started = time.perf_counter()
-        records = train_folds(features, edges, splits, scalers, CheckpointStore(folder / "ckpt"),
-                              job)  # fmt: skip
+        records = train_folds(
+            features, edges, splits, scalers, CheckpointStore(folder / "ckpt"), job
+        )
         seconds = time.perf_counter() - started
     phases = {key: [e["samples_per_s"] for e in r["epochs"]] for key, r in records.items()}
     finite = all(np.isfinite(e["train_total"]) for r in records.values() for e in r["epochs"])
-    return {"seconds": seconds, "samples_s": phases, "finite": finite,
-            "warnings": sorted({f"{w.category.__name__}: {str(w.message)[:120]}" for w in caught})}  # fmt: skip
+    return {
+        "seconds": seconds,
+        "samples_s": phases,
+        "finite": finite,
+        "warnings": sorted({f"{w.category.__name__}: {str(w.message)[:120]}" for w in caught}),
+    }
 
 
 def main() -> None:
@@ -262,17 +301,21 @@ def main() -> None:
     if args.small:
         args.repeats = min(args.repeats, 3)
     if not args.loop_only:
-        print(f"\n{'N':>5} {'D':>3} {'H':>4} {'model ms':>9} {'samples/s':>10} {'LSTM ms':>8} "
-              f"{'LSTM samples/s':>15} {'ratio':>6} {'peak GiB':>9}")  # fmt: skip
+        print(
+            f"\n{'N':>5} {'D':>3} {'H':>4} {'model ms':>9} {'samples/s':>10} {'LSTM ms':>8} "
+            f"{'LSTM samples/s':>15} {'ratio':>6} {'peak GiB':>9}"
+        )
     for hidden in [] if args.loop_only else args.hidden:
         for n in sizes:
             for days in sorted({1, args.days_per_step, *args.extra_days}):
                 r = step_row(n, days, hidden, device, args)
                 peak = f"{r['peak_gib']:9.2f}" if "peak_gib" in r else f"{'-':>9}"
-                print(f"{n:>5} {days:>3} {hidden:>4} {r['model_ms']:9.1f} "
-                      f"{r['model_samples_s']:10,.0f} {r['lstm_ms']:8.1f} "
-                      f"{r['lstm_samples_s']:15,.0f} {r['model_ms'] / r['lstm_ms']:5.1f}x {peak}",
-                      flush=True)  # fmt: skip
+                print(
+                    f"{n:>5} {days:>3} {hidden:>4} {r['model_ms']:9.1f} "
+                    f"{r['model_samples_s']:10,.0f} {r['lstm_ms']:8.1f} "
+                    f"{r['lstm_samples_s']:15,.0f} {r['model_ms'] / r['lstm_ms']:5.1f}x {peak}",
+                    flush=True,
+                )
 
     if args.profile:
         for days in sorted({1, args.days_per_step}):
@@ -283,8 +326,10 @@ def main() -> None:
     for days in sorted({1, args.days_per_step}):
         r = real_loop(n_codes, n_days, days, args.hidden[0])
         per_phase = ", ".join(f"{k.split('_')[1]} {v[0]:,.0f}" for k, v in r["samples_s"].items())
-        print(f"D = {days}: {r['seconds']:.1f} s; samples/s per phase: {per_phase}; "
-              f"losses finite: {r['finite']}")  # fmt: skip
+        print(
+            f"D = {days}: {r['seconds']:.1f} s; samples/s per phase: {per_phase}; "
+            f"losses finite: {r['finite']}"
+        )
         for w in r["warnings"]:
             print(f"  warning: {w}")
         if not r["warnings"]:

@@ -106,8 +106,16 @@ def main() -> None:
         iso = [d.isoformat() for d in calendar]
         split = {"fold": 0, "train": [iso[0], iso[99]], "val": [iso[110], iso[134]]}
         scaler = fit_fold_scaler(folder / "features.parquet", split, calendar, cfg.scaler, 0)
-        data = fold_data(folder / "features.parquet", folder / "edges.parquet", split, calendar,
-                         scaler, cfg, seq_len=SEQ_LEN, seed=0)  # fmt: skip
+        data = fold_data(
+            folder / "features.parquet",
+            folder / "edges.parquet",
+            split,
+            calendar,
+            scaler,
+            cfg,
+            seq_len=SEQ_LEN,
+            seed=0,
+        )
         started = time.perf_counter()
         job = TrainingRun(cfg, tuple(cfg.phases), seed=0, seq_len=SEQ_LEN)
         records = train_fold(data, job, CheckpointStore(folder / "ckpt"))

@@ -49,8 +49,9 @@ def run(seed: int, days: int, first: bool) -> Path:
         for record in METRICS.glob("*.json")
         for epoch in json.loads(record.read_text())["epochs"]
     )
-    (folder / "run.json").write_text(json.dumps({"seed": seed, "days_per_step": days,
-                                                 "train_seconds": seconds}))  # fmt: skip
+    (folder / "run.json").write_text(
+        json.dumps({"seed": seed, "days_per_step": days, "train_seconds": seconds})
+    )
     return folder
 
 
@@ -67,8 +68,10 @@ def main() -> None:
                 run(seed, d, first=d == 1)
                 print(f"seed {seed}, D = {d}: done", flush=True)
     results = {(s, d): SeedResult(RESULTS / f"seed{s}_d{d}") for s in args.seeds for d in days}
-    print(f"\n{'seed':>5} {'D':>3} {'final RankIC':>13}  {'CI95':<20} {'train s':>8}  "
-          "paired D − 1 [CI95]")  # fmt: skip
+    print(
+        f"\n{'seed':>5} {'D':>3} {'final RankIC':>13}  {'CI95':<20} {'train s':>8}  "
+        "paired D − 1 [CI95]"
+    )
     for (s, d), r in results.items():
         seconds = json.loads((RESULTS / f"seed{s}_d{d}" / "run.json").read_text())["train_seconds"]
         paired = ""
@@ -76,13 +79,17 @@ def main() -> None:
             base = results[(s, 1)]
             diff = _paired(r, base)
             paired = f"{fmt(diff.mean())} {interval(*mean_ci(diff))}"
-        print(f"{s:>5} {d:>3} {fmt(r.mean(r.final)):>13}  {interval(*r.ci(r.final)):<20} "
-              f"{seconds:8.0f}  {paired}")  # fmt: skip
+        print(
+            f"{s:>5} {d:>3} {fmt(r.mean(r.final)):>13}  {interval(*r.ci(r.final)):<20} "
+            f"{seconds:8.0f}  {paired}"
+        )
     for d in days[1:]:
         diffs = [_paired(results[(s, d)], results[(s, 1)]) for s in args.seeds]
-        print(f"D = {d} − D = 1, mean over seeds {args.seeds}: "
-              f"{fmt(float(np.mean([x.mean() for x in diffs])))} "
-              f"{interval(*mean_of_means_ci(diffs))}")  # fmt: skip
+        print(
+            f"D = {d} − D = 1, mean over seeds {args.seeds}: "
+            f"{fmt(float(np.mean([x.mean() for x in diffs])))} "
+            f"{interval(*mean_of_means_ci(diffs))}"
+        )
 
 
 def _paired(a: SeedResult, b: SeedResult) -> np.ndarray:

@@ -56,8 +56,10 @@ def main() -> None:
     t_ours = time.perf_counter() - t0
     gap = np.abs(ours["rank_ic"].to_numpy() - np.array([r for _, r in loop])).max()
     print(f"panel {N_DAYS} days x {N_STOCKS} stocks = {preds.height:,} rows")
-    print(f"daily IC+RankIC: scipy per-day loop {t_loop:.2f}s, polars group_by {t_ours:.2f}s, "
-          f"speed-up x{t_loop / t_ours:.1f}, max |ΔRankIC| {gap:.1e}")  # fmt: skip
+    print(
+        f"daily IC+RankIC: scipy per-day loop {t_loop:.2f}s, polars group_by {t_ours:.2f}s, "
+        f"speed-up x{t_loop / t_ours:.1f}, max |ΔRankIC| {gap:.1e}"
+    )
     t0 = time.perf_counter()
     evaluate({"bench": preds}, [1, 5], EvaluationConfig(n_boot=2000))
     print(f"evaluate (1 model, h=1,5, 2 schemes, n_boot=2000): {time.perf_counter() - t0:.2f}s")

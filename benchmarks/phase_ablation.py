@@ -88,8 +88,10 @@ def prepare_seed(seed: int) -> Path:
         kedro = str(Path(sys.executable).with_name("kedro"))
         subprocess.run(
             [kedro, "run", "--pipelines", "data_processing,graph", "--params", f"seed={seed}"],
-            cwd=project, env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}, check=True,
-        )  # fmt: skip
+            cwd=project,
+            env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"},
+            check=True,
+        )
         for table in TABLES:
             (data / table).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(project / "data" / table, data / table)
@@ -116,8 +118,9 @@ def mean_rank_ic(preds: pl.DataFrame, h: int = 1, min_stocks: int = 10) -> float
     return float(daily["r"].mean())
 
 
-def run_market(data: Path, cfg: TrainingConfig, seed: int, seq_len: int,
-               args: argparse.Namespace) -> list[dict]:  # fmt: skip
+def run_market(
+    data: Path, cfg: TrainingConfig, seed: int, seq_len: int, args: argparse.Namespace
+) -> list[dict]:
     """Train the phases on one market's folds; one row per (fold, phase), plus baseline rows.
     Everything fits and is scored on the label of ``cfg.label``."""
     label, horizons = cfg.label, list(cfg.model.horizons)
@@ -126,8 +129,7 @@ def run_market(data: Path, cfg: TrainingConfig, seed: int, seq_len: int,
     splits = json.loads((data / "04_feature" / "splits.json").read_text())
     calendar = trading_calendar(features)
     folds = [f for f in splits["folds"] if args.folds is None or f["fold"] in args.folds]
-    job = TrainingRun(cfg, tuple(p for arg in args.phases for p in parse_phase(arg)), seed,
-                      seq_len)  # fmt: skip
+    job = TrainingRun(cfg, tuple(p for arg in args.phases for p in parse_phase(arg)), seed, seq_len)
     ckpt_dir = args.checkpoints or tempfile.mkdtemp(prefix="phase_ablation_")
     store = CheckpointStore(Path(ckpt_dir) / f"seed{seed}")
     rows = []
@@ -137,18 +139,27 @@ def run_market(data: Path, cfg: TrainingConfig, seed: int, seq_len: int,
             train = dates_between(calendar, fold_split["train"])[-args.train_days :]
             fold_split = {**fold_split, "train": [str(train[0]), str(train[-1])]}
         scaler = fit_fold_scaler(features, fold_split, calendar, cfg.scaler, seed)
-        fd = fold_data(features, edges, fold_split, calendar, scaler, cfg, seq_len=seq_len,
-                       seed=seed)  # fmt: skip
+        fd = fold_data(
+            features, edges, fold_split, calendar, scaler, cfg, seq_len=seq_len, seed=seed
+        )
         records = train_fold(fd, job, store)
         test_data = None
         if not args.no_test:
             cols = input_columns(pl.read_parquet_schema(features).keys(), cfg.inputs)
             test_data = make_day_dataset(
-                "in_memory", features_path=features, columns=[*cols[0], *cols[1]],
-                horizons=horizons, seq_len=seq_len, scaler=scaler, graph_edges_path=edges,
-                require_target=True, seed=seed, target=label,
-                dates=dates_between(calendar, fold_split["test"]), shuffle=False,
-            )  # fmt: skip
+                "in_memory",
+                features_path=features,
+                columns=[*cols[0], *cols[1]],
+                horizons=horizons,
+                seq_len=seq_len,
+                scaler=scaler,
+                graph_edges_path=edges,
+                require_target=True,
+                seed=seed,
+                target=label,
+                dates=dates_between(calendar, fold_split["test"]),
+                shuffle=False,
+            )
         for rec in records.values():
             epochs = rec["epochs"]
             row = {
@@ -178,10 +189,16 @@ def run_market(data: Path, cfg: TrainingConfig, seed: int, seq_len: int,
             ceiling = "oracle" if label == "close" else "oracle_next"
             for name in ("ridge", "peer_ridge", "momentum", ceiling):
                 preds = fit_predict_baseline(
-                    name, feat, splits, fold, horizons,
-                    feature_cols=baseline_inputs(name, [*fc, *mc]), seed=seed,
-                    oracle_alpha=oracle, n_threads=1,
-                )  # fmt: skip
+                    name,
+                    feat,
+                    splits,
+                    fold,
+                    horizons,
+                    feature_cols=baseline_inputs(name, [*fc, *mc]),
+                    seed=seed,
+                    oracle_alpha=oracle,
+                    n_threads=1,
+                )
                 row = {"seed": seed, "fold": fold, "phase": name, "test_ric": mean_rank_ic(preds)}
                 rows.append(row)
                 print(json.dumps(row), flush=True)
@@ -191,8 +208,13 @@ def run_market(data: Path, cfg: TrainingConfig, seed: int, seq_len: int,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default=str(ROOT / "data"))
-    parser.add_argument("--seeds", type=int, nargs="+", default=None,
-                        help="several synthetic markets (overrides --data and the conf's seed)")  # fmt: skip
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=None,
+        help="several synthetic markets (overrides --data and the conf's seed)",
+    )
     parser.add_argument("--conf", default=str(ROOT / "conf" / "base"))
     parser.add_argument("--phases", nargs="+", default=["all"])
     parser.add_argument("--folds", nargs="+", type=int, default=None)
@@ -219,18 +241,23 @@ def main() -> None:
         key, value = item.split("=", 1)
         set_dotted(params, key, yaml.safe_load(value))
     params["training"] |= {"progress_bar": False, "threads": args.threads}
-    cfg = TrainingConfig.from_params(params["training"], label=params["label"],
-                                     horizons=params["horizons"])  # fmt: skip
+    cfg = TrainingConfig.from_params(
+        params["training"], label=params["label"], horizons=params["horizons"]
+    )
     seq_len = params["seq_len"]
     torch.set_num_threads(args.threads)
-    print(f"overrides: {args.set or 'none'}; train days: {args.train_days or 'all'}; "
-          f"label: {params['label']}")  # fmt: skip
+    print(
+        f"overrides: {args.set or 'none'}; train days: {args.train_days or 'all'}; "
+        f"label: {params['label']}"
+    )
 
-    markets = [(s, prepare_seed(s)) for s in args.seeds] if args.seeds else [
-        (params["seed"], Path(args.data))]  # fmt: skip
+    markets = (
+        [(s, prepare_seed(s)) for s in args.seeds]
+        if args.seeds
+        else [(params["seed"], Path(args.data))]
+    )
     started = time.perf_counter()
-    rows = [row for seed, data in markets
-            for row in run_market(data, cfg, seed, seq_len, args)]  # fmt: skip
+    rows = [row for seed, data in markets for row in run_market(data, cfg, seed, seq_len, args)]
     print(f"\nwall time {time.perf_counter() - started:.0f} s (threads={args.threads})")
     print("seed fold phase epochs best  val_RankIC@1d  test_RankIC@1d  s/epoch")
     for r in rows:

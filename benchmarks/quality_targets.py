@@ -58,8 +58,12 @@ ORACLE_SHARE = 0.5  # the stretch: final / next-session oracle, mean over seeds
 MUST_BEAT_EVERY_SEED = ("ridge", "peer_ridge", "hgb", "momentum")
 BASELINES = ("peer_ridge", "ridge", "hgb", "momentum", "reversal")
 CEILINGS = ("structural", "oracle_next", "oracle")
-LABELS = {"structural": "structural (true clusters)", "peer_ridge": "peer ridge",
-          "oracle_next": "oracle_next (planted)", "atft/final": "final model"}  # fmt: skip
+LABELS = {
+    "structural": "structural (true clusters)",
+    "peer_ridge": "peer ridge",
+    "oracle_next": "oracle_next (planted)",
+    "atft/final": "final model",
+}
 COST_BPS = 10.0  # the report's default reporting.cost_bps
 EFFECTS = ("regime_momentum", "earnings_drift", "investor_flow")
 
@@ -68,15 +72,17 @@ def run_seed(seed: int, params: str | None) -> float:
     """`kedro run` for one seed; copies its outputs to RESULTS/seed<seed>. Returns seconds."""
     started = time.perf_counter()
     overrides = ",".join(p for p in (f"seed={seed}", params) if p)
-    subprocess.run([sys.executable, "-m", "kedro", "run", "--params", overrides], cwd=ROOT,
-                   check=True)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-m", "kedro", "run", "--params", overrides], cwd=ROOT, check=True
+    )
     folder = RESULTS / f"seed{seed}"
     folder.mkdir(parents=True, exist_ok=True)
     for name, path in OUTPUTS.items():
         shutil.copy2(path, folder / name)
     seconds = time.perf_counter() - started
-    (folder / "run.json").write_text(json.dumps({"seed": seed, "params": params,
-                                                 "seconds": seconds}))  # fmt: skip
+    (folder / "run.json").write_text(
+        json.dumps({"seed": seed, "params": params, "seconds": seconds})
+    )
     return seconds
 
 
@@ -104,17 +110,21 @@ class SeedResult:
         self.daily = {k: daily_ic(v, pred, target).table for k, v in tables.items()}
         self.net = {
             k: long_short_returns(v.sort("Date", "Code"), pred, target, cost_bps=COST_BPS)
-            .daily["net"].to_numpy()
+            .daily["net"]
+            .to_numpy()
             for k, v in tables.items()
-        }  # fmt: skip
+        }
         self.phases = sorted(k for k in self.daily if k.startswith("atft/phase"))
 
     def mean(self, label: str) -> float:
         return float(self.daily[label]["rank_ic"].mean()) if label in self.daily else math.nan
 
     def ci(self, label: str) -> tuple[float, float]:
-        return mean_ci(self.daily[label]["rank_ic"].to_numpy()) if label in self.daily else (
-            math.nan, math.nan)  # fmt: skip
+        return (
+            mean_ci(self.daily[label]["rank_ic"].to_numpy())
+            if label in self.daily
+            else (math.nan, math.nan)
+        )
 
     def sharpe(self, label: str) -> float:
         x = self.net.get(label, np.array([]))
@@ -136,8 +146,10 @@ def seed_report(seed: int, r: SeedResult) -> None:
         if name != r.final:
             diff = r.paired(r.final, name)
             paired = f"{fmt(diff.mean())} {interval(*mean_ci(diff))}"
-        print(f"{LABELS.get(name, name):<28} {fmt(r.mean(name)):>8}  {interval(*r.ci(name)):<20}"
-              f"  {fmt(r.sharpe(name), 2):>10}  {paired}")  # fmt: skip
+        print(
+            f"{LABELS.get(name, name):<28} {fmt(r.mean(name)):>8}  {interval(*r.ci(name)):<20}"
+            f"  {fmt(r.sharpe(name), 2):>10}  {paired}"
+        )
     final = r.mean(r.final)
     for ceiling in ("structural", "oracle_next"):
         if ceiling in r.daily:
@@ -146,13 +158,16 @@ def seed_report(seed: int, r: SeedResult) -> None:
         diff = r.paired(a, b)
         print(f"gain {b} -> {a}: {fmt(diff.mean())} {interval(*mean_ci(diff))}")
     choice = (r.evaluation.get("final_choice") or {}).get("folds", {})
-    print("final model's phase per fold (validation): "
-          + ", ".join(f"fold {f}: phase {b['phase']}" for f, b in choice.items()))  # fmt: skip
+    print(
+        "final model's phase per fold (validation): "
+        + ", ".join(f"fold {f}: phase {b['phase']}" for f, b in choice.items())
+    )
 
 
 def _mean(results: dict[int, SeedResult], label: str) -> float:
-    return float(np.mean([r.mean(r.final if label == "final" else label)
-                          for r in results.values()]))  # fmt: skip
+    return float(
+        np.mean([r.mean(r.final if label == "final" else label) for r in results.values()])
+    )
 
 
 def targets(results: dict[int, SeedResult]) -> None:
@@ -160,43 +175,68 @@ def targets(results: dict[int, SeedResult]) -> None:
     final = _mean(results, "final")
     mean = {k: _mean(results, k) for k in (*BASELINES, *CEILINGS)}
     print(f"\n## targets over seeds {seeds}\n")
-    print("mean over seeds: " + ", ".join(
-        [f"final {fmt(final)}"] + [f"{LABELS.get(k, k)} {fmt(v)}" for k, v in mean.items()]))  # fmt: skip
-    losses = [(s, b) for s, r in results.items() for b in MUST_BEAT_EVERY_SEED
-              if not r.mean(r.final) > r.mean(b)]  # fmt: skip
-    print(f"1. final above {', '.join(MUST_BEAT_EVERY_SEED)} on every seed: "
-          + ("MET" if not losses else "MISSED (" + ", ".join(f"seed {s}: {b}" for s, b in losses)
-             + ")"))  # fmt: skip
+    print(
+        "mean over seeds: "
+        + ", ".join(
+            [f"final {fmt(final)}"] + [f"{LABELS.get(k, k)} {fmt(v)}" for k, v in mean.items()]
+        )
+    )
+    losses = [
+        (s, b)
+        for s, r in results.items()
+        for b in MUST_BEAT_EVERY_SEED
+        if not r.mean(r.final) > r.mean(b)
+    ]
+    print(
+        f"1. final above {', '.join(MUST_BEAT_EVERY_SEED)} on every seed: "
+        + (
+            "MET"
+            if not losses
+            else "MISSED (" + ", ".join(f"seed {s}: {b}" for s, b in losses) + ")"
+        )
+    )
     best = max(MUST_BEAT_EVERY_SEED, key=lambda k: mean[k])
     diffs = [r.paired(r.final, best) for r in results.values()]
     lo, hi = mean_of_means_ci(diffs)
-    print(f"2. paired final − best of them ({LABELS.get(best, best)}), mean over seeds: "
-          f"{fmt(np.mean([d.mean() for d in diffs]))} {interval(lo, hi)}: "
-          f"{'MET' if lo > 0 else 'MISSED'}")  # fmt: skip
+    print(
+        f"2. paired final − best of them ({LABELS.get(best, best)}), mean over seeds: "
+        f"{fmt(np.mean([d.mean() for d in diffs]))} {interval(lo, hi)}: "
+        f"{'MET' if lo > 0 else 'MISSED'}"
+    )
     share = final / mean["structural"]
     per_seed = ", ".join(f"{r.mean(r.final) / r.mean('structural'):.2f}" for r in results.values())
-    print(f"3. final / observable ceiling = {fmt(final)} / {fmt(mean['structural'])} = "
-          f"{100 * share:.0f}% (per seed {per_seed}; target >= {100 * CEILING_SHARE:.0f}%): "
-          f"{'MET' if share >= CEILING_SHARE else 'MISSED'}")  # fmt: skip
+    print(
+        f"3. final / observable ceiling = {fmt(final)} / {fmt(mean['structural'])} = "
+        f"{100 * share:.0f}% (per seed {per_seed}; target >= {100 * CEILING_SHARE:.0f}%): "
+        f"{'MET' if share >= CEILING_SHARE else 'MISSED'}"
+    )
     oracle = final / mean["oracle_next"]
-    print(f"   stretch: final / next-session oracle = {100 * oracle:.0f}% (target >= "
-          f"{100 * ORACLE_SHARE:.0f}%): {'MET' if oracle >= ORACLE_SHARE else 'MISSED'}")  # fmt: skip
-    sharpe = {k: float(np.mean([r.sharpe(r.final if k == "final" else k) for r in results.values()]))
-              for k in ("final", *BASELINES)}  # fmt: skip
+    print(
+        f"   stretch: final / next-session oracle = {100 * oracle:.0f}% (target >= "
+        f"{100 * ORACLE_SHARE:.0f}%): {'MET' if oracle >= ORACLE_SHARE else 'MISSED'}"
+    )
+    sharpe = {
+        k: float(np.mean([r.sharpe(r.final if k == "final" else k) for r in results.values()]))
+        for k in ("final", *BASELINES)
+    }
     lo, hi = mean_of_sharpes_ci([r.net[r.final] for r in results.values()])
     beaten = all(sharpe["final"] > sharpe[b] for b in BASELINES)
-    print(f"4. net Sharpe after {COST_BPS:g} bps, mean over seeds: final {fmt(sharpe['final'], 2)} "
-          f"{interval(lo, hi, 2)}; " + ", ".join(f"{LABELS.get(b, b)} {fmt(sharpe[b], 2)}"
-                                                  for b in BASELINES)
-          + f": CI95 above 0 {'MET' if lo > 0 else 'MISSED'}, above every baseline "
-          f"{'MET' if beaten else 'MISSED'}")  # fmt: skip
+    print(
+        f"4. net Sharpe after {COST_BPS:g} bps, mean over seeds: final {fmt(sharpe['final'], 2)} "
+        f"{interval(lo, hi, 2)}; "
+        + ", ".join(f"{LABELS.get(b, b)} {fmt(sharpe[b], 2)}" for b in BASELINES)
+        + f": CI95 above 0 {'MET' if lo > 0 else 'MISSED'}, above every baseline "
+        f"{'MET' if beaten else 'MISSED'}"
+    )
     book(results)
     print("5. what each phase adds, paired, mean over seeds:")
     for a, b in zip(PHASES[1:], PHASES[:-1], strict=True):
         gains = [r.paired(a, b) for r in results.values() if {a, b} <= set(r.daily)]
         if gains:
-            print(f"   {b} -> {a}: {fmt(np.mean([g.mean() for g in gains]))} "
-                  f"{interval(*mean_of_means_ci(gains))}")  # fmt: skip
+            print(
+                f"   {b} -> {a}: {fmt(np.mean([g.mean() for g in gains]))} "
+                f"{interval(*mean_of_means_ci(gains))}"
+            )
     effects(results)
 
 
@@ -239,8 +279,10 @@ def effects(results: dict[int, SeedResult]) -> None:
     for name in ("final", "peer_ridge", "structural", "oracle_next"):
         cells = []
         for effect in EFFECTS:
-            values = [a["models"].get(r.final if name == "final" else name, {}).get(effect)
-                      for a, r in zip(rows, results.values(), strict=True)]  # fmt: skip
+            values = [
+                a["models"].get(r.final if name == "final" else name, {}).get(effect)
+                for a, r in zip(rows, results.values(), strict=True)
+            ]
             values = [v for v in values if v is not None]
             cells.append(f"{effect} {fmt(float(np.mean(values)), 3) if values else '—'}")
         print(f"   {LABELS.get(name, name):<24} " + ", ".join(cells))
@@ -259,8 +301,11 @@ def markdown(results: dict[int, SeedResult]) -> None:
             m, (lo, hi) = r.mean(key), r.ci(key)
             means.append(m)
             cells.append(f"{m:+.4f} [{lo:+.4f}, {hi:+.4f}]")
-        name = "final model (phase chosen on validation)" if label == "final" else (
-            LABELS.get(label, label))  # fmt: skip
+        name = (
+            "final model (phase chosen on validation)"
+            if label == "final"
+            else (LABELS.get(label, label))
+        )
         print(f"| {name} | " + " | ".join(cells) + f" | {np.mean(means):+.4f} |")
 
 

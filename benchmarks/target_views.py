@@ -32,11 +32,13 @@ REFERENCES = ("peer_ridge", "oracle", "oracle_next")
 def run(seed: int, target: str, params: str | None) -> Path:
     """`kedro run` for one (seed, target); returns the saved evaluation's path."""
     out = RESULTS / f"seed{seed}_{target}" / "evaluation.json"
-    overrides = ",".join(p for p in (f"seed={seed}", f"training.loader.target={target}", params)
-                         if p)  # fmt: skip
+    overrides = ",".join(
+        p for p in (f"seed={seed}", f"training.loader.target={target}", params) if p
+    )
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "kedro", "run", "--params", overrides], cwd=ROOT,
-                   check=True)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-m", "kedro", "run", "--params", overrides], cwd=ROOT, check=True
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(EVALUATION, out)
     print(f"seed {seed} target {target}: {time.perf_counter() - started:.0f} s", flush=True)
@@ -46,8 +48,10 @@ def run(seed: int, target: str, params: str | None) -> Path:
 def rank_ics(evaluation: dict, label: str) -> dict[str, float | None]:
     """Pooled mean daily RankIC at h = 1 of ``label`` under each view."""
     views = {"close": evaluation["models"], **evaluation.get("views", {})}
-    return {v: views[v].get(label, {}).get("h1", {}).get("pooled", {}).get("rank_ic", {})
-            .get("mean") for v in VIEWS}  # fmt: skip
+    return {
+        v: views[v].get(label, {}).get("h1", {}).get("pooled", {}).get("rank_ic", {}).get("mean")
+        for v in VIEWS
+    }
 
 
 def fmt(x: float | None) -> str:

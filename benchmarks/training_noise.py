@@ -51,14 +51,17 @@ def main() -> None:
     args = parser.parse_args()
     finals = []
     for k in args.draws:
-        subprocess.run([sys.executable, "-c", CHILD, str(k)], cwd=ROOT, check=True,
-                       capture_output=True)  # fmt: skip
+        subprocess.run(
+            [sys.executable, "-c", CHILD, str(k)], cwd=ROOT, check=True, capture_output=True
+        )
         evaluation = json.loads(EVALUATION.read_text())
         final = evaluation["final_model"]
         block = evaluation["models"][final]["h1"]["pooled"]
         finals.append(block["rank_ic"]["mean"])
-        print(f"{k} extra draws: {final} RankIC {finals[-1]:.4f} {block['rank_ic_mean_ci95']}",
-              flush=True)  # fmt: skip
+        print(
+            f"{k} extra draws: {final} RankIC {finals[-1]:.4f} {block['rank_ic_mean_ci95']}",
+            flush=True,
+        )
     if len(finals) > 1:
         print(f"mean {statistics.mean(finals):.4f}, SD {statistics.stdev(finals):.4f}")
 

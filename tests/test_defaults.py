@@ -40,25 +40,45 @@ TRAINING = PARAMS["training"]
 @pytest.mark.parametrize(
     ("name", "parsed", "default"),
     [
-        ("training (all but the phases)", lambda: dataclasses.replace(
-            TrainingConfig.from_params(TRAINING, label=PARAMS["label"],
-                                       horizons=PARAMS["horizons"]), phases={}),
-         TrainingConfig),
+        (
+            "training (all but the phases)",
+            lambda: dataclasses.replace(
+                TrainingConfig.from_params(
+                    TRAINING, label=PARAMS["label"], horizons=PARAMS["horizons"]
+                ),
+                phases={},
+            ),
+            TrainingConfig,
+        ),
         ("training.loader", lambda: LoaderConfig.from_params(TRAINING["loader"]), LoaderConfig),
-        ("training.scaler", lambda: from_block(ScalerConfig, TRAINING["scaler"], "s"), ScalerConfig),
+        (
+            "training.scaler",
+            lambda: from_block(ScalerConfig, TRAINING["scaler"], "s"),
+            ScalerConfig,
+        ),
         ("features", lambda: FeaturesConfig.from_params(PARAMS["features"]), FeaturesConfig),
         ("splits", lambda: SplitsConfig.from_params(PARAMS["splits"]), SplitsConfig),
         ("predict", lambda: PredictConfig.from_params(PARAMS["predict"]), PredictConfig),
         ("universe", lambda: UniverseConfig.from_params(PARAMS["universe"]), UniverseConfig),
         ("graph", lambda: GraphConfig.from_params(PARAMS["graph"]), GraphConfig),
-        ("reporting", lambda: EvaluationConfig.from_params(PARAMS["reporting"], 0), EvaluationConfig),
+        (
+            "reporting",
+            lambda: EvaluationConfig.from_params(PARAMS["reporting"], 0),
+            EvaluationConfig,
+        ),
         ("reporting.book", lambda: BookConfig.from_params(PARAMS["reporting"]["book"]), BookConfig),
-        ("hpo", lambda: HPOConfig.from_params(PARAMS["hpo"]),
-         lambda: HPOConfig(search_space=PARAMS["hpo"]["search_space"])),
-        ("training.model", lambda: TrainingConfig.from_params(TRAINING).model.with_inputs(8),
-         lambda: ModelConfig(n_features=8, horizons=tuple(PARAMS["horizons"]))),
+        (
+            "hpo",
+            lambda: HPOConfig.from_params(PARAMS["hpo"]),
+            lambda: HPOConfig(search_space=PARAMS["hpo"]["search_space"]),
+        ),
+        (
+            "training.model",
+            lambda: TrainingConfig.from_params(TRAINING).model.with_inputs(8),
+            lambda: ModelConfig(n_features=8, horizons=tuple(PARAMS["horizons"])),
+        ),
     ],
-)  # fmt: skip
+)
 def test_dataclass_defaults_equal_conf_base(name, parsed, default):
     assert parsed() == default(), f"{name}: the dataclass defaults differ from conf/base"
 

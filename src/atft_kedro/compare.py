@@ -23,8 +23,15 @@ import yaml
 #: environment takes its place)
 TRACKING_DB = "data/09_tracking/mlflow.db"
 #: parameters shown per run (flattened names as kedro-mlflow logs them)
-KEY_PARAMS = ("seed", "label", "market.source", "market.preset", "phase",
-              "training.days_per_step", "training.max_train_days_per_epoch")  # fmt: skip
+KEY_PARAMS = (
+    "seed",
+    "label",
+    "market.source",
+    "market.preset",
+    "phase",
+    "training.days_per_step",
+    "training.max_train_days_per_epoch",
+)
 FINAL = "final/h1/rank_ic"
 
 
@@ -50,8 +57,12 @@ def recent_runs(project: Path, last: int) -> list[dict[str, Any]]:
     found = client.get_experiment_by_name(experiment)
     if found is None:
         return []
-    runs = client.search_runs([found.experiment_id], "tags.mlflow.parentRunId IS NULL",
-                              order_by=["attributes.start_time DESC"], max_results=last)  # fmt: skip
+    runs = client.search_runs(
+        [found.experiment_id],
+        "tags.mlflow.parentRunId IS NULL",
+        order_by=["attributes.start_time DESC"],
+        max_results=last,
+    )
     return [
         {
             "run_id": run.info.run_id,
@@ -81,8 +92,10 @@ def table(runs: list[dict[str, Any]]) -> str:
         params = [str(r["params"].get(k) or "—") for k in KEY_PARAMS]
         rows.append([r["run_id"][:8], started, r["status"], *params, ic])
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows, strict=True)]
-    lines = ["  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=True))
-             for row in [head, *rows]]  # fmt: skip
+    lines = [
+        "  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=True))
+        for row in [head, *rows]
+    ]
     return "\n".join(lines)
 
 

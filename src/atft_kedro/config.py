@@ -59,8 +59,10 @@ def _value(hint: Any, value: Any, name: str) -> Any:
         key_type, item_type = typing.get_args(hint) or (Any, Any)
         convert = key_type if isinstance(key_type, type) else (lambda k: k)
         if isinstance(item_type, type) and dataclasses.is_dataclass(item_type):
-            return {convert(k): from_block(item_type, v, f"{name}.{k}", convert(k))
-                    for k, v in value.items()}  # fmt: skip
+            return {
+                convert(k): from_block(item_type, v, f"{name}.{k}", convert(k))
+                for k, v in value.items()
+            }
         return {convert(k): v for k, v in value.items()}
     if origin is tuple and isinstance(value, list):
         return tuple(value)
@@ -87,7 +89,13 @@ def _renamed(cls: type, params: dict[str, Any], name: str) -> dict[str, Any]:
             raise ParameterError(f"{name}: both {old} and {new} are set; keep {new} only")
         if f"{name}.{old}" not in _WARNED:
             _WARNED.add(f"{name}.{old}")
-            log.warning("%s.%s is deprecated and will be removed in the next release: it is now "
-                        "%s.%s (same meaning and unit)", name, old, name, new)  # fmt: skip
+            log.warning(
+                "%s.%s is deprecated and will be removed in the next release: it is now "
+                "%s.%s (same meaning and unit)",
+                name,
+                old,
+                name,
+                new,
+            )
         params[new] = params.pop(old)
     return params

@@ -29,8 +29,9 @@ def test_bench_gpu_runs_with_pytorch_alone():
     script = WITHOUT_KEDRO_OR_POLARS.replace(
         "sys.argv_path", repr(str(ROOT / "benchmarks" / "bench_gpu.py"))
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=300, cwd=ROOT)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=ROOT
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout
     assert "samples/s per phase" in out and "losses finite: True" in out

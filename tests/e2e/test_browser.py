@@ -28,7 +28,7 @@ pytestmark = [
         CHROMIUM is None,
         reason="Chromium is not installed (`.ci/run` installs "
         "Debian's chromium; locally: apt-get install chromium)",
-    ),  # fmt: skip
+    ),
 ]
 
 
@@ -87,8 +87,14 @@ def test_kedro_viz_site_draws_the_pipeline_without_console_errors(tiny_run):
     build = tiny_run.path / "build"
     if not (build / "index.html").exists():
         env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}
-        done = subprocess.run([KEDRO, "viz", "build"], cwd=tiny_run.path, env=env,
-                              capture_output=True, text=True, timeout=300)  # fmt: skip
+        done = subprocess.run(
+            [KEDRO, "viz", "build"],
+            cwd=tiny_run.path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode == 0, done.stderr[-3000:]
     with served(build) as url, browser_page() as (page, errors):
         page.goto(url, wait_until="networkidle")

@@ -24,8 +24,10 @@ def two_runs(kedro_project):
         assert result.returncode == 0, result.stderr[-3000:]
     uri, experiment = tracking(kedro_project.path)
     client = mlflow.MlflowClient(tracking_uri=uri)
-    runs = client.search_runs([client.get_experiment_by_name(experiment).experiment_id],
-                              order_by=["attributes.start_time ASC"])  # fmt: skip
+    runs = client.search_runs(
+        [client.get_experiment_by_name(experiment).experiment_id],
+        order_by=["attributes.start_time ASC"],
+    )
     return kedro_project, client, runs
 
 
@@ -62,8 +64,13 @@ def test_the_second_run_keeps_its_own_results_and_compare_lists_both(two_runs):
     listed = recent_runs(project.path, 10)
     assert [r["params"]["seed"] for r in listed] == ["7", "42"]  # newest first
     assert listed[0]["rank_ic"] == pytest.approx(ics[1])
-    done = subprocess.run([sys.executable, "-m", "atft_kedro.compare", "--plot", "runs.png"],
-                          cwd=project.path, capture_output=True, text=True, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "atft_kedro.compare", "--plot", "runs.png"],
+        cwd=project.path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert sum("FINISHED" in line for line in done.stdout.splitlines()) == 2
     assert (project.path / "runs.png").stat().st_size > 1000
@@ -76,8 +83,9 @@ def test_hpo_trials_are_nested_runs_under_one_parent(two_runs):
     experiment = client.get_experiment_by_name(tracking(project.path)[1]).experiment_id
     parent = client.search_runs([experiment], "attributes.run_name LIKE 'hpo | %'")
     assert len(parent) == 1
-    trials = client.search_runs([experiment],
-                                f"tags.mlflow.parentRunId = '{parent[0].info.run_id}'")  # fmt: skip
+    trials = client.search_runs(
+        [experiment], f"tags.mlflow.parentRunId = '{parent[0].info.run_id}'"
+    )
     assert len(trials) == 4
     assert {t.data.tags["optuna.state"] for t in trials} <= {"COMPLETE", "PRUNED"}
     assert any("hpo.best." in p for p in parent[0].data.params)

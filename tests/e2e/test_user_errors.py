@@ -29,8 +29,9 @@ def test_bad_raw_data_is_one_line(kedro_project):
     raw.mkdir(parents=True, exist_ok=True)
     (raw / "daily_quotes.csv").write_text("Date,Code,Close\n2024-01-04,72030,100\n")
     (raw / "listed_info.csv").write_text("Date,Code\n2024-01-04,72030\n")
-    result = kedro_project.run("--pipelines", "data_processing",
-                               "--params", "market.source=jquants_files")  # fmt: skip
+    result = kedro_project.run(
+        "--pipelines", "data_processing", "--params", "market.source=jquants_files"
+    )
     assert_one_line_error(result, "daily_quotes")
     for path in raw.iterdir():
         path.unlink()

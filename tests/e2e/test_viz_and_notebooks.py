@@ -18,14 +18,24 @@ from tests.e2e.conftest import KEDRO, ROOT
 pytestmark = pytest.mark.slow
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-LAYERS = ("raw", "intermediate", "primary", "feature", "model_input", "models", "model_output",
-          "reporting")  # fmt: skip
+LAYERS = (
+    "raw",
+    "intermediate",
+    "primary",
+    "feature",
+    "model_input",
+    "models",
+    "model_output",
+    "reporting",
+)
 
 
 def test_notebooks_are_committed_without_outputs():
     assert [p.name for p in NOTEBOOKS] == [
-        "01_data_tour.ipynb", "02_graph_explorer.ipynb", "03_model_report.ipynb",
-    ]  # fmt: skip
+        "01_data_tour.ipynb",
+        "02_graph_explorer.ipynb",
+        "03_model_report.ipynb",
+    ]
     for path in NOTEBOOKS:
         cells = nbformat.read(path, as_version=4).cells
         code = [c for c in cells if c.cell_type == "code"]
@@ -35,9 +45,13 @@ def test_notebooks_are_committed_without_outputs():
 def test_kedro_viz_build_exports_every_registered_pipeline(tiny_run):
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}
     done = subprocess.run(
-        [KEDRO, "viz", "build"], cwd=tiny_run.path, env=env, capture_output=True, text=True,
+        [KEDRO, "viz", "build"],
+        cwd=tiny_run.path,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=300,
-    )  # fmt: skip
+    )
     assert done.returncode == 0, done.stderr[-3000:]
 
     api = tiny_run.path / "build" / "api"

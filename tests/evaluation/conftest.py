@@ -47,17 +47,29 @@ def predictions_by_model() -> dict[str, pl.DataFrame]:
 
 def _daily(seed: int) -> pl.DataFrame:
     rng = np.random.default_rng(seed)
-    return pl.DataFrame({"Date": DAYS, "ic": rng.normal(0.05, 0.1, 40),
-                         "rank_ic": rng.normal(0.05, 0.1, 40), "gross": rng.normal(0, 0.01, 40),
-                         "net": rng.normal(0, 0.01, 40)})  # fmt: skip
+    return pl.DataFrame(
+        {
+            "Date": DAYS,
+            "ic": rng.normal(0.05, 0.1, 40),
+            "rank_ic": rng.normal(0.05, 0.1, 40),
+            "gross": rng.normal(0, 0.01, 40),
+            "net": rng.normal(0, 0.01, 40),
+        }
+    )
 
 
 @pytest.fixture
 def figures() -> dict[str, Figure]:
     """One figure of every kind, from small plain inputs."""
     daily = {"model": _daily(0), "momentum": _daily(1)}
-    history = pl.DataFrame({"epoch": [0, 1, 2], "train_loss": [1.0, 0.8, 0.7],
-                            "val_loss": [1.1, 0.9, 0.85], "val_rank_ic": [0.01, 0.03, 0.04]})  # fmt: skip
+    history = pl.DataFrame(
+        {
+            "epoch": [0, 1, 2],
+            "train_loss": [1.0, 0.8, 0.7],
+            "val_loss": [1.1, 0.9, 0.85],
+            "val_rank_ic": [0.01, 0.03, 0.04],
+        }
+    )
     return {
         "cumulative long-short return": plots.cumulative_returns(daily),
         "rolling RankIC": plots.rolling_rank_ic(daily, window=10),
@@ -65,7 +77,7 @@ def figures() -> dict[str, Figure]:
         "deciles": plots.decile_bars({"model": np.linspace(-1e-3, 1e-3, 10)}),
         "FAN": plots.fan_window_weights(
             np.full((3, 3), 1 / 3), ["returns", "vol", "flows"], [5, 10, 20]
-        ),  # fmt: skip
+        ),
         "SAN": plots.san_slice_weights(np.full((3, 4), 0.25), ["returns", "vol", "flows"]),
         "VSN": plots.variable_importance({"returns_1d": 0.3, "rsi_14": 0.2, "beta_60d": 0.5}),
         "GAT": plots.gat_attention_by_edge_type(np.array([0.3, 0.4]), np.array([0.1, 0.2, 0.1])),
@@ -76,7 +88,7 @@ def figures() -> dict[str, Figure]:
                     "mean_degree": np.arange(40.0),
                     "same_sector_share": np.linspace(0.2, 0.3, 40),
                 }
-            )  # fmt: skip
+            )
         ),
         "training": plots.training_curves({"phase 0": history, "phase 1": history}),
     }

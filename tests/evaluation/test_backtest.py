@@ -33,8 +33,9 @@ def _table(pred=PRED, ret=RET, **extra) -> pl.DataFrame:
 def test_quantile_long_short_by_hand():
     # k = floor(0.34 * 6) = 2 per side, weights ±0.25
     # day 1: long A,B short E,F; day 2: long A,C short E,F; day 3: long F,E short A,B
-    bt = long_short_returns(_table(), "pred_1d", "target_1d", quantile=0.34, cost_bps=10.0,
-                            min_stocks=2)  # fmt: skip
+    bt = long_short_returns(
+        _table(), "pred_1d", "target_1d", quantile=0.34, cost_bps=10.0, min_stocks=2
+    )
     d = bt.daily
     np.testing.assert_allclose(d["gross"], [0.0175, 0.0075, 0.0025], atol=1e-12)
     # day 1 enters from cash (Σ|w| = 1); day 2 swaps B→C (0.25 + 0.25);
@@ -48,8 +49,9 @@ def test_quantile_long_short_by_hand():
 
 def test_jpx_weights_by_hand():
     # m = min(top_n=2, 6 // 2) = 2; raw weights (2, 1) → (1/3, 1/6) per side
-    bt = long_short_returns(_table(), "pred_1d", "target_1d", scheme="jpx", top_n=2,
-                            cost_bps=0.0, min_stocks=2)  # fmt: skip
+    bt = long_short_returns(
+        _table(), "pred_1d", "target_1d", scheme="jpx", top_n=2, cost_bps=0.0, min_stocks=2
+    )
     day1 = (0.02 / 3 + 0.01 / 6) - (-0.03 / 3 - 0.01 / 6)
     day2 = (0.01 / 3 + 0.03 / 6) - (0.02 / 3 - 0.01 / 6)  # E (lowest) carries 1/3
     day3 = (0.03 / 3 + 0.01 / 6) - (0.01 / 3 + 0.02 / 6)
@@ -61,8 +63,14 @@ def test_jpx_equals_kaggle_spread_return_up_to_its_scale():
     rng = np.random.default_rng(0)
     n, m = 500, 200
     pred, ret = rng.standard_normal((1, n)), rng.standard_normal((1, n)) * 0.02
-    table = pl.DataFrame({"Date": [DAYS[0]] * n, "Code": [f"{i:04d}0" for i in range(n)],
-                          "pred_1d": pred[0], "target_1d": ret[0]})  # fmt: skip
+    table = pl.DataFrame(
+        {
+            "Date": [DAYS[0]] * n,
+            "Code": [f"{i:04d}0" for i in range(n)],
+            "pred_1d": pred[0],
+            "target_1d": ret[0],
+        }
+    )
     ours = long_short_returns(table, "pred_1d", "target_1d", scheme="jpx", top_n=m)
     # Kaggle's calc_spread_return_per_day: Σ r·w / mean(w) per side, w = linspace(2, 1, m)
     w = np.linspace(2, 1, m)
@@ -74,8 +82,16 @@ def test_jpx_equals_kaggle_spread_return_up_to_its_scale():
 def test_overlapping_sleeves_average_the_last_h_portfolios():
     target_2d = RET * 2  # any finite 2-day target: it only defines the universe here
     table = _table(pred_2d=PRED, target_2d=target_2d)
-    bt = long_short_returns(table, "pred_2d", "target_2d", quantile=0.34, cost_bps=10.0,
-                            horizon=2, daily_target_col="target_1d", min_stocks=2)  # fmt: skip
+    bt = long_short_returns(
+        table,
+        "pred_2d",
+        "target_2d",
+        quantile=0.34,
+        cost_bps=10.0,
+        horizon=2,
+        daily_target_col="target_1d",
+        min_stocks=2,
+    )
     q = 0.25
     w = np.array([[q, q, 0, 0, -q, -q], [q, 0, q, 0, -q, -q], [-q, -q, 0, 0, q, q]])
     book = np.array([w[0] / 2, (w[0] + w[1]) / 2, (w[1] + w[2]) / 2])
@@ -88,8 +104,9 @@ def test_overlapping_sleeves_average_the_last_h_portfolios():
 
 def test_non_overlapping_rebalances_every_h_days_and_annualises_by_252_over_h():
     table = _table(pred_2d=PRED, target_2d=RET)
-    bt = long_short_returns(table, "pred_2d", "target_2d", quantile=0.34, cost_bps=0.0,
-                            horizon=2, min_stocks=2)  # fmt: skip
+    bt = long_short_returns(
+        table, "pred_2d", "target_2d", quantile=0.34, cost_bps=0.0, horizon=2, min_stocks=2
+    )
     assert bt.daily["Date"].to_list() == [DAYS[0], DAYS[2]]
     np.testing.assert_allclose(bt.daily["gross"], [0.0175, 0.0025], atol=1e-12)
     assert bt.periods_per_year == pytest.approx(126)
@@ -101,8 +118,9 @@ def test_day_t_return_does_not_depend_on_later_predictions_or_targets():
     pred, ret = PRED.copy(), RET.copy()
     pred[2] = pred[2][::-1]
     ret[2] = 9.0
-    moved = long_short_returns(_table(pred, ret), "pred_1d", "target_1d", quantile=0.34,
-                               min_stocks=2)  # fmt: skip
+    moved = long_short_returns(
+        _table(pred, ret), "pred_1d", "target_1d", quantile=0.34, min_stocks=2
+    )
     assert moved.daily["net"][:2].to_list() == base.daily["net"][:2].to_list()
     assert moved.daily["net"][2] != base.daily["net"][2]
 

@@ -61,8 +61,18 @@ def features() -> pl.DataFrame:
 
 def _predict(name: str, features: pl.DataFrame, **kw) -> pl.DataFrame:
     oracle = features.select("Date", "Code", "alpha_1d")
-    return fit_predict_baseline(name, features.drop("alpha_1d"), SPLITS, 0, [1],
-                                feature_cols=FEATURES, seed=3, oracle_alpha=oracle, hgb_params=HGB_FAST, **kw)  # fmt: skip
+    return fit_predict_baseline(
+        name,
+        features.drop("alpha_1d"),
+        SPLITS,
+        0,
+        [1],
+        feature_cols=FEATURES,
+        seed=3,
+        oracle_alpha=oracle,
+        hgb_params=HGB_FAST,
+        **kw,
+    )
 
 
 @pytest.mark.parametrize("name", ["ridge", "peer_ridge", "structural", "hgb", "momentum", "oracle"])
@@ -85,9 +95,10 @@ def test_reversal_is_minus_the_5_day_return(features):
 
 def test_learned_baselines_never_see_test_targets(features):
     leaked = features.with_columns(
-        target_1d=pl.when(pl.col("Date") >= DAYS[30]).then(pl.col("target_1d") * -5.0 + 1.0)
+        target_1d=pl.when(pl.col("Date") >= DAYS[30])
+        .then(pl.col("target_1d") * -5.0 + 1.0)
         .otherwise("target_1d")
-    )  # fmt: skip
+    )
     for name in ("ridge", "hgb"):
         base, moved = _predict(name, features), _predict(name, leaked)
         np.testing.assert_array_equal(base["pred_1d"], moved["pred_1d"])
@@ -130,9 +141,18 @@ def test_validation_days_come_from_the_same_fit_and_leave_the_test_days_as_they_
     features, name
 ):
     oracle = features.select("Date", "Code", "alpha_1d")
-    blocks = fit_predict_blocks(name, features.drop("alpha_1d"), SPLITS, 0, [1], ("val", "test"),
-                                feature_cols=FEATURES, seed=3, oracle_alpha=oracle,
-                                hgb_params=HGB_FAST)  # fmt: skip
+    blocks = fit_predict_blocks(
+        name,
+        features.drop("alpha_1d"),
+        SPLITS,
+        0,
+        [1],
+        ("val", "test"),
+        feature_cols=FEATURES,
+        seed=3,
+        oracle_alpha=oracle,
+        hgb_params=HGB_FAST,
+    )
     assert blocks["test"].equals(_predict(name, features)), "test days unchanged"
     val = blocks["val"]
     assert val.columns == blocks["test"].columns
@@ -141,11 +161,23 @@ def test_validation_days_come_from_the_same_fit_and_leave_the_test_days_as_they_
 
 
 def test_inputs_ridge_reads_the_families_the_network_reads():
-    columns = ["ret_1d", "resid_mom_20d", "mom_payoff_5d", "earnings_surprise", "peer_ret_1d",
-               "is_returns_valid", "is_momentum_valid", "is_earnings_valid", "is_peer_valid"]  # fmt: skip
-    assert baseline_inputs("inputs_ridge", columns, ["momentum", "earnings"]) == [
-        "resid_mom_20d", "mom_payoff_5d", "earnings_surprise", "is_momentum_valid",
+    columns = [
+        "ret_1d",
+        "resid_mom_20d",
+        "mom_payoff_5d",
+        "earnings_surprise",
+        "peer_ret_1d",
+        "is_returns_valid",
+        "is_momentum_valid",
         "is_earnings_valid",
-    ]  # fmt: skip
+        "is_peer_valid",
+    ]
+    assert baseline_inputs("inputs_ridge", columns, ["momentum", "earnings"]) == [
+        "resid_mom_20d",
+        "mom_payoff_5d",
+        "earnings_surprise",
+        "is_momentum_valid",
+        "is_earnings_valid",
+    ]
     assert baseline_inputs("inputs_ridge", columns) == columns, "no selection: every input"
     assert "peer_ret_1d" not in baseline_inputs("ridge", columns)

@@ -83,9 +83,15 @@ def test_jpx_metric_is_the_competitions_score_by_hand():
     rng = np.random.default_rng(4)
     pred, ret = rng.standard_normal((5, 6)), rng.standard_normal((5, 6)) * 0.02
     days = [date(2024, 1, d) for d in range(4, 9)]
-    table = pl.DataFrame({"Date": [d for d in days for _ in range(6)],
-                          "Code": [f"{1300 + i}0" for _ in days for i in range(6)],
-                          "fold": 0, "pred_1d": pred.ravel(), "target_1d": ret.ravel()})  # fmt: skip
+    table = pl.DataFrame(
+        {
+            "Date": [d for d in days for _ in range(6)],
+            "Code": [f"{1300 + i}0" for _ in days for i in range(6)],
+            "fold": 0,
+            "pred_1d": pred.ravel(),
+            "target_1d": ret.ravel(),
+        }
+    )
     w = np.array([2.0, 1.5, 1.0])
     spreads = []
     for p, r in zip(pred, ret, strict=True):
@@ -111,18 +117,36 @@ def test_the_jpx_metric_leaves_every_other_figure_as_it_was(evaluation):
 
 def _size(investable: list[int]) -> pl.DataFrame:
     n = len(investable)
-    return pl.DataFrame({"Date": [date(2024, 1, 1) + timedelta(days=d) for d in range(n)],
-                         "stocks": [300] * n, "investable": investable})  # fmt: skip
+    return pl.DataFrame(
+        {
+            "Date": [date(2024, 1, 1) + timedelta(days=d) for d in range(n)],
+            "stocks": [300] * n,
+            "investable": investable,
+        }
+    )
 
 
 def test_universe_check_fires_below_what_the_book_needs_on_the_median_day():
     book = BookConfig(min_names_per_side=10)
     thin = universe_check(_size([7, 6, 9, 150, 8]), 0.1, book)
-    assert thin == {"needed": 100, "quantile": 0.1, "min_names_per_side": 10, "median": 8.0,
-                    "stocks_median": 300.0, "min": 6, "days_below": 4, "days": 5, "fired": True}  # fmt: skip
+    assert thin == {
+        "needed": 100,
+        "quantile": 0.1,
+        "min_names_per_side": 10,
+        "median": 8.0,
+        "stocks_median": 300.0,
+        "min": 6,
+        "days_below": 4,
+        "days": 5,
+        "fired": True,
+    }
     message = universe_message(thin)
-    for number in ("keeps 8 of 300 stocks", "fewest 6", "4 of 5 test days below 100",
-                   "quantile 0.1"):  # fmt: skip
+    for number in (
+        "keeps 8 of 300 stocks",
+        "fewest 6",
+        "4 of 5 test days below 100",
+        "quantile 0.1",
+    ):
         assert number in message
     wide = universe_check(_size([120, 99, 130]), 0.1, book)
     assert not wide["fired"] and wide["days_below"] == 1 and universe_message(wide) == ""
@@ -134,9 +158,11 @@ def test_universe_check_is_silent_on_the_default_synthetic_market_and_fires_with
     dollars = panel.with_columns(pl.col("open", "high", "low", "close", "turnover") / 150.0)
     cfg = EvaluationConfig()  # quantile 0.1 of conf/base: 100 stocks for 10 per side
     checks = {}
-    for name, data, universe in (("default", panel, UniverseConfig()),
-                                 ("yen floors", dollars, UniverseConfig(floors="absolute")),
-                                 ("relative", dollars, UniverseConfig())):  # fmt: skip
+    for name, data, universe in (
+        ("default", panel, UniverseConfig()),
+        ("yen floors", dollars, UniverseConfig(floors="absolute")),
+        ("relative", dollars, UniverseConfig()),
+    ):
         features = build_features(data, horizons=(1,), universe=universe)
         size = universe_size(
             features.filter(pl.col("Date") >= features["Date"].unique().sort()[-240])

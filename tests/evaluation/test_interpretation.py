@@ -12,8 +12,11 @@ from atft_kedro.evaluation.interpretation import (
 
 def test_feature_groups_follow_the_registry_families():
     assert feature_groups(["ret_1d", "vol_20d", "is_returns_valid", "mystery"]) == [
-        "returns", "volatility", MASK_GROUP, "other",
-    ]  # fmt: skip
+        "returns",
+        "volatility",
+        MASK_GROUP,
+        "other",
+    ]
 
 
 def test_group_rows_averages_within_each_group_in_first_seen_order():
@@ -30,9 +33,10 @@ def _day(sector: list[int], alpha: list[float]) -> tuple[dict, dict]:
     info = {
         "vsn_weights": torch.tensor([[0.2, 0.8], [0.4, 0.6], [0.6, 0.4]]),
         "fan_window_weights": torch.tensor([[0.25, 0.75], [0.5, 0.5]]),
-        "gat_attention": [{"edge_index": edge_index,
-                           "alpha": torch.tensor(alpha)[:, None].repeat(1, 2)}],
-    }  # fmt: skip
+        "gat_attention": [
+            {"edge_index": edge_index, "alpha": torch.tensor(alpha)[:, None].repeat(1, 2)}
+        ],
+    }
     return batch, {"interpretation": info}
 
 

@@ -35,9 +35,11 @@ def bounce_panel(n_codes: int = 60, n_days: int = 200, seed: int = 0) -> pl.Data
 
 
 def _fires(band_model_ic: float | None = None, label: str = "next_close", **kw) -> dict:
-    models = {} if band_model_ic is None else {
-        "m": {"h1": {"pooled": {"rank_ic": {"mean": band_model_ic}}}}
-    }  # fmt: skip
+    models = (
+        {}
+        if band_model_ic is None
+        else {"m": {"h1": {"pooled": {"rank_ic": {"mean": band_model_ic}}}}}
+    )
     return realism_check({label: models}, label=label, **kw)
 
 
@@ -60,8 +62,9 @@ def test_fires_on_planted_bid_ask_bounce_close_to_close_and_not_for_the_next_ses
     assert not quiet["fired"] and realism_message(quiet) == "" and quiet["label"] == "next_close"
     # the same reversal signal, entered at the next session's close: nothing left
     preds = features.select("Date", "Code", pred_1d=-pl.col("ret_1d"), target_1d="target_1d")
-    labels = features.select("Date", "Code", "universe", *[c for c in features.columns
-                                                           if c.startswith("target_")])  # fmt: skip
+    labels = features.select(
+        "Date", "Code", "universe", *[c for c in features.columns if c.startswith("target_")]
+    )
     lagged = view_predictions(preds, labels, "next_close", [1])
     assert abs(daily_ic(lagged, "pred_1d", "target_1d").table["rank_ic"].mean()) < 0.05
 
@@ -70,8 +73,9 @@ def test_silent_on_the_default_synthetic_market():
     market = generate_market("small", seed=42)
     panel = build_panel(market["daily_quotes"], market["listed_info"])
     features = build_features(panel, horizons=(1,))
-    realism = _fires(0.05, unchanged_share=unchanged_close_share(panel),
-                     reversal_1d=reversal_rank_ic(features))  # fmt: skip
+    realism = _fires(
+        0.05, unchanged_share=unchanged_close_share(panel), reversal_1d=reversal_rank_ic(features)
+    )
     assert not realism["fired"] and realism_message(realism) == ""
     assert realism["unchanged_close_share"] < 0.01
 
@@ -84,9 +88,12 @@ def test_any_model_above_the_band_fires_but_ceilings_do_not():
 
 
 def test_unchanged_close_share_by_hand():
-    panel = pl.DataFrame({
-        "Date": [1, 2, 3, 4, 1, 2, 3], "Code": ["A"] * 4 + ["B"] * 3,
-        "close": [10.0, 10.0, 11.0, None, 5.0, 5.0, 5.0],
-    })  # fmt: skip
+    panel = pl.DataFrame(
+        {
+            "Date": [1, 2, 3, 4, 1, 2, 3],
+            "Code": ["A"] * 4 + ["B"] * 3,
+            "close": [10.0, 10.0, 11.0, None, 5.0, 5.0, 5.0],
+        }
+    )
     # pairs: A 1-2 same, A 2-3 changed, B 1-2 same, B 2-3 same (A 3-4: no close on 4)
     assert unchanged_close_share(panel) == 0.75

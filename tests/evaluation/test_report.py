@@ -17,9 +17,21 @@ from atft_kedro.evaluation.report import (
 )
 from atft_kedro.evaluation.turnover import BookConfig
 
-SPLITS = {"n_splits": 2, "purge_days": 39, "embargo_days": 20, "seq_len": 20, "max_horizon": 20,
-          "folds": [{"fold": 0, "train": ["2021-01-04", "2022-03-31"],
-                     "val": ["2022-06-01", "2022-08-31"], "test": ["2022-11-01", "2023-01-31"]}]}  # fmt: skip
+SPLITS = {
+    "n_splits": 2,
+    "purge_days": 39,
+    "embargo_days": 20,
+    "seq_len": 20,
+    "max_horizon": 20,
+    "folds": [
+        {
+            "fold": 0,
+            "train": ["2021-01-04", "2022-03-31"],
+            "val": ["2022-06-01", "2022-08-31"],
+            "test": ["2022-11-01", "2023-01-31"],
+        }
+    ],
+}
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +47,9 @@ def test_report_embeds_every_figure_and_shows_only_finite_or_marked_cells(evalua
     rows = summary_rows(evaluation, horizon=1)
     rows.append({"model": "broken", "RankIC [CI95]": math.nan, "ICIR": None, "IC": math.inf})
     facts = {"trading days": "120 (2023-01-02 … 2023-05-01)", "codes": 50}
-    html = render_report({"Summary (h=1)": rows}, figures, (facts, SPLITS["folds"]),
-                         verdict_line=verdict(evaluation))  # fmt: skip
+    html = render_report(
+        {"Summary (h=1)": rows}, figures, (facts, SPLITS["folds"]), verdict_line=verdict(evaluation)
+    )
     assert html.count('src="data:image/png;base64,') == len(figures)
     for caption in figures:
         assert f"<figcaption>{caption}</figcaption>" in html
@@ -76,9 +89,17 @@ def test_summary_rows_carry_rank_ic_icir_and_net_sharpe_with_ci(evaluation):
 
 @pytest.mark.parametrize(
     ("value", "text"),
-    [(None, "—"), (math.nan, "—"), (-math.inf, "—"), ("nan", "—"), (0.123456, "0.1235"), (3, "3"),
-     ((0.1, math.nan), "[0.1000, —]"), ("phase 2", "phase 2")],
-)  # fmt: skip
+    [
+        (None, "—"),
+        (math.nan, "—"),
+        (-math.inf, "—"),
+        ("nan", "—"),
+        (0.123456, "0.1235"),
+        (3, "3"),
+        ((0.1, math.nan), "[0.1000, —]"),
+        ("phase 2", "phase 2"),
+    ],
+)
 def test_format_cell(value, text):
     assert format_cell(value) == text
 
@@ -88,15 +109,21 @@ def with_book(evaluation, predictions_by_model):
     """The evaluation with a controlled book (validation = the same days: formatting only)."""
     cfg = EvaluationConfig(top_n=10, n_boot=200)
     book = BookConfig(half_lives=(0.0, 2.0), rebalance_every=(1, 3))
-    return {**evaluation, "config": {**evaluation["config"], "cost_bps": 10.0},
-            "book": json_safe(book_document(predictions_by_model, predictions_by_model, cfg, book))}  # fmt: skip
+    return {
+        **evaluation,
+        "config": {**evaluation["config"], "cost_bps": 10.0},
+        "book": json_safe(book_document(predictions_by_model, predictions_by_model, cfg, book)),
+    }
 
 
 def test_the_headline_gives_the_controlled_and_the_raw_book_and_the_jpx_metric(with_book):
     line = verdict(with_book, "atft_gat_fan/phase2", horizon=1)
-    assert re.search(r"Net Sharpe after 10 bps, next-session entry: -?\d+\.\d{2} \[.*\] with "
-                     r"turnover control \(fold 0: [^;]+; fold 1: [^)]+\), -?\d+\.\d{2} \[.*\] raw; "
-                     r"turnover \d\.\d{2}/day vs \d\.\d{2}; JPX metric -?\d\.\d{3} \[", line)  # fmt: skip
+    assert re.search(
+        r"Net Sharpe after 10 bps, next-session entry: -?\d+\.\d{2} \[.*\] with "
+        r"turnover control \(fold 0: [^;]+; fold 1: [^)]+\), -?\d+\.\d{2} \[.*\] raw; "
+        r"turnover \d\.\d{2}/day vs \d\.\d{2}; JPX metric -?\d\.\d{3} \[",
+        line,
+    )
     rows = summary_rows(with_book, 1)
     ci = r"-?\d+\.\d{2} \[-?\d+\.\d{2}, -?\d+\.\d{2}\]"
     assert re.fullmatch(ci, rows[0]["net Sharpe, turnover control [CI95]"])

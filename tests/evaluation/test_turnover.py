@@ -41,9 +41,13 @@ def _days(n: int, start: date = date(2023, 1, 2)) -> list[date]:
 
 def test_smoothing_averages_the_daily_ranks_by_hand():
     # day 1 ranks A > B > C → 0.5, 0, −0.5; day 2 reversed; half-life 1 → day 2 all 0
-    table = pl.DataFrame({"Date": [d for d in _days(2) for _ in range(3)],
-                          "Code": ["A", "B", "C"] * 2,
-                          "pred_1d": [3.0, 2.0, 1.0, 10.0, 20.0, 30.0]})  # fmt: skip
+    table = pl.DataFrame(
+        {
+            "Date": [d for d in _days(2) for _ in range(3)],
+            "Code": ["A", "B", "C"] * 2,
+            "pred_1d": [3.0, 2.0, 1.0, 10.0, 20.0, 30.0],
+        }
+    )
     out = smoothed(table, "pred_1d", 1.0)
     np.testing.assert_allclose(out["pred_1d"], [0.5, 0.0, -0.5, 0.0, 0.0, 0.0], atol=1e-12)
     assert smoothed(table, "pred_1d", 0.0).equals(table), "half-life 0: the raw prediction"
@@ -72,25 +76,35 @@ def market(
     target = 0.001 * signal + 0.01 * rng.standard_normal((n_days, n_stocks))
     block = np.repeat(["val", "test", "val", "test"], n_days // 4)
     fold = np.repeat([0, 0, 1, 1], n_days // 4)
-    return pl.DataFrame({
-        "Date": np.repeat(np.array(_days(n_days), dtype="datetime64[D]"), n_stocks),
-        "Code": [f"{1300 + i}0" for _ in range(n_days) for i in range(n_stocks)],
-        "fold": np.repeat(fold, n_stocks).astype(np.int32),
-        "block": np.repeat(block, n_stocks),
-        "pred_1d": pred.ravel(),
-        "target_1d": target.ravel(),
-    }).with_columns(pl.col("Date").cast(pl.Date))  # fmt: skip
+    return pl.DataFrame(
+        {
+            "Date": np.repeat(np.array(_days(n_days), dtype="datetime64[D]"), n_stocks),
+            "Code": [f"{1300 + i}0" for _ in range(n_days) for i in range(n_stocks)],
+            "fold": np.repeat(fold, n_stocks).astype(np.int32),
+            "block": np.repeat(block, n_stocks),
+            "pred_1d": pred.ravel(),
+            "target_1d": target.ravel(),
+        }
+    ).with_columns(pl.col("Date").cast(pl.Date))
 
 
 def _split(table: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    return (table.filter(pl.col("block") == "test").drop("block"),
-            table.filter(pl.col("block") == "val").drop("block"))  # fmt: skip
+    return (
+        table.filter(pl.col("block") == "test").drop("block"),
+        table.filter(pl.col("block") == "val").drop("block"),
+    )
 
 
 def test_the_raw_setting_is_the_daily_quantile_book():
     test, _ = _split(market())
-    raw = long_short_returns(test, "pred_1d", "target_1d", quantile=CFG.quantile,
-                             cost_bps=CFG.cost_bps, min_stocks=CFG.min_stocks).daily  # fmt: skip
+    raw = long_short_returns(
+        test,
+        "pred_1d",
+        "target_1d",
+        quantile=CFG.quantile,
+        cost_bps=CFG.cost_bps,
+        min_stocks=CFG.min_stocks,
+    ).daily
     ours = book_on_test_days(test, {0: RAW, 1: RAW}, CFG)
     assert ours.equals(raw)
 
@@ -98,11 +112,19 @@ def test_the_raw_setting_is_the_daily_quantile_book():
 def test_a_lasting_edge_is_traded_slowly_and_earns_more_after_costs():
     test, val = _split(market())
     book = controlled_book(test, val, CFG, BOOK, np.random.default_rng(0))
-    raw = long_short_returns(test, "pred_1d", "target_1d", quantile=CFG.quantile,
-                             cost_bps=CFG.cost_bps, min_stocks=CFG.min_stocks)  # fmt: skip
+    raw = long_short_returns(
+        test,
+        "pred_1d",
+        "target_1d",
+        quantile=CFG.quantile,
+        cost_bps=CFG.cost_bps,
+        min_stocks=CFG.min_stocks,
+    )
     raw_turnover = raw.daily["turnover"].mean()
     assert {f: b["chosen"]["half_life"] > 0 for f, b in book["folds"].items()} == {
-        "0": True, "1": True}  # fmt: skip
+        "0": True,
+        "1": True,
+    }
     assert book["net"]["avg_turnover"] < raw_turnover / 3
     raw_sharpe = raw.daily["net"].mean() / raw.daily["net"].std() * np.sqrt(252)
     lo, hi = book["net_sharpe_ci95"]
@@ -141,16 +163,20 @@ def test_the_book_on_day_t_ignores_later_predictions():
 
 def test_a_fold_without_validation_predictions_has_no_controlled_book():
     test, val = _split(market())
-    assert controlled_book(test, val.filter(pl.col("fold") == 0), CFG, BOOK,
-                           np.random.default_rng(0)) is None  # fmt: skip
+    assert (
+        controlled_book(test, val.filter(pl.col("fold") == 0), CFG, BOOK, np.random.default_rng(0))
+        is None
+    )
     assert controlled_book(test, None, CFG, BOOK, np.random.default_rng(0)) is None
 
 
 def test_choose_takes_the_first_best_finite_value():
-    rows = [{"half_life": 0.0, "rebalance_every": 1, "net_sharpe": 0.5},
-            {"half_life": 2.0, "rebalance_every": 1, "net_sharpe": 1.0},
-            {"half_life": 5.0, "rebalance_every": 1, "net_sharpe": 1.0},
-            {"half_life": 10.0, "rebalance_every": 1, "net_sharpe": None}]  # fmt: skip
+    rows = [
+        {"half_life": 0.0, "rebalance_every": 1, "net_sharpe": 0.5},
+        {"half_life": 2.0, "rebalance_every": 1, "net_sharpe": 1.0},
+        {"half_life": 5.0, "rebalance_every": 1, "net_sharpe": 1.0},
+        {"half_life": 10.0, "rebalance_every": 1, "net_sharpe": None},
+    ]
     assert choose(rows, "net_sharpe") == Setting(2.0, 1)
     assert choose([{**rows[3]}], "net_sharpe") == RAW
 

@@ -132,9 +132,11 @@ def with_flat_stretch(
     flat = (i >= first) & (i < last)
     rows = rows.with_columns(
         pl.lit(code).alias("Code"),
-        *[pl.when(flat).then(pl.lit(price)).otherwise(pl.col(c)).alias(c)
-          for c in ("open", "high", "low", "close")],
-    ).with_columns(turnover=pl.col("volume") * pl.col("close"))  # fmt: skip
+        *[
+            pl.when(flat).then(pl.lit(price)).otherwise(pl.col(c)).alias(c)
+            for c in ("open", "high", "low", "close")
+        ],
+    ).with_columns(turnover=pl.col("volume") * pl.col("close"))
     return pl.concat([panel, rows]).sort("Date", "Code")
 
 

@@ -12,10 +12,12 @@ def _perturb_after(tables: dict, t) -> dict:
     panel, after = tables["panel"], pl.col("Date") > t
     shock = pl.Series(rng.uniform(0.5, 1.5, panel.height))
     panel = panel.with_columns(
-        *[pl.when(after).then(pl.col(c) * shock).otherwise(pl.col(c)).alias(c)
-          for c in ("open", "high", "low", "close", "volume", "turnover")],
+        *[
+            pl.when(after).then(pl.col(c) * shock).otherwise(pl.col(c)).alias(c)
+            for c in ("open", "high", "low", "close", "volume", "turnover")
+        ],
         sector33=pl.when(after).then(pl.lit("0050")).otherwise(pl.col("sector33")),
-    )  # fmt: skip
+    )
     topix = tables["topix"].with_columns(
         Close=pl.when(after).then(pl.col("Close") * 1.3).otherwise(pl.col("Close"))
     )
@@ -91,13 +93,18 @@ def test_quirks_never_crash_or_inf():
     broken = (pl.col("Code") == codes[1]) & (pl.col("Date") == days[30])
     jump = (pl.col("Code") == codes[2]) & (pl.col("Date") >= days[40])
     panel = panel.with_columns(
-        *[pl.when(dead).then(None).otherwise(pl.col(c)).alias(c) for c in ("open", "high", "low", "close")],
+        *[
+            pl.when(dead).then(None).otherwise(pl.col(c)).alias(c)
+            for c in ("open", "high", "low", "close")
+        ],
         volume=pl.when(dead).then(0.0).otherwise(pl.col("volume")),
         turnover=pl.when(dead).then(0.0).otherwise(pl.col("turnover")),
     ).with_columns(
         high=pl.when(broken).then(pl.col("low") * 0.5).otherwise(pl.col("high")),  # high < low
-        close=pl.when(jump).then(pl.col("close") * 10).otherwise(pl.col("close")),  # unadjusted split
-    )  # fmt: skip
+        close=pl.when(jump)
+        .then(pl.col("close") * 10)
+        .otherwise(pl.col("close")),  # unadjusted split
+    )
     short = panel.filter(pl.col("Code") == codes[3]).head(3).with_columns(Code=pl.lit("99990"))
     zero = panel.filter(pl.col("Code") == codes[4]).with_columns(
         Code=pl.lit("88880"), close=pl.lit(0.0), volume=pl.lit(0.0)

@@ -103,10 +103,12 @@ def test_days_without_trades_give_no_volume_ratio():
     code = panel["Code"].unique().sort()[2]
     idle = (pl.col("Code") == code) & pl.col("Date").is_in(days[40:50].implode())
     panel = panel.with_columns(
-        *[pl.when(idle).then(None).otherwise(pl.col(c)).alias(c)
-          for c in ("open", "high", "low", "close")],
+        *[
+            pl.when(idle).then(None).otherwise(pl.col(c)).alias(c)
+            for c in ("open", "high", "low", "close")
+        ],
         *[pl.when(idle).then(0.0).otherwise(pl.col(c)).alias(c) for c in ("volume", "turnover")],
-    )  # fmt: skip
+    )
     df = build_features(panel, make_topix(panel), cs_method="none")
     ratio = series(df, code, "volume_ratio_5")
     assert np.isnan(ratio[44:50]).all() and np.isfinite(ratio[50:]).all()

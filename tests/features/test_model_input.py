@@ -45,14 +45,17 @@ def test_columns_are_keys_model_inputs_targets_and_missing_peers_are_masked():
     features = _features()
     peers = _peers(features.filter(pl.col("Date") > DAYS[0]))  # no peer row on the first day
     peers = peers.with_columns(
-        pl.when(pl.col("Code") == "13020").then(float("nan")).otherwise(pl.col("peer_gap_z"))
+        pl.when(pl.col("Code") == "13020")
+        .then(float("nan"))
+        .otherwise(pl.col("peer_gap_z"))
         .alias("peer_gap_z")
-    )  # fmt: skip
+    )
     table = model_input_table(features.reverse(), peers)
     assert table.columns == [*KEYS, *registry.model_input_names(), "target_1d"]
     assert table.select("Date", "Code").equals(features.select("Date", "Code"))
-    valid = dict(zip(zip(table["Date"], table["Code"], strict=True), table["is_peer_valid"],
-                     strict=True))  # fmt: skip
+    valid = dict(
+        zip(zip(table["Date"], table["Code"], strict=True), table["is_peer_valid"], strict=True)
+    )
     assert [valid[(DAYS[0], c)] for c in CODES] == [0, 0, 0]
     assert [valid[(DAYS[1], c)] for c in CODES] == [1, 0, 1]
     assert table.filter(pl.col("Date") == DAYS[0])["peer_ret_1d"].is_nan().all()

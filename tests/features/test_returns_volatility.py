@@ -82,8 +82,12 @@ def _ragged_frame() -> pl.DataFrame:
     """Codes of different lengths, one starting mid-calendar, one of 2 rows, gaps and jumps."""
     rng = np.random.default_rng(3)
     parts = []
-    for code, start, n, level in [("1000", 0, 70, 5e5), ("2000", 25, 45, 20.0), ("3000", 3, 2, 1.0),
-                                  ("4000", 0, 70, 3e3)]:  # fmt: skip
+    for code, start, n, level in [
+        ("1000", 0, 70, 5e5),
+        ("2000", 25, 45, 20.0),
+        ("3000", 3, 2, 1.0),
+        ("4000", 0, 70, 3e3),
+    ]:
         close = level * np.exp(np.cumsum(rng.normal(0, 0.03, n)))
         if code == "2000":
             close[rng.random(n) < 0.1] = np.nan  # missing bars inside a code
@@ -105,7 +109,7 @@ def test_whole_column_windows_equal_per_code_windows():
         rolling_min,
         rolling_std,
         sma,
-    )  # fmt: skip
+    )
 
     frame = code_rows(_ragged_frame().lazy()).collect()
     x = pl.col("close")
@@ -137,9 +141,12 @@ def test_forward_filled_close_never_crosses_codes():
     from atft_kedro.features.returns_volatility import prepare_bars
 
     frame = _ragged_frame().with_columns(
-        open=pl.col("close"), high=pl.col("close"), low=pl.col("close"),
-        volume=pl.lit(1.0), turnover=pl.lit(1.0),
-    )  # fmt: skip
+        open=pl.col("close"),
+        high=pl.col("close"),
+        low=pl.col("close"),
+        volume=pl.lit(1.0),
+        turnover=pl.lit(1.0),
+    )
     first = frame.group_by("Code").agg(pl.col("t").min())
     frame = frame.with_columns(  # each code opens with a missing close
         close=pl.when(pl.col("t").is_in(first["t"].implode())).then(None).otherwise(pl.col("close"))

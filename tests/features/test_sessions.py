@@ -26,8 +26,9 @@ def test_lags_count_sessions_not_rows():
     panel, gapped, code, dates = _gapped()
     got = panel_features(gapped, ["returns"]).filter(pl.col("Code") == code).sort("Date")
     close = dict(zip(*series_pair(panel, code), strict=True))
-    carried = {d: close[dates[GAP.start - 1]] if d in dates[GAP].to_list() else close[d]
-               for d in dates}  # fmt: skip
+    carried = {
+        d: close[dates[GAP.start - 1]] if d in dates[GAP].to_list() else close[d] for d in dates
+    }
     rows = {d: i for i, d in enumerate(got["Date"])}
     for s in (13, 14, 15, 20):
         for k in (1, 5):

@@ -9,11 +9,21 @@ from tests.features.tables import make_panel, trading_days
 
 def _statement(d: date, time: str | None, kind: str, sales: float, profit: float) -> dict:
     return {
-        "DisclosedDate": d, "DisclosedTime": time, "Code": "13000", "TypeOfCurrentPeriod": kind,
-        "NetSales": sales, "OperatingProfit": sales * 0.1, "OrdinaryProfit": sales * 0.1,
-        "Profit": profit, "EarningsPerShare": 1.0, "TotalAssets": sales * 2, "Equity": sales,
-        "ForecastNetSales": sales * 4, "ForecastOperatingProfit": sales * 0.5, "ForecastProfit": 1.0,
-    }  # fmt: skip
+        "DisclosedDate": d,
+        "DisclosedTime": time,
+        "Code": "13000",
+        "TypeOfCurrentPeriod": kind,
+        "NetSales": sales,
+        "OperatingProfit": sales * 0.1,
+        "OrdinaryProfit": sales * 0.1,
+        "Profit": profit,
+        "EarningsPerShare": 1.0,
+        "TotalAssets": sales * 2,
+        "Equity": sales,
+        "ForecastNetSales": sales * 4,
+        "ForecastOperatingProfit": sales * 0.5,
+        "ForecastProfit": 1.0,
+    }
 
 
 @pytest.fixture(scope="module")

@@ -45,11 +45,13 @@ def _universe(panel: pl.DataFrame, **cfg) -> pl.DataFrame:
 
 def test_each_threshold_excludes_exactly_its_rows():
     panel = make_panel(n_codes=4, n_days=60, seed=3)  # closes ~100-400, turnover ~1e6-4e7
-    everything = dict(min_price=0.0, min_turnover=0.0, max_tick_share=1.0, tick="tse",
-                      floors="absolute")  # fmt: skip
+    everything = dict(
+        min_price=0.0, min_turnover=0.0, max_tick_share=1.0, tick="tse", floors="absolute"
+    )
     base = _universe(panel, **everything)
-    warm = base.join(base.group_by("Code").agg(pl.col("Date").sort().get(19).alias("first")),
-                     on="Code").filter(pl.col("Date") >= pl.col("first"))  # fmt: skip
+    warm = base.join(
+        base.group_by("Code").agg(pl.col("Date").sort().get(19).alias("first")), on="Code"
+    ).filter(pl.col("Date") >= pl.col("first"))
     assert (warm["universe"] == 1).all(), "no threshold: every row with a full turnover window"
     early = base.join(warm, on=["Date", "Code"], how="anti")
     assert early.height and (early["universe"] == 0).all()
@@ -84,8 +86,9 @@ def test_observed_tick_catches_a_coarse_grid():
     cheap = panel.with_columns(pl.col("open", "high", "low", "close") / 100.0)
     coarse = cheap.with_columns(pl.col("open", "high", "low", "close").round(2))
     fine = cheap.with_columns(pl.col("open", "high", "low", "close").round(5))
-    cfg = dict(min_price=0.0, min_turnover=0.0, max_tick_share=0.005, tick="observed",
-               floors="absolute")  # fmt: skip
+    cfg = dict(
+        min_price=0.0, min_turnover=0.0, max_tick_share=0.005, tick="observed", floors="absolute"
+    )
     late = pl.col("Date") >= panel["Date"].unique().sort()[25]
     assert _universe(coarse, **cfg).filter(late)["universe"].mean() < 0.2
     assert _universe(fine, **cfg).filter(late)["universe"].mean() == 1.0

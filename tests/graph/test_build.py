@@ -177,8 +177,13 @@ def test_too_few_codes_gives_an_empty_graph_and_a_warning(rng, make_panel, caplo
     assert graphs.nodes.height == 0 and graphs.edges.height == 0
     assert "30 of 30 dates have fewer than min_codes=3" in caplog.text
     assert graphs.edges.columns == [
-        "Date", "src_code", "dst_code", "corr", "same_market", "same_sector33",
-    ]  # fmt: skip
+        "Date",
+        "src_code",
+        "dst_code",
+        "corr",
+        "same_market",
+        "same_sector33",
+    ]
 
 
 def test_planted_sector_structure_is_recovered(rng, make_panel, factor_returns):

@@ -59,9 +59,18 @@ def test_a_constant_price_stock_changes_no_graph_or_peer_input_up_to_t(
         .otherwise(pl.col("close"))
     )
     config = GraphConfig(
-        residualize=residualize, beta_window=60, winsorize=3.0, lookback=120, min_obs=60,
-        k=3, candidates=None, threshold=0.1, rebuild_every=5, min_codes=5, progress=False,
-    )  # fmt: skip
+        residualize=residualize,
+        beta_window=60,
+        winsorize=3.0,
+        lookback=120,
+        min_obs=60,
+        k=3,
+        candidates=None,
+        threshold=0.1,
+        rebuild_every=5,
+        min_codes=5,
+        progress=False,
+    )
     before = pl.col("Date") <= t
     tables = []
     for p in (panel, moved):

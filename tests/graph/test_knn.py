@@ -89,8 +89,15 @@ def test_shared_neighbours_rank_a_group_mate_above_a_chance_correlate():
     group mates 2 and 3, node 4 shares none of 0's candidates: by |ρ| alone 0 proposes 4, with the
     shared-neighbour score it proposes 1."""
     corr = torch.eye(5)
-    for i, j, rho in [(0, 1, 0.25), (0, 2, 0.4), (0, 3, 0.4), (1, 2, 0.4), (1, 3, 0.4),
-                      (2, 3, 0.4), (0, 4, 0.3)]:  # fmt: skip
+    for i, j, rho in [
+        (0, 1, 0.25),
+        (0, 2, 0.4),
+        (0, 3, 0.4),
+        (1, 2, 0.4),
+        (1, 3, 0.4),
+        (2, 3, 0.4),
+        (0, 4, 0.3),
+    ]:
         corr[i, j] = corr[j, i] = rho
     eligible = torch.ones(1, 5, dtype=torch.bool)
     plain = knn_edges(corr.unsqueeze(0), eligible, k=3, threshold=0.2)

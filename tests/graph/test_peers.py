@@ -34,8 +34,10 @@ def _returns(x: np.ndarray) -> ReturnPanel:
 def _edges(returns: ReturnPanel, day: int, pairs: list[tuple[int, int, float]]) -> pl.DataFrame:
     rows = []
     for i, j, rho in pairs:  # both directions
-        rows += [(returns.dates[day], returns.codes[i], returns.codes[j], rho),
-                 (returns.dates[day], returns.codes[j], returns.codes[i], rho)]  # fmt: skip
+        rows += [
+            (returns.dates[day], returns.codes[i], returns.codes[j], rho),
+            (returns.dates[day], returns.codes[j], returns.codes[i], rho),
+        ]
     return pl.DataFrame(rows, schema=["Date", "src_code", "dst_code", "corr"], orient="row")
 
 
@@ -150,9 +152,11 @@ def test_peer_features_at_t_ignore_prices_after_t(rng):
     panel, _ = _cluster_panel(rng)
     t = panel["Date"].unique().sort()[220]
     moved = panel.with_columns(
-        pl.when(pl.col("Date") > t).then(pl.col("close") * pl.lit(rng.uniform(0.5, 2.0, panel.height)))
-        .otherwise(pl.col("close")).alias("close")
-    )  # fmt: skip
+        pl.when(pl.col("Date") > t)
+        .then(pl.col("close") * pl.lit(rng.uniform(0.5, 2.0, panel.height)))
+        .otherwise(pl.col("close"))
+        .alias("close")
+    )
     base, perturbed = _peer_table(panel), _peer_table(moved)
     assert base.columns == ["Date", "Code", *PEER_COLUMNS, *MOMENTUM_COLUMNS]
     before = pl.col("Date") <= t

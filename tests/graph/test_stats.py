@@ -80,8 +80,16 @@ def small_market():
 
 
 # The first version's graph: raw returns, 60 days, top 20 by |ρ| >= 0.3.
-RAW = GraphConfig(residualize="none", winsorize=None, lookback=60, min_obs=40, k=20,
-                  candidates=None, threshold=0.3, progress=False)  # fmt: skip
+RAW = GraphConfig(
+    residualize="none",
+    winsorize=None,
+    lookback=60,
+    min_obs=40,
+    k=20,
+    candidates=None,
+    threshold=0.3,
+    progress=False,
+)
 
 
 @pytest.mark.slow
@@ -118,8 +126,9 @@ def test_cluster_recovery_by_hand():
     codes = ["a", "b", "c", "d"]
     clusters = pl.DataFrame({"Code": codes, "cluster": [0, 0, 1, 1]})
     pairs = [("a", "b"), ("b", "a"), ("a", "c"), ("c", "a"), ("c", "d"), ("d", "c")]
-    edges = pl.DataFrame({"Date": [day] * 6, "src_code": [p[0] for p in pairs],
-                          "dst_code": [p[1] for p in pairs]})  # fmt: skip
+    edges = pl.DataFrame(
+        {"Date": [day] * 6, "src_code": [p[0] for p in pairs], "dst_code": [p[1] for p in pairs]}
+    )
     graph = pl.DataFrame({"Date": [day] * 4, "Code": codes, "peer_ret_1d": [1.0, 2.0, 3.0, 5.0]})
     true = graph.with_columns(pl.col("peer_ret_1d") * 2 + 1)
     out = cluster_recovery(edges, graph, true, clusters)

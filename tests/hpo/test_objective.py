@@ -74,10 +74,15 @@ def edge_table() -> pl.DataFrame:
     pairs = [("A", "B", 0.9), ("B", "C", -0.8), ("C", "D", 0.7), ("A", "C", 0.1), ("B", "D", 0.2)]
     rows = [(s, d, c) for a, b, c in pairs for s, d in ((a, b), (b, a))]
     return pl.DataFrame(
-        {"Date": [dt.date(2024, 1, 4)] * len(rows), "src_code": [r[0] for r in rows],
-         "dst_code": [r[1] for r in rows], "corr": [r[2] for r in rows],
-         "same_market": [0] * len(rows), "same_sector33": [1] * len(rows)},
-    )  # fmt: skip
+        {
+            "Date": [dt.date(2024, 1, 4)] * len(rows),
+            "src_code": [r[0] for r in rows],
+            "dst_code": [r[1] for r in rows],
+            "corr": [r[2] for r in rows],
+            "same_market": [0] * len(rows),
+            "same_sector33": [1] * len(rows),
+        },
+    )
 
 
 def test_edges_file_writes_each_k_once_and_refuses_a_k_above_the_built_one(tmp_path):
@@ -104,17 +109,26 @@ def fake_evaluation(value, epochs):
         seen.update(training=training, k=k)
         for v in epochs:
             on_epoch_end({"val_mean_rank_ic": v})
-        days = pl.DataFrame({"Date": [dt.date(2024, 2, 1), dt.date(2024, 2, 2)],
-                             "rank_ic": [0.1, -0.2]})  # fmt: skip
+        days = pl.DataFrame(
+            {"Date": [dt.date(2024, 2, 1), dt.date(2024, 2, 2)], "rank_ic": [0.1, -0.2]}
+        )
         return Evaluation(value, days, {"fold3_phase1": {"best_val_rank_ic": value}})
 
     return evaluate, seen
 
 
-SPACE = parse_space({
-    "lr_scale": {"path": "phases.*.lr", "type": "float", "low": 0.5, "high": 2.0, "mode": "scale"},
-    "graph_k": {"path": "graph.k", "type": "int", "low": 2, "high": 4, "step": 2},
-})  # fmt: skip
+SPACE = parse_space(
+    {
+        "lr_scale": {
+            "path": "phases.*.lr",
+            "type": "float",
+            "low": 0.5,
+            "high": 2.0,
+            "mode": "scale",
+        },
+        "graph_k": {"path": "graph.k", "type": "int", "low": 2, "high": 4, "step": 2},
+    }
+)
 
 
 def test_the_objective_reports_each_epoch_and_keeps_the_daily_rank_ic(tmp_path, monkeypatch):
@@ -174,9 +188,20 @@ def test_evaluate_configuration_trains_phases_up_to_the_objective_with_capped_ep
         tiny_market["features"], fold, calendar, tiny_config(training).scaler, 0
     )
     setup = TrialSetup(
-        tiny_market["features"], None, fold, calendar, scaler, training, label="next_close", phase=1,
-        horizons=HORIZONS, seq_len=SEQ_LEN, seed=0, work_dir=tmp_path, max_epochs=1,
-    )  # fmt: skip
+        tiny_market["features"],
+        None,
+        fold,
+        calendar,
+        scaler,
+        training,
+        label="next_close",
+        phase=1,
+        horizons=HORIZONS,
+        seq_len=SEQ_LEN,
+        seed=0,
+        work_dir=tmp_path,
+        max_epochs=1,
+    )
     result = evaluate_configuration(setup, training)
     assert set(result.records) == {"fold0_phase0", "fold0_phase1"}  # phases 0 … setup.phase
     assert [len(r["epochs"]) for r in result.records.values()] == [1, 1]  # 2 capped at 1

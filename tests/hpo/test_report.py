@@ -61,9 +61,15 @@ TRIALS = pl.DataFrame(
         "param_lr": [1e-3, 5e-3, None, 2e-4],
     }
 )
-COMPARISON = {"days": 20, "best_mean_rank_ic": 0.05, "default_mean_rank_ic": 0.02,
-              "best_ci95": [0.03, 0.07], "default_ci95": [0.0, 0.04],
-              "gap_mean": 0.03, "gap_ci95": [0.01, 0.05]}  # fmt: skip
+COMPARISON = {
+    "days": 20,
+    "best_mean_rank_ic": 0.05,
+    "default_mean_rank_ic": 0.02,
+    "best_ci95": [0.03, 0.07],
+    "default_ci95": [0.0, 0.04],
+    "gap_mean": 0.03,
+    "gap_ci95": [0.01, 0.05],
+}
 
 
 def render(trials=TRIALS, comparison=COMPARISON, importance=None):
@@ -71,9 +77,14 @@ def render(trials=TRIALS, comparison=COMPARISON, importance=None):
     best = pl.DataFrame({"Date": days, "rank_ic": [0.1, 0.0, 0.2]})
     default = pl.DataFrame({"Date": days, "rank_ic": [0.0, 0.1, None]})
     html = render_hpo_report(
-        trials, importance or {"lr": 0.8, "hidden": 0.2}, "", comparison,
-        best_daily=best, default_daily=default, study_facts={"study": "tiny", "trials": 4},
-    )  # fmt: skip
+        trials,
+        importance or {"lr": 0.8, "hidden": 0.2},
+        "",
+        comparison,
+        best_daily=best,
+        default_daily=default,
+        study_facts={"study": "tiny", "trials": 4},
+    )
     return html, Tables(html).tables
 
 
@@ -97,9 +108,11 @@ def test_the_comparison_table_and_the_importance_table(report):
     _, tables = report
     header, *rows = tables["Best trial vs default (validation days)"]
     assert header == ["configuration", "mean val RankIC", "CI95"]
-    assert rows == [["best trial", "0.0500", "[0.0300, 0.0700]"],
-                    ["default", "0.0200", "[0.0000, 0.0400]"],
-                    ["gap (best − default)", "0.0300", "[0.0100, 0.0500]"]]  # fmt: skip
+    assert rows == [
+        ["best trial", "0.0500", "[0.0300, 0.0700]"],
+        ["default", "0.0200", "[0.0000, 0.0400]"],
+        ["gap (best − default)", "0.0300", "[0.0100, 0.0500]"],
+    ]
     assert tables["Parameter importance"][1:] == [["lr", "0.8000"], ["hidden", "0.2000"]]
     _, tables = render(comparison={"days": 0})
     assert [r[1:] for r in tables["Best trial vs default (validation days)"][1:]] == [

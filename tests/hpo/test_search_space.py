@@ -36,10 +36,12 @@ def test_fragment_holds_only_searched_settings():
     dims = parse_space(SPACE)
     frag = best_fragment(TRAINING, dims, {"lr_scale": 0.5, "hidden": 16, "windows": [5], "k": 10})
     assert frag == {
-        "training": {"phases": {"0": {"lr": 5e-4}, "1": {"lr": 2.5e-4}},
-                     "model": {"hidden": 16, "fan": {"windows": [5]}}},
+        "training": {
+            "phases": {"0": {"lr": 5e-4}, "1": {"lr": 2.5e-4}},
+            "model": {"hidden": 16, "fan": {"windows": [5]}},
+        },
         "graph": {"k": 10},
-    }  # fmt: skip
+    }
 
 
 def test_defaults_and_suggest_round_trip_list_choices():

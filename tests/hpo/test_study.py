@@ -111,18 +111,31 @@ def hand_made_study() -> optuna.Study:
     lr = optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True)
     windows = optuna.distributions.CategoricalDistribution(["[5]", "[5, 10]"])
     dists = {"lr": lr, "windows": windows}
-    study.add_trial(optuna.trial.create_trial(
-        params={"lr": 1e-3, "windows": "[5, 10]"}, distributions=dists, value=0.02,
-        user_attrs={"configuration": "default"}, intermediate_values={0: 0.01, 1: 0.02},
-    ))  # fmt: skip
-    study.add_trial(optuna.trial.create_trial(
-        params={"lr": 5e-3, "windows": "[5]"}, distributions=dists,
-        state=optuna.trial.TrialState.PRUNED, intermediate_values={0: -0.01, 1: -0.02},
-    ))  # fmt: skip
-    study.add_trial(optuna.trial.create_trial(
-        params={"lr": 2e-4, "windows": "[5]"}, distributions=dists, value=0.05,
-        intermediate_values={0: 0.05},
-    ))  # fmt: skip
+    study.add_trial(
+        optuna.trial.create_trial(
+            params={"lr": 1e-3, "windows": "[5, 10]"},
+            distributions=dists,
+            value=0.02,
+            user_attrs={"configuration": "default"},
+            intermediate_values={0: 0.01, 1: 0.02},
+        )
+    )
+    study.add_trial(
+        optuna.trial.create_trial(
+            params={"lr": 5e-3, "windows": "[5]"},
+            distributions=dists,
+            state=optuna.trial.TrialState.PRUNED,
+            intermediate_values={0: -0.01, 1: -0.02},
+        )
+    )
+    study.add_trial(
+        optuna.trial.create_trial(
+            params={"lr": 2e-4, "windows": "[5]"},
+            distributions=dists,
+            value=0.05,
+            intermediate_values={0: 0.05},
+        )
+    )
     return study
 
 
@@ -144,8 +157,10 @@ def test_param_importance_needs_two_completed_trials():
     study = optuna.create_study(direction="maximize")
     x = optuna.distributions.FloatDistribution(0.0, 1.0)
     study.add_trial(optuna.trial.create_trial(params={"x": 0.1}, distributions={"x": x}, value=1.0))
-    assert param_importance(study) == ({}, "1 completed trial(s): at least 2 are needed for "
-                                           "importances")  # fmt: skip
+    assert param_importance(study) == (
+        {},
+        "1 completed trial(s): at least 2 are needed for importances",
+    )
     for v in (0.5, 0.9):
         study.add_trial(optuna.trial.create_trial(params={"x": v}, distributions={"x": x}, value=v))
     importance, note = param_importance(study)
@@ -167,8 +182,11 @@ def test_compare_daily_pairs_the_days_both_were_scored():
     assert out["best_mean_rank_ic"] == pytest.approx((0.2 + 0.4) / 2)
     assert out["default_mean_rank_ic"] == pytest.approx((0.0 + 0.3) / 2)
     assert out["gap_mean"] == pytest.approx((0.2 + 0.1) / 2)
-    for key, (lo, hi) in (("best_ci95", (0.2, 0.4)), ("default_ci95", (0.0, 0.3)),
-                          ("gap_ci95", (0.1, 0.2))):  # fmt: skip
+    for key, (lo, hi) in (
+        ("best_ci95", (0.2, 0.4)),
+        ("default_ci95", (0.0, 0.3)),
+        ("gap_ci95", (0.1, 0.2)),
+    ):
         a, b = out[key]
         assert lo - 1e-12 <= a <= b <= hi + 1e-12, (key, out[key])
 

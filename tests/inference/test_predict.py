@@ -17,9 +17,14 @@ def test_predictions_follow_the_contract(tiny_market):
     features, masks = input_columns(list(names))
     days = tiny_market["days"][40:50]
     dataset = make_day_dataset(
-        "streaming", features_path=tiny_market["features"], dates=days, columns=[*features, *masks],
-        horizons=HORIZONS, seq_len=SEQ_LEN, graph_edges_path=tiny_market["graph_edges"],
-    )  # fmt: skip
+        "streaming",
+        features_path=tiny_market["features"],
+        dates=days,
+        columns=[*features, *masks],
+        horizons=HORIZONS,
+        seq_len=SEQ_LEN,
+        graph_edges_path=tiny_market["graph_edges"],
+    )
     model = ATFTGATFAN(tiny_config().model.with_inputs(len(features) + len(masks)))
     quantiles = model.cfg.quantiles
     table = predict_days(model, dataset, HORIZONS, quantiles, fold=0, phase=2)

@@ -394,8 +394,12 @@ def test_target_view_and_investable_universe_choose_the_labels(market, implement
     write_features(path, rows, extra=("target_next_1d", "target_next_5d", "universe"))
     lookup = {(d, c): r for r, (d, c) in enumerate(zip(rows["day"], rows["Code"], strict=True))}
     for universe in ("all", "investable"):
-        ds = make_day_dataset(implementation, **kwargs(
-            market, features_path=path, dates=None, target="next_close", universe=universe))  # fmt: skip
+        ds = make_day_dataset(
+            implementation,
+            **kwargs(
+                market, features_path=path, dates=None, target="next_close", universe=universe
+            ),
+        )
         batches = collect(day_loader(ds))
         for k, date in enumerate(calendar()):
             batch = batches[date]

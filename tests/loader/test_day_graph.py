@@ -40,13 +40,15 @@ def test_edges_map_to_the_positions_of_the_batch_codes():
 
 def test_edges_with_an_endpoint_missing_from_the_day_are_dropped():
     keys = code_keys(np.array(["13320", "72030"]))
-    edges = day_edges([
-        ("13010", "13320"),  # source below every batch code (searchsorted → 0)
-        ("13320", "72030"),  # kept: row 1
-        ("72030", "99990"),  # destination above every batch code (searchsorted → len)
-        ("14140", "72030"),  # source between two batch codes
-        ("72030", "13320"),  # kept: row 4
-    ])  # fmt: skip
+    edges = day_edges(
+        [
+            ("13010", "13320"),  # source below every batch code (searchsorted → 0)
+            ("13320", "72030"),  # kept: row 1
+            ("72030", "99990"),  # destination above every batch code (searchsorted → len)
+            ("14140", "72030"),  # source between two batch codes
+            ("72030", "13320"),  # kept: row 4
+        ]
+    )
     index, attr = edges_to_positions(edges, keys)
     assert index.tolist() == [[0, 1], [1, 0]]
     np.testing.assert_array_equal(attr[:, 0], [1.0, 4.0])  # the kept rows' attributes, in order
@@ -66,8 +68,11 @@ DAYS = [dt.date(2024, 1, 4), dt.date(2024, 1, 5), dt.date(2024, 1, 9)]
 
 def graph_table(days: list[dt.date]) -> pl.DataFrame:
     """Two edges per day, corr = day number within the list (0, 1, 2, ...)."""
-    rows = [(d, s, t, float(i)) for i, d in enumerate(days)
-            for s, t in (("13010", "72030"), ("72030", "13010"))]  # fmt: skip
+    rows = [
+        (d, s, t, float(i))
+        for i, d in enumerate(days)
+        for s, t in (("13010", "72030"), ("72030", "13010"))
+    ]
     return pl.DataFrame(
         {
             "Date": [r[0] for r in rows],

@@ -95,7 +95,11 @@ def test_forward_adjusted_close_is_continuous_across_a_split():
 def test_returns_equal_those_of_the_jquants_adjusted_columns():
     dq = quotes(CLOSES, SPLIT)
     panel = build_panel(dq, listing(LISTING))
-    for ours, theirs in [("close", "AdjustmentClose"), ("open", "AdjustmentOpen"), ("volume", "AdjustmentVolume")]:  # fmt: skip
+    for ours, theirs in [
+        ("close", "AdjustmentClose"),
+        ("open", "AdjustmentOpen"),
+        ("volume", "AdjustmentVolume"),
+    ]:
         np.testing.assert_allclose(
             returns(panel, ours).to_numpy()[1:], returns(dq, theirs).to_numpy()[1:], rtol=1e-12
         )

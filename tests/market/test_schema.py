@@ -152,7 +152,10 @@ def test_statements_uncastable_string_number_is_an_error():
             "Sales": ["1,000"],
         }
     )
-    with pytest.raises(RawDataError, match=r"statements: column 'NetSales' has 1 values that are not numbers \(first: '1,000' at Code 86970 disclosed 2024-01-09\)"):  # fmt: skip
+    with pytest.raises(
+        RawDataError,
+        match=r"statements: column 'NetSales' has 1 values that are not numbers \(first: '1,000' at Code 86970 disclosed 2024-01-09\)",
+    ):
         to_canonical("statements", raw)
 
 

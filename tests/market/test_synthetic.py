@@ -13,24 +13,68 @@ from atft_kedro.market.taxonomy import MARKET_CODES, SECTOR33_CODES, SECTOR33_TO
 
 INVESTORS = ("Proprietary", "Individuals", "Foreigners", "InvestmentTrusts", "TrustBanks", "Total")
 CONTRACT_COLUMNS = {  # docs/contracts.md, canonical raw tables
-    "daily_quotes": ["Date", "Code", "Open", "High", "Low", "Close", "Volume", "TurnoverValue",
-                     "AdjustmentFactor", "AdjustmentOpen", "AdjustmentHigh", "AdjustmentLow",
-                     "AdjustmentClose", "AdjustmentVolume"],
-    "listed_info": ["Date", "Code", "CompanyName", "Sector17Code", "Sector17CodeName",
-                    "Sector33Code", "Sector33CodeName", "MarketCode", "MarketCodeName"],
+    "daily_quotes": [
+        "Date",
+        "Code",
+        "Open",
+        "High",
+        "Low",
+        "Close",
+        "Volume",
+        "TurnoverValue",
+        "AdjustmentFactor",
+        "AdjustmentOpen",
+        "AdjustmentHigh",
+        "AdjustmentLow",
+        "AdjustmentClose",
+        "AdjustmentVolume",
+    ],
+    "listed_info": [
+        "Date",
+        "Code",
+        "CompanyName",
+        "Sector17Code",
+        "Sector17CodeName",
+        "Sector33Code",
+        "Sector33CodeName",
+        "MarketCode",
+        "MarketCodeName",
+    ],
     "topix": ["Date", "Open", "High", "Low", "Close"],
     "trades_spec": ["PublishedDate", "StartDate", "EndDate", "Section"]
     + [f"{x}{k}" for x in INVESTORS for k in ("Sales", "Purchases", "Total", "Balance")],
-    "statements": ["DisclosedDate", "DisclosedTime", "Code", "TypeOfCurrentPeriod", "NetSales",
-                   "OperatingProfit", "OrdinaryProfit", "Profit", "EarningsPerShare",
-                   "TotalAssets", "Equity", "ForecastNetSales", "ForecastOperatingProfit",
-                   "ForecastProfit"],
-    "oracle_alpha": ["Date", "Code", "alpha_1d", "alpha_5d", "alpha_10d", "alpha_20d",
-                     "alpha_next_1d", "alpha_next_5d", "alpha_next_10d", "alpha_next_20d"],
-    "alpha_components": ["Date", "Code"] + [f"{k}_{v}1d" for k in ALPHA_COMPONENTS
-                                            for v in ("", "next_")],
+    "statements": [
+        "DisclosedDate",
+        "DisclosedTime",
+        "Code",
+        "TypeOfCurrentPeriod",
+        "NetSales",
+        "OperatingProfit",
+        "OrdinaryProfit",
+        "Profit",
+        "EarningsPerShare",
+        "TotalAssets",
+        "Equity",
+        "ForecastNetSales",
+        "ForecastOperatingProfit",
+        "ForecastProfit",
+    ],
+    "oracle_alpha": [
+        "Date",
+        "Code",
+        "alpha_1d",
+        "alpha_5d",
+        "alpha_10d",
+        "alpha_20d",
+        "alpha_next_1d",
+        "alpha_next_5d",
+        "alpha_next_10d",
+        "alpha_next_20d",
+    ],
+    "alpha_components": ["Date", "Code"]
+    + [f"{k}_{v}1d" for k in ALPHA_COMPONENTS for v in ("", "next_")],
     "latent_clusters": ["Code", "cluster"],
-}  # fmt: skip
+}
 TEXT = {"Code", "CompanyName", "Section", "DisclosedTime", "TypeOfCurrentPeriod"}
 
 

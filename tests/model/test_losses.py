@@ -153,8 +153,14 @@ def test_zscore_target_is_clipped_and_raw_is_untouched():
 
 
 def test_squared_error_term_fits_the_transformed_target_and_ignores_masked_stocks():
-    cfg = LossConfig(pinball_weight=0.0, rank_weight=0.0, mse_weight=1.0, aux_weight=0.0,
-                     target="rank_gauss", horizon_weights={1: 1.0, 5: 0.0})  # fmt: skip
+    cfg = LossConfig(
+        pinball_weight=0.0,
+        rank_weight=0.0,
+        mse_weight=1.0,
+        aux_weight=0.0,
+        target="rank_gauss",
+        horizon_weights={1: 1.0, 5: 0.0},
+    )
     base, out, batch = model_output()
     total, parts = ATFTLoss(cfg)(out, batch)
     valid = batch["y_mask"][1]

@@ -14,10 +14,16 @@ from tests.model.test_atft_gat_fan import make_model
 SIZES = [7, 3, 12, 9]
 
 LOSSES = {
-    "all_terms_rank_gauss": LossConfig(pinball_weight=1.0, rank_weight=0.5, mse_weight=0.3,
-                                       sharpe_weight=0.2, aux_weight=0.1, target="rank_gauss"),
+    "all_terms_rank_gauss": LossConfig(
+        pinball_weight=1.0,
+        rank_weight=0.5,
+        mse_weight=0.3,
+        sharpe_weight=0.2,
+        aux_weight=0.1,
+        target="rank_gauss",
+    ),
     "zscore_target": LossConfig(rank_weight=1.0, sharpe_weight=0.1, target="zscore"),
-}  # fmt: skip
+}
 
 
 def days_with_missing_targets() -> list[dict]:

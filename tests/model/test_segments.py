@@ -40,8 +40,9 @@ def test_zscore_and_log_softmax_match_one_day_versions():
     values, valid, seg = stacked(1)
     z = seg.zscore(values, valid, 1e-8)
     log_p = seg.log_softmax(values, valid)
-    for zd, lpd, v, m in zip(per_day(z), per_day(log_p), per_day(values), per_day(valid),
-                             strict=True):  # fmt: skip
+    for zd, lpd, v, m in zip(
+        per_day(z), per_day(log_p), per_day(values), per_day(valid), strict=True
+    ):
         torch.testing.assert_close(zd, _zscore(v, m, 1e-8))
         if m.any():
             torch.testing.assert_close(lpd[m], v[m].log_softmax(0))

@@ -12,9 +12,19 @@ from atft_kedro.training.fold_training import TrainingRun, train_fold
 from tests.training.tiny_market import SEQ_LEN, tiny_config, tiny_training_params
 
 REQUIRED = {
-    "model_state", "model_config", "optimizer_state", "scheduler_state", "epoch", "global_step",
-    "rng_state", "early_stopping", "history", "params", "fold", "phase",
-}  # fmt: skip
+    "model_state",
+    "model_config",
+    "optimizer_state",
+    "scheduler_state",
+    "epoch",
+    "global_step",
+    "rng_state",
+    "early_stopping",
+    "history",
+    "params",
+    "fold",
+    "phase",
+}
 
 
 def test_a_trained_checkpoint_loads_with_weights_only(tiny_market, tmp_path):
@@ -23,8 +33,16 @@ def test_a_trained_checkpoint_loads_with_weights_only(tiny_market, tmp_path):
     fold = tiny_market["splits"]["folds"][0]
     calendar = trading_calendar(tiny_market["features"])
     scaler = fit_fold_scaler(tiny_market["features"], fold, calendar, cfg.scaler, 0)
-    data = fold_data(tiny_market["features"], tiny_market["graph_edges"], fold, calendar, scaler,
-                     cfg, seq_len=SEQ_LEN, seed=0)  # fmt: skip
+    data = fold_data(
+        tiny_market["features"],
+        tiny_market["graph_edges"],
+        fold,
+        calendar,
+        scaler,
+        cfg,
+        seq_len=SEQ_LEN,
+        seed=0,
+    )
     store = CheckpointDirectoryDataset(path=str(tmp_path / "ckpt")).load()
     train_fold(data, TrainingRun(cfg, (0,), seed=0, seq_len=SEQ_LEN), store)
     assert store.available() == [(0, 0, "best"), (0, 0, "last")]

@@ -91,8 +91,16 @@ def _setup(market, case="graph", *, stateful=False, sharpe=True):
     fold = market["splits"]["folds"][0]
     calendar = trading_calendar(market["features"])
     scaler = fit_fold_scaler(market["features"], fold, calendar, cfg.scaler, 0)
-    data = fold_data(market["features"], market["graph_edges"], fold, calendar, scaler, cfg,
-                     seq_len=SEQ_LEN, seed=0)  # fmt: skip
+    data = fold_data(
+        market["features"],
+        market["graph_edges"],
+        fold,
+        calendar,
+        scaler,
+        cfg,
+        seq_len=SEQ_LEN,
+        seed=0,
+    )
     (spec,) = cfg.plan([phase_id])
     seed_everything(7, threads=1)
     model = ATFTGATFAN(cfg.model.with_inputs(data.n_features))
@@ -115,9 +123,16 @@ def _rank_main(rank: int, port: int, market: dict, out: str, case: str) -> None:
             saved.append(kind)
 
         result = train_phase(
-            model, loss_fn, spec, cfg, data.train, data.val, save=save,
-            steps=StepPlan(Rank(rank, WORLD)), seed=0,
-        )  # fmt: skip
+            model,
+            loss_fn,
+            spec,
+            cfg,
+            data.train,
+            data.val,
+            save=save,
+            steps=StepPlan(Rank(rank, WORLD)),
+            seed=0,
+        )
         digests = gather_digests(model)
         torch.save(
             {"history": result.history, "digests": digests, "saved": saved},
@@ -148,8 +163,17 @@ def test_two_ranks_match_single_process_with_same_batches(tiny_market, tmp_path,
 
     data, spec, cfg, model, loss_fn = _setup(tiny_market, case)
     start = weights_digest(model)
-    twin = train_phase(model, loss_fn, spec, cfg, data.train, data.val, save=lambda *_: None,
-                       steps=StepPlan(accumulate=WORLD), seed=0)  # fmt: skip
+    twin = train_phase(
+        model,
+        loss_fn,
+        spec,
+        cfg,
+        data.train,
+        data.val,
+        save=lambda *_: None,
+        steps=StepPlan(accumulate=WORLD),
+        seed=0,
+    )
     assert not torch.allclose(start, digests[0])  # training changed the weights
     torch.testing.assert_close(digests[0], weights_digest(model), atol=TOLERANCE, rtol=0)
     for ddp_epoch, twin_epoch in zip(ranks[0]["history"], twin.history, strict=True):
@@ -176,17 +200,29 @@ def test_two_ranks_match_single_process_with_same_batches(tiny_market, tmp_path,
         assert key in resumed, key
     data, spec, cfg, model, loss_fn = _setup(tiny_market, case)
     ends = {}
-    train_phase(model, loss_fn, spec, cfg, data.train, data.val, save=ends.__setitem__,
-                resume_state=resumed, steps=StepPlan(accumulate=WORLD), seed=0)  # fmt: skip
+    train_phase(
+        model,
+        loss_fn,
+        spec,
+        cfg,
+        data.train,
+        data.val,
+        save=ends.__setitem__,
+        resume_state=resumed,
+        steps=StepPlan(accumulate=WORLD),
+        seed=0,
+    )
     torch.testing.assert_close(digests[0], weights_digest(model), atol=TOLERANCE, rtol=0)
     ddp, twin_end = torch.load(f"{out}.last_epoch2", weights_only=True), ends["last"]
     assert twin_end["epoch"] == 2 and twin_end["global_step"] == ddp["global_step"]
     assert twin_end["early_stopping"]["best_epoch"] == ddp["early_stopping"]["best_epoch"]
-    assert twin_end["early_stopping"]["best"] == pytest.approx(ddp["early_stopping"]["best"],
-                                                               abs=TOLERANCE)  # fmt: skip
+    assert twin_end["early_stopping"]["best"] == pytest.approx(
+        ddp["early_stopping"]["best"], abs=TOLERANCE
+    )
     if spec.averaging.enabled:  # the SWA average carried over from the 2-rank job
-        torch.testing.assert_close(twin_end["averaged_state"], ddp["averaged_state"],
-                                   atol=TOLERANCE, rtol=0)  # fmt: skip
+        torch.testing.assert_close(
+            twin_end["averaged_state"], ddp["averaged_state"], atol=TOLERANCE, rtol=0
+        )
     for ddp_epoch, twin_epoch in zip(ddp["history"], twin_end["history"], strict=True):
         for key in ("val_loss", "val_rank_ic_1d", "val_ic_5d"):  # (train_* are rank 0's days)
             assert ddp_epoch[key] == pytest.approx(twin_epoch[key], abs=TOLERANCE), key
@@ -230,12 +266,24 @@ def _resume_rank_main(rank: int, port: int, markets: dict, out: str) -> None:
                         torch.save(state, f"{prefix}.last{state['epoch']}")
 
                 result = train_phase(
-                    model, loss_fn, spec, cfg, data.train, data.val, save=save,
-                    resume_state=resume, steps=StepPlan(Rank(rank, WORLD)), seed=0,
-                )  # fmt: skip
-                end = {"model": model.state_dict(), "loss": loss_fn.state_dict(),
-                       "rng": rng_state(), "epochs": len(result.history),
-                       "stopped_early": result.stopped_early}  # fmt: skip
+                    model,
+                    loss_fn,
+                    spec,
+                    cfg,
+                    data.train,
+                    data.val,
+                    save=save,
+                    resume_state=resume,
+                    steps=StepPlan(Rank(rank, WORLD)),
+                    seed=0,
+                )
+                end = {
+                    "model": model.state_dict(),
+                    "loss": loss_fn.state_dict(),
+                    "rng": rng_state(),
+                    "epochs": len(result.history),
+                    "stopped_early": result.stopped_early,
+                }
                 torch.save(end, f"{out}.{job}.{run}.rank{rank}")
                 dist.barrier()  # rank 0 has saved what the resumed run reads
     finally:
@@ -265,11 +313,15 @@ PER_RANK_STATE = pytest.mark.xfail(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("job", [
-    "ema", "swa",
-    pytest.param("sharpe", marks=PER_RANK_STATE),
-    pytest.param("uneven_days", marks=PER_RANK_STATE),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "job",
+    [
+        "ema",
+        "swa",
+        pytest.param("sharpe", marks=PER_RANK_STATE),
+        pytest.param("uneven_days", marks=PER_RANK_STATE),
+    ],
+)
 def test_a_resumed_two_rank_job_ends_where_the_uninterrupted_one_does(resumed_jobs, job):
     """Dropout, weight averaging, early stopping (and the Sharpe EMA): resumed after epoch 2,
     the job ends after epoch 3 with everything as the uninterrupted one, on every rank."""

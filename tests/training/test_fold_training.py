@@ -37,13 +37,22 @@ def make_data(market, params, seed=0, label="next_close"):
     fold = market["splits"]["folds"][0]
     calendar = trading_calendar(market["features"])
     scaler = fit_fold_scaler(market["features"], fold, calendar, cfg.scaler, seed)
-    return fold_data(market["features"], market["graph_edges"], fold, calendar, scaler, cfg,
-                     seq_len=SEQ_LEN, seed=seed)  # fmt: skip
+    return fold_data(
+        market["features"],
+        market["graph_edges"],
+        fold,
+        calendar,
+        scaler,
+        cfg,
+        seq_len=SEQ_LEN,
+        seed=seed,
+    )
 
 
 def run(market, params, store, phase, seed=0, resume_checkpoint=None, **kwargs):
-    job = TrainingRun(tiny_config(params), tuple(parse_phase(phase)), seed, SEQ_LEN,
-                      resume_checkpoint)  # fmt: skip
+    job = TrainingRun(
+        tiny_config(params), tuple(parse_phase(phase)), seed, SEQ_LEN, resume_checkpoint
+    )
     return train_fold(make_data(market, params, seed), job, store, **kwargs)
 
 
@@ -188,13 +197,42 @@ def test_a_checkpoint_from_another_model_version_is_a_one_line_error():
     fold_training.load_weights(model, {**state, "model_state": model.state_dict()}, "ok.pt")
 
 
-RECORD_KEYS = {"fold", "phase", "name", "started_from", "modules", "trainable",
-               "trainable_parameters", "early_stop_horizon", "best_epoch", "best_val_rank_ic",
-               "stopped_early", "checkpoint", "phase_config", "epochs"}  # fmt: skip
-EPOCH_KEYS = {"epoch", "global_step", "lr", "train_total", "train_seconds", "samples_per_s",
-              "train_days", "train_samples", "nonfinite_skips", "nonfinite_repairs", "val_loss",
-              "val_days", "val_mean_rank_ic", "best_epoch", "improved", "averaged_weights",
-              "seconds", "peak_rss_mib"}  # fmt: skip
+RECORD_KEYS = {
+    "fold",
+    "phase",
+    "name",
+    "started_from",
+    "modules",
+    "trainable",
+    "trainable_parameters",
+    "early_stop_horizon",
+    "best_epoch",
+    "best_val_rank_ic",
+    "stopped_early",
+    "checkpoint",
+    "phase_config",
+    "epochs",
+}
+EPOCH_KEYS = {
+    "epoch",
+    "global_step",
+    "lr",
+    "train_total",
+    "train_seconds",
+    "samples_per_s",
+    "train_days",
+    "train_samples",
+    "nonfinite_skips",
+    "nonfinite_repairs",
+    "val_loss",
+    "val_days",
+    "val_mean_rank_ic",
+    "best_epoch",
+    "improved",
+    "averaged_weights",
+    "seconds",
+    "peak_rss_mib",
+}
 LOSS_PARTS = {"pinball", "rank", "sharpe", "mse", "aux"}
 
 
@@ -213,13 +251,15 @@ def test_training_metrics_record_keys_are_the_contract(tiny_market, tmp_path):
 def test_a_checkpoint_knows_the_label_it_was_fitted_to(tiny_market, tmp_path, label):
     """The label reaches the loader (the model fits that view's targets) and the checkpoint, from
     which predictions and signals say what they were fitted to."""
-    job = TrainingRun.from_params(tiny_training_params(), label=label, phase=0, seed=0,
-                                  horizons=HORIZONS, seq_len=SEQ_LEN)  # fmt: skip
+    job = TrainingRun.from_params(
+        tiny_training_params(), label=label, phase=0, seed=0, horizons=HORIZONS, seq_len=SEQ_LEN
+    )
     splits = {"folds": tiny_market["splits"]["folds"][:1]}
     scalers = fit_scalers(tiny_market["features"], splits, job.config, 0)
     store = CheckpointStore(tmp_path / "ckpt")
-    records = train_folds(tiny_market["features"], tiny_market["graph_edges"], splits, scalers,
-                          store, job)  # fmt: skip
+    records = train_folds(
+        tiny_market["features"], tiny_market["graph_edges"], splits, scalers, store, job
+    )
     assert fitted(store, 0, 0) == Fitted(label=label, inputs=None)
     batch = make_data(tiny_market, tiny_training_params(), label=label).val[0]
     rows = pl.read_parquet(tiny_market["features"]).filter(pl.col("Date") == batch["date"])
@@ -232,9 +272,22 @@ def test_a_checkpoint_knows_the_label_it_was_fitted_to(tiny_market, tmp_path, la
 
 
 def test_training_inputs_select_registry_families_and_their_masks():
-    columns = ["Date", "Code", "market", "ret_1d", "mkt_ret_1d", "resid_mom_20d",
-               "earnings_surprise", "is_returns_valid", "is_market_valid", "is_momentum_valid",
-               "is_earnings_valid", "is_topix_valid", "universe", "target_next_1d"]  # fmt: skip
+    columns = [
+        "Date",
+        "Code",
+        "market",
+        "ret_1d",
+        "mkt_ret_1d",
+        "resid_mom_20d",
+        "earnings_surprise",
+        "is_returns_valid",
+        "is_market_valid",
+        "is_momentum_valid",
+        "is_earnings_valid",
+        "is_topix_valid",
+        "universe",
+        "target_next_1d",
+    ]
     assert input_columns(columns, ["momentum", "market"]) == (
         ["mkt_ret_1d", "resid_mom_20d"],
         ["is_market_valid", "is_momentum_valid", "is_topix_valid"],

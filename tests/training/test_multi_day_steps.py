@@ -77,8 +77,9 @@ def test_one_day_steps_are_bit_identical_to_before(tiny_market, monkeypatch, cas
     model, after = train_one_epoch(tiny_market, case)
     monkeypatch.setattr(trainer, "_train_step", one_day_step_before_multi_day)
     reference, before = train_one_epoch(tiny_market, case)
-    for (name, a), b in zip(model.state_dict().items(), reference.state_dict().values(),
-                            strict=True):  # fmt: skip
+    for (name, a), b in zip(
+        model.state_dict().items(), reference.state_dict().values(), strict=True
+    ):
         assert torch.equal(a, b), name
     assert after["train_total"] == before["train_total"]
 
@@ -92,8 +93,10 @@ def with_sharpe(phase, model) -> ATFTLoss:
 def test_a_d_day_step_is_the_step_of_the_averaged_one_day_gradients(tiny_market):
     days = 4
     runs = {}
-    for name, steps in (("batched", StepPlan(days_per_pass=days)),
-                        ("one_day_averaged", StepPlan(accumulate=days))):  # fmt: skip
+    for name, steps in (
+        ("batched", StepPlan(days_per_pass=days)),
+        ("one_day_averaged", StepPlan(accumulate=days)),
+    ):
         data, phase, cfg, model, _ = setup_phase(tiny_market, "graph")
         loss_fn = with_sharpe(phase, model)
         phase.averaging = AveragingConfig(kind="ema", ema_decay=0.5)
@@ -122,8 +125,9 @@ def test_a_d_day_step_is_the_step_of_the_averaged_one_day_gradients(tiny_market)
     assert int(a.loss_fn.sharpe_days) == int(b.loss_fn.sharpe_days) == 3 * days
     assert float(a.loss_fn.sharpe_second) > 1e-3**2
     for moment in ("sharpe_mean", "sharpe_second"):
-        torch.testing.assert_close(getattr(a.loss_fn, moment), getattr(b.loss_fn, moment),
-                                   rtol=1e-4, atol=0)  # fmt: skip
+        torch.testing.assert_close(
+            getattr(a.loss_fn, moment), getattr(b.loss_fn, moment), rtol=1e-4, atol=0
+        )
     assert float(out_a["sharpe"]) == pytest.approx(float(out_b["sharpe"]), rel=1e-4)
     assert float(out_a["total"]) == pytest.approx(float(out_b["total"]), rel=1e-5)
 
@@ -134,11 +138,17 @@ def debiased_ema(thetas: list[float], decay: float) -> float:
     return sum((1 - decay) * decay ** (t - s) * x for s, x in enumerate(thetas, 1)) / (1 - decay**t)
 
 
-@pytest.mark.parametrize(("kind", "days", "want"), [
-    ("ema", 1, (0.25 * 1 + 0.5 * 2 + 4) / (1 + 0.5 + 0.25)),  # β = 0.5 per step
-    ("ema", 4, (0.5**8 * 1 + 0.5**4 * 2 + 4) / (1 + 0.5**4 + 0.5**8)),  # β = 0.5^4 per 4-day step
-    ("swa", 4, (1 + 2 + 4) / 3),  # equal weights, whatever the days
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("kind", "days", "want"),
+    [
+        # β = 0.5 per step
+        ("ema", 1, (0.25 * 1 + 0.5 * 2 + 4) / (1 + 0.5 + 0.25)),
+        # β = 0.5^4 per 4-day step
+        ("ema", 4, (0.5**8 * 1 + 0.5**4 * 2 + 4) / (1 + 0.5**4 + 0.5**8)),
+        # equal weights, whatever the days
+        ("swa", 4, (1 + 2 + 4) / 3),
+    ],
+)
 def test_a_d_day_step_decays_the_weight_average_by_ema_decay_to_the_d(kind, days, want):
     phase = PhaseConfig(0, averaging=AveragingConfig(kind=kind, ema_decay=0.5))
     model = torch.nn.Linear(1, 1, bias=False)
@@ -149,8 +159,10 @@ def test_a_d_day_step_decays_the_weight_average_by_ema_decay_to_the_d(kind, days
     assert average.module.weight.item() == pytest.approx(want, rel=1e-6)
 
 
-@pytest.mark.parametrize("steps", [StepPlan(days_per_pass=4), StepPlan(accumulate=4),
-                                   StepPlan(accumulate=2, days_per_pass=2)])  # fmt: skip
+@pytest.mark.parametrize(
+    "steps",
+    [StepPlan(days_per_pass=4), StepPlan(accumulate=4), StepPlan(accumulate=2, days_per_pass=2)],
+)
 def test_the_trainer_averages_its_steps_with_the_per_day_decay(tiny_market, steps):
     """Four days a step (batched, one-day gradients averaged, or both): the averaged weights are
     the debiased EMA of the weights after each step with decay ema_decay ** 4."""
@@ -170,8 +182,13 @@ def test_the_trainer_averages_its_steps_with_the_per_day_decay(tiny_market, step
     for name in after[0]:
         steps = [a[name] for a in after]
         want = debiased_ema(steps, 0.5**4)
-        torch.testing.assert_close(averaged[name].double(), want, rtol=rtol, atol=atol,
-                                   msg=lambda m, n=name: f"averaged {n}: {m}")  # fmt: skip
+        torch.testing.assert_close(
+            averaged[name].double(),
+            want,
+            rtol=rtol,
+            atol=atol,
+            msg=lambda m, n=name: f"averaged {n}: {m}",
+        )
         per_step_decay = debiased_ema(steps, 0.5)  # what decaying by ema_decay per step gives
         gap = max(gap, float(((want - per_step_decay).abs() / (atol + rtol * want.abs())).max()))
     assert gap > 100  # the two decays differ by far more than the tolerance

@@ -55,8 +55,16 @@ def first_batch(market):
     fold = market["splits"]["folds"][0]
     calendar = trading_calendar(market["features"])
     scaler = fit_fold_scaler(market["features"], fold, calendar, cfg.scaler, 0)
-    data = fold_data(market["features"], market["graph_edges"], fold, calendar, scaler, cfg,
-                     seq_len=SEQ_LEN, seed=0)  # fmt: skip
+    data = fold_data(
+        market["features"],
+        market["graph_edges"],
+        fold,
+        calendar,
+        scaler,
+        cfg,
+        seq_len=SEQ_LEN,
+        seed=0,
+    )
     return next(iter(day_loader(data.train))), data.n_features
 
 

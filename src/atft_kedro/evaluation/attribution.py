@@ -72,19 +72,34 @@ def effect_rank_ic(
     if reference is not None:
         labelled = reference.select("Date", "Code", target_col(1)).join(keys, on=["Date", "Code"])
         own = {e: _mean_rank_ic(labelled, c, target_col(1), min_stocks) for e, c in columns.items()}
-    return {"label": label, "oracle": oracle, "effects": list(columns), "models": scores,
-            "effect_vs_label": own}  # fmt: skip
+    return {
+        "label": label,
+        "oracle": oracle,
+        "effects": list(columns),
+        "models": scores,
+        "effect_vs_label": own,
+    }
 
 
 def attribution_rows(attribution: Mapping[str, Any], models: Sequence[str]) -> list[dict[str, Any]]:
     """Report rows: each effect's own RankIC against the label, then one row per model."""
     effects = attribution["effects"]
     share = f"RankIC as a share of {attribution['oracle']}'s"
-    rows = [{"model": "the effect itself (vs the label's return)",
-             **{e: attribution["effect_vs_label"].get(e) for e in effects}, share: None}]  # fmt: skip
+    rows = [
+        {
+            "model": "the effect itself (vs the label's return)",
+            **{e: attribution["effect_vs_label"].get(e) for e in effects},
+            share: None,
+        }
+    ]
     for name in models:
         row = attribution["models"].get(name)
         if row is not None:
-            rows.append({"model": name, **{e: row.get(e) for e in effects},
-                         share: row.get("share_of_oracle")})  # fmt: skip
+            rows.append(
+                {
+                    "model": name,
+                    **{e: row.get(e) for e in effects},
+                    share: row.get("share_of_oracle"),
+                }
+            )
     return rows

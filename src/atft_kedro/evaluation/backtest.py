@@ -133,8 +133,15 @@ def long_short_returns(
     min_stocks: int = 10,
 ) -> Backtest:
     """Daily-rebalanced long-short portfolio from predictions (see the module docstring)."""
-    weights = portfolio_weights(preds, pred_col, target_col, scheme=scheme, quantile=quantile,
-                                top_n=top_n, min_stocks=min_stocks)  # fmt: skip
+    weights = portfolio_weights(
+        preds,
+        pred_col,
+        target_col,
+        scheme=scheme,
+        quantile=quantile,
+        top_n=top_n,
+        min_stocks=min_stocks,
+    )
     dates = preds.select(pl.col("Date").unique().sort()).with_row_index("t")
     if horizon > 1 and daily_target_col is None:
         method, returns_col, periods = "non_overlapping", target_col, TRADING_DAYS / horizon

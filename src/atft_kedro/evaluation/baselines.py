@@ -82,8 +82,7 @@ def baseline_inputs(
         return [c for c in columns if c not in graph]
     if name == "inputs_ridge" and model_inputs is not None:
         chosen = set(model_inputs)
-        return [c for c in columns
-                if (registry.family_of(c) or registry.mask_family(c)) in chosen]  # fmt: skip
+        return [c for c in columns if (registry.family_of(c) or registry.mask_family(c)) in chosen]
     return list(columns)
 
 
@@ -183,8 +182,12 @@ def _predictor(
     if name in (*RIDGE_LEARNERS, "hgb"):
         require_columns(features, feature_cols, name="features")
         train = _rows(features, train_span)
-        fits = {pred_col(h): _fit_learner(name, train, target_col(h), feature_cols, rng=rng,
-                                          settings=learner) for h in horizons}  # fmt: skip
+        fits = {
+            pred_col(h): _fit_learner(
+                name, train, target_col(h), feature_cols, rng=rng, settings=learner
+            )
+            for h in horizons
+        }
         return lambda rows: rows.select(keys).with_columns(
             pl.Series(k, fit(rows), dtype=pl.Float64) for k, fit in fits.items()
         )
@@ -230,19 +233,29 @@ def fit_predict_blocks(
     targets = [target_col(h) for h in horizons]
     require_columns(features, ("Date", "Code", *targets), name="features")
     spans = {block: fold_dates(splits, fold, block) for block in ("train", *blocks)}
-    settings = (LearnerSettings(max_train_rows, ridge_alpha, hgb_params),
-                SignalSettings(oracle_alpha, momentum_col, reversal_col))  # fmt: skip
+    settings = (
+        LearnerSettings(max_train_rows, ridge_alpha, hgb_params),
+        SignalSettings(oracle_alpha, momentum_col, reversal_col),
+    )
     columns = ["Date", "Code", "model", "fold", "phase", *map(pred_col, horizons), *targets]
     out = {}
     with threadpool_limits(limits=n_threads):
-        predict = _predictor(name, features, spans["train"], horizons, feature_cols,
-                             np.random.default_rng([seed, fold]), settings)  # fmt: skip
+        predict = _predictor(
+            name,
+            features,
+            spans["train"],
+            horizons,
+            feature_cols,
+            np.random.default_rng([seed, fold]),
+            settings,
+        )
         for block in blocks:
             preds = predict(_rows(features, spans[block]).sort("Date", "Code"))
             out[block] = preds.with_columns(
-                model=pl.lit(name), fold=pl.lit(fold, dtype=pl.Int32),
+                model=pl.lit(name),
+                fold=pl.lit(fold, dtype=pl.Int32),
                 phase=pl.lit(None, dtype=pl.Int32),
-            ).select(columns)  # fmt: skip
+            ).select(columns)
     return out
 
 
@@ -325,13 +338,22 @@ def baseline_predictions(
         for name, data in tables.items():
             log.info("baseline %s: fold %s", name, fold_split["fold"])
             predicted = fit_predict_blocks(
-                name, data, splits, int(fold_split["fold"]), horizons, blocks,
-                feature_cols=baseline_inputs(name, observed, model_inputs), seed=seed,
+                name,
+                data,
+                splits,
+                int(fold_split["fold"]),
+                horizons,
+                blocks,
+                feature_cols=baseline_inputs(name, observed, model_inputs),
+                seed=seed,
                 oracle_alpha=oracle_alpha if name.startswith("oracle") else None,
-                max_train_rows=max_train_rows, n_threads=n_threads,
-            )  # fmt: skip
+                max_train_rows=max_train_rows,
+                n_threads=n_threads,
+            )
             for block, frame in predicted.items():
                 frames[block].append(frame)
     with_label = pl.lit(label, pl.Utf8).alias("label")
-    return {block: pl.concat(parts, how="vertical").with_columns(with_label)
-            for block, parts in frames.items()}  # fmt: skip
+    return {
+        block: pl.concat(parts, how="vertical").with_columns(with_label)
+        for block, parts in frames.items()
+    }

@@ -67,9 +67,17 @@ def _rng(cfg: EvaluationConfig, label: str, h: int, fold: object) -> np.random.G
 def _backtest(preds: pl.DataFrame, h: int, scheme: str, cfg: EvaluationConfig):
     daily_target = target_col(1) if h > 1 and target_col(1) in preds.columns else None
     return long_short_returns(
-        preds, pred_col(h), target_col(h), scheme=scheme, quantile=cfg.quantile, top_n=cfg.top_n,
-        cost_bps=cfg.cost_bps, horizon=h, daily_target_col=daily_target, min_stocks=cfg.min_stocks,
-    )  # fmt: skip
+        preds,
+        pred_col(h),
+        target_col(h),
+        scheme=scheme,
+        quantile=cfg.quantile,
+        top_n=cfg.top_n,
+        cost_bps=cfg.cost_bps,
+        horizon=h,
+        daily_target_col=daily_target,
+        min_stocks=cfg.min_stocks,
+    )
 
 
 def evaluate_block(
@@ -129,10 +137,14 @@ def evaluate(
         require_unique_days(preds, name=f"predictions[{label}]")
         per_h = {}
         for h in horizons:
-            folds = {
-                str(fold): evaluate_block(part, h, cfg, _rng(cfg, label, h, fold))
-                for (fold,), part in preds.sort("fold").group_by(["fold"], maintain_order=True)
-            } if per_fold else {}  # fmt: skip
+            folds = (
+                {
+                    str(fold): evaluate_block(part, h, cfg, _rng(cfg, label, h, fold))
+                    for (fold,), part in preds.sort("fold").group_by(["fold"], maintain_order=True)
+                }
+                if per_fold
+                else {}
+            )
             pooled = evaluate_block(preds, h, cfg, _rng(cfg, label, h, "pooled"))
             per_h[f"h{h}"] = {"pooled": pooled, "folds": folds}
         models[label] = per_h
@@ -210,8 +222,10 @@ def evaluation_document(
     """
     horizons, book = [int(h) for h in horizons], book or BookConfig()
     tables = views_of(by_model, labels, horizons, label)
-    per_view = {view: evaluate(by_view, horizons, cfg, per_fold=view == label)["models"]
-                for view, by_view in tables.items()}  # fmt: skip
+    per_view = {
+        view: evaluate(by_view, horizons, cfg, per_fold=view == label)["models"]
+        for view, by_view in tables.items()
+    }
     test_days = pl.concat([t.select("Date") for t in by_model.values()])["Date"].unique()
     reversal = reversal_rank_ic(labels, test_days, cfg.min_stocks, label)
     realism = realism_check(per_view, unchanged_close_share(panel), reversal, band, label)
@@ -222,10 +236,11 @@ def evaluation_document(
         "models": per_view.pop(label),
         "views": per_view,
         "realism": realism,
-        "universe": {c: size[c].cast(pl.Utf8 if c == "Date" else pl.Int64).to_list()
-                     for c in size.columns},
+        "universe": {
+            c: size[c].cast(pl.Utf8 if c == "Date" else pl.Int64).to_list() for c in size.columns
+        },
         "universe_check": universe_check(size, cfg.quantile, book),
-    }  # fmt: skip
+    }
     if validation is not None and 1 in horizons:
         val = {
             k: view_predictions(v, labels, label, horizons, label) for k, v in validation.items()
@@ -242,9 +257,10 @@ def book_document(
 ) -> dict:
     """The `book` block: the turnover-control grid, its rule, and per model with validation
     predictions for every test fold its ``turnover.controlled_book`` (pooled test days)."""
-    models = {label: controlled_book(preds, validation.get(label), cfg, book,
-                                     _rng(cfg, label, 1, "book"))
-              for label, preds in test.items()}  # fmt: skip
+    models = {
+        label: controlled_book(preds, validation.get(label), cfg, book, _rng(cfg, label, 1, "book"))
+        for label, preds in test.items()
+    }
     return {
         "horizon": 1,
         "scheme": "quantile",

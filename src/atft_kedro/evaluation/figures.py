@@ -44,8 +44,14 @@ FIGURES = {
     "investable universe",
     "universe_size.png": "Stocks with a row and stocks in the investable universe, per test day",
 }
-GRAPH_STAT_COLUMNS = ("nodes", "mean_degree", "isolated_nodes", "components",
-                      "same_sector33_share", "sector33_modularity")  # fmt: skip
+GRAPH_STAT_COLUMNS = (
+    "nodes",
+    "mean_degree",
+    "isolated_nodes",
+    "components",
+    "same_sector33_share",
+    "sector33_modularity",
+)
 
 
 def report_figures(
@@ -76,8 +82,11 @@ def report_figures(
 
     ls = {"gross": "quantile_gross", "net": "quantile_net"}
     models = evaluation["models"]
-    deciles = {label: models[label][f"h{h}"]["pooled"]["deciles"]
-               for label in [final, *baselines] if f"h{h}" in models.get(label, {})}  # fmt: skip
+    deciles = {
+        label: models[label][f"h{h}"]["pooled"]["deciles"]
+        for label in [final, *baselines]
+        if f"h{h}" in models.get(label, {})
+    }
     stats = graph_stats.select("Date", *[c for c in GRAPH_STAT_COLUMNS if c in graph_stats.columns])
     figures = {
         "cumulative_long_short.png": plots.cumulative_returns(
@@ -122,15 +131,27 @@ def training_history(training_metrics: Mapping[str, Any]) -> dict[str, pl.DataFr
         if record.get("fold") != fold:
             offset, fold = 0, record.get("fold")
         horizon = record.get("early_stop_horizon", 1)
-        rows = [{"epoch": offset + e["epoch"], "train_loss": e.get("train_total"),
-                 "val_loss": e.get("val_loss"), "val_rank_ic": e.get(f"val_rank_ic_{horizon}d")}
-                for e in record.get("epochs", [])]  # fmt: skip
+        rows = [
+            {
+                "epoch": offset + e["epoch"],
+                "train_loss": e.get("train_total"),
+                "val_loss": e.get("val_loss"),
+                "val_rank_ic": e.get(f"val_rank_ic_{horizon}d"),
+            }
+            for e in record.get("epochs", [])
+        ]
         if rows:
             offset = rows[-1]["epoch"]
             label = f"fold {fold} phase {record.get('phase')}"
-            out[label] = pl.DataFrame(rows, schema={"epoch": pl.Int64, "train_loss": pl.Float64,
-                                                    "val_loss": pl.Float64,
-                                                    "val_rank_ic": pl.Float64})  # fmt: skip
+            out[label] = pl.DataFrame(
+                rows,
+                schema={
+                    "epoch": pl.Int64,
+                    "train_loss": pl.Float64,
+                    "val_loss": pl.Float64,
+                    "val_rank_ic": pl.Float64,
+                },
+            )
     return out
 
 

@@ -128,8 +128,10 @@ class InterpretationCollector:
             effective = (pi[:, None] * gamma).T  # [F, K]
             effective /= np.clip(effective.sum(1, keepdims=True), 1e-12, None)
             if effective.shape[0] == len(self.input_names):
-                out["san"] = {"slice_weights": pi.tolist(), "feature_slice_weights":
-                              effective.tolist()}  # fmt: skip
+                out["san"] = {
+                    "slice_weights": pi.tolist(),
+                    "feature_slice_weights": effective.tolist(),
+                }
         if any(part.size for parts in self._gat.values() for part in parts):
             out["gat"] = self._attention_summary()
         return out

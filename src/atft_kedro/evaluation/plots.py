@@ -40,8 +40,9 @@ def cumulative_returns(
         df = df.sort("Date").drop_nulls(["gross", "net"])
         for kind, style in (("gross", "-"), ("net", "--")):
             wealth = np.cumprod(1.0 + df[kind].to_numpy()) - 1.0
-            ax.plot(df["Date"].to_list(), wealth, style, color=f"C{i % 10}",
-                    label=f"{label} ({kind})")  # fmt: skip
+            ax.plot(
+                df["Date"].to_list(), wealth, style, color=f"C{i % 10}", label=f"{label} ({kind})"
+            )
     ax.axhline(0.0, color="black", lw=0.5)
     ax.set(title=title, ylabel="cumulative return")
     ax.legend(fontsize=7, ncol=2)
@@ -197,11 +198,21 @@ def training_curves(
         colour = f"C{i % 10}"
         for col, style in (("train_loss", "-"), ("val_loss", "--")):
             if col in df.columns:
-                ax_loss.plot(df["epoch"].to_numpy(), df[col].to_numpy(), style, color=colour,
-                             label=f"{phase} {col}")  # fmt: skip
+                ax_loss.plot(
+                    df["epoch"].to_numpy(),
+                    df[col].to_numpy(),
+                    style,
+                    color=colour,
+                    label=f"{phase} {col}",
+                )
         if "val_rank_ic" in df.columns:
-            ax_ic.plot(df["epoch"].to_numpy(), df["val_rank_ic"].to_numpy(), "o-", color=colour,
-                       label=str(phase))  # fmt: skip
+            ax_ic.plot(
+                df["epoch"].to_numpy(),
+                df["val_rank_ic"].to_numpy(),
+                "o-",
+                color=colour,
+                label=str(phase),
+            )
     ax_loss.set(title="loss", xlabel="epoch")
     ax_ic.set(title="validation RankIC", xlabel="epoch")
     for ax in (ax_loss, ax_ic):
@@ -243,8 +254,15 @@ def view_rank_ic(
         lo = np.array([_num(c[0]) for c in ci])
         hi = np.array([_num(c[1]) for c in ci])
         err = np.vstack([np.clip(mean - lo, 0, None), np.clip(hi - mean, 0, None)])
-        ax.bar(x + (j - (len(views) - 1) / 2) * width, mean, width, yerr=np.nan_to_num(err),
-               color=f"C{j}", label=view, capsize=2)  # fmt: skip
+        ax.bar(
+            x + (j - (len(views) - 1) / 2) * width,
+            mean,
+            width,
+            yerr=np.nan_to_num(err),
+            color=f"C{j}",
+            label=view,
+            capsize=2,
+        )
     ax.axhline(0.0, color="black", lw=0.5)
     ax.set_xticks(x, models, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel("mean daily RankIC")

@@ -94,8 +94,9 @@ def realism_check(
     judged = views[label]
     predictors = {m: _rank_ic(judged, m) for m in judged if m not in CEILINGS}
     predictors["1-day reversal"] = reversal_1d
-    above = [{"model": k, "rank_ic": v} for k, v in predictors.items()
-             if v is not None and v > band[1]]  # fmt: skip
+    above = [
+        {"model": k, "rank_ic": v} for k, v in predictors.items() if v is not None and v > band[1]
+    ]
     rows = [
         {"model": m, **{view: _rank_ic(views.get(view, {}), m) for view in views}} for m in judged
     ]
@@ -126,6 +127,8 @@ def realism_message(realism: Mapping[str, Any]) -> str:
         parts.append(f"Unchanged closes: {100 * share:.1f}% of rows.")
     if reversal is not None:
         parts.append(f"1-day reversal RankIC: {reversal:.3f}.")
-    parts.append("Trust the next-session and investable-universe columns of the "
-                 "'Views' table below, not the close-to-close ones.")  # fmt: skip
+    parts.append(
+        "Trust the next-session and investable-universe columns of the "
+        "'Views' table below, not the close-to-close ones."
+    )
     return " ".join(parts)

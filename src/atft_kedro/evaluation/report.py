@@ -157,21 +157,24 @@ def summary_rows(evaluation: Mapping, horizon: int = 1) -> list[dict[str, str]]:
                 "IC": format_cell(block["ic"]["mean"]),
                 "hit rate": format_cell(block["rank_ic"]["hit_rate"], 3),
                 "net Sharpe [CI95]": _with_ci(q["net"]["sharpe"], q["net_sharpe_ci95"], 2),
-                "net Sharpe, turnover control [CI95]": MISSING if book is None
+                "net Sharpe, turnover control [CI95]": MISSING
+                if book is None
                 else _with_ci(book["net"]["sharpe"], book["net_sharpe_ci95"], 2),
                 "gross Sharpe": format_cell(q["gross"]["sharpe"], 2),
-                "JPX metric [CI95]": MISSING if not score
+                "JPX metric [CI95]": MISSING
+                if not score
                 else _with_ci(score["score"], score["score_ci95"], 3),
                 "JPX net Sharpe [CI95]": _with_ci(jpx["net"]["sharpe"], jpx["net_sharpe_ci95"], 2),
                 "net ann. return": format_cell(q["net"]["annual_return"], 3),
                 "max DD": format_cell(q["net"]["max_drawdown"], 3),
                 "turnover/day": format_cell(q["net"]["avg_turnover"], 3),
-                "turnover/day, control": MISSING if book is None
+                "turnover/day, control": MISSING
+                if book is None
                 else format_cell(book["net"]["avg_turnover"], 3),
                 "days (skipped)": f"{format_cell(block['rank_ic']['n_days'])} "
                 f"({format_cell(block['rank_ic']['n_skipped'])})",
             }
-        )  # fmt: skip
+        )
         if horizon != 1:
             for column in H1_ONLY:
                 rows[-1].pop(column)
@@ -198,16 +201,20 @@ def book_rows(evaluation: Mapping) -> list[dict[str, str]]:
         assert pooled is not None  # a model with a controlled book has its pooled h1 block
         raw = pooled["backtest"]["quantile"]
         chosen = {f"fold {f}": setting_text(b["chosen"]) for f, b in book["folds"].items()}
-        rows.append({
-            "model": label, **chosen,
-            "net Sharpe raw [CI95]": _with_ci(raw["net"]["sharpe"], raw["net_sharpe_ci95"], 2),
-            "net Sharpe controlled [CI95]": _with_ci(book["net"]["sharpe"],
-                                                     book["net_sharpe_ci95"], 2),
-            "turnover/day raw": format_cell(raw["net"]["avg_turnover"], 3),
-            "turnover/day controlled": format_cell(book["net"]["avg_turnover"], 3),
-            "net ann. return raw": format_cell(raw["net"]["annual_return"], 3),
-            "net ann. return controlled": format_cell(book["net"]["annual_return"], 3),
-        })  # fmt: skip
+        rows.append(
+            {
+                "model": label,
+                **chosen,
+                "net Sharpe raw [CI95]": _with_ci(raw["net"]["sharpe"], raw["net_sharpe_ci95"], 2),
+                "net Sharpe controlled [CI95]": _with_ci(
+                    book["net"]["sharpe"], book["net_sharpe_ci95"], 2
+                ),
+                "turnover/day raw": format_cell(raw["net"]["avg_turnover"], 3),
+                "turnover/day controlled": format_cell(book["net"]["avg_turnover"], 3),
+                "net ann. return raw": format_cell(raw["net"]["annual_return"], 3),
+                "net ann. return controlled": format_cell(book["net"]["annual_return"], 3),
+            }
+        )
     return rows
 
 
@@ -281,13 +288,16 @@ def view_rows(evaluation: Mapping, horizon: int, titles: Mapping[str, str]) -> l
 def realism_rows(realism: Mapping) -> list[dict[str, object]]:
     """The realism diagnostics as one table row."""
     lo, hi = realism["band"]
-    return [{
-        "published band (RankIC, h = 1)": f"{lo:.2f}–{hi:.2f}",
-        "fired": "yes: " + ", ".join(a["model"] for a in realism["above_band"])
-        if realism["fired"] else "no",
-        "unchanged closes (share of rows)": realism.get("unchanged_close_share"),
-        "1-day reversal RankIC": realism.get("reversal_1d_rank_ic"),
-    }]  # fmt: skip
+    return [
+        {
+            "published band (RankIC, h = 1)": f"{lo:.2f}–{hi:.2f}",
+            "fired": "yes: " + ", ".join(a["model"] for a in realism["above_band"])
+            if realism["fired"]
+            else "no",
+            "unchanged closes (share of rows)": realism.get("unchanged_close_share"),
+            "1-day reversal RankIC": realism.get("reversal_1d_rank_ic"),
+        }
+    ]
 
 
 def universe_rows(universe: Mapping) -> list[dict[str, object]]:
@@ -296,13 +306,15 @@ def universe_rows(universe: Mapping) -> list[dict[str, object]]:
     if not stocks:
         return []
     share = sum(investable) / max(1, sum(stocks))
-    return [{
-        "test days": len(stocks),
-        "stocks per day (mean)": sum(stocks) / len(stocks),
-        "investable per day (mean)": sum(investable) / len(investable),
-        "investable per day (min … max)": f"{min(investable)} … {max(investable)}",
-        "investable share of rows": share,
-    }]  # fmt: skip
+    return [
+        {
+            "test days": len(stocks),
+            "stocks per day (mean)": sum(stocks) / len(stocks),
+            "investable per day (mean)": sum(investable) / len(investable),
+            "investable per day (min … max)": f"{min(investable)} … {max(investable)}",
+            "investable share of rows": share,
+        }
+    ]
 
 
 def phase_ablation(evaluation: Mapping[str, Any], h: int) -> list[dict[str, Any]]:
@@ -314,9 +326,15 @@ def phase_ablation(evaluation: Mapping[str, Any], h: int) -> list[dict[str, Any]
         block = per_h[f"h{h}"]["pooled"]
         mean = block["rank_ic"]["mean"]
         change: float | None = None if previous is None or mean is None else mean - previous
-        rows.append({"phase": label, "RankIC": mean, "CI95": block["rank_ic_mean_ci95"],
-                     "Δ RankIC vs previous phase": change,
-                     "net Sharpe": block["backtest"]["quantile"]["net"]["sharpe"]})  # fmt: skip
+        rows.append(
+            {
+                "phase": label,
+                "RankIC": mean,
+                "CI95": block["rank_ic_mean_ci95"],
+                "Δ RankIC vs previous phase": change,
+                "net Sharpe": block["backtest"]["quantile"]["net"]["sharpe"],
+            }
+        )
         previous = mean
     return rows
 
@@ -516,33 +534,41 @@ def report_tables(
     if evaluation.get("realism"):
         tables["Realism check"] = realism_rows(evaluation["realism"])
     if evaluation.get("book", {}).get("models"):
-        tables["Turnover control: quantile book at h = 1 after costs, each fold's setting chosen "
-               "on its validation days, pooled test days"] = book_rows(evaluation)  # fmt: skip
+        tables[
+            "Turnover control: quantile book at h = 1 after costs, each fold's setting chosen "
+            "on its validation days, pooled test days"
+        ] = book_rows(evaluation)
     if evaluation.get("universe"):
         tables["Investable universe (params `universe`), test days"] = universe_rows(
             evaluation["universe"]
         )
     tables[f"What each phase adds (ablation), h = {h}"] = phase_ablation(evaluation, h)
     if evaluation.get("attribution"):
-        tables[f"What the model captures: RankIC at h = 1 against each planted effect "
-               f"(synthetic market), {label}"] = attribution_rows(
-            evaluation["attribution"], list(evaluation["models"])
-        )  # fmt: skip
+        tables[
+            f"What the model captures: RankIC at h = 1 against each planted effect "
+            f"(synthetic market), {label}"
+        ] = attribution_rows(evaluation["attribution"], list(evaluation["models"]))
     if evaluation.get("final_choice"):
         tables["Final model: the phase chosen on each fold's validation days"] = final_choice_rows(
             evaluation["final_choice"]
         )
     tables[f"RankIC per fold, h = {h} [CI95]"] = [
-        {"model": label, "fold": fold,
-         "RankIC": block["rank_ic"]["mean"], "CI95": block["rank_ic_mean_ci95"],
-         "net Sharpe": block["backtest"]["quantile"]["net"]["sharpe"],
-         "days": block["rank_ic"]["n_days"]}
+        {
+            "model": label,
+            "fold": fold,
+            "RankIC": block["rank_ic"]["mean"],
+            "CI95": block["rank_ic_mean_ci95"],
+            "net Sharpe": block["backtest"]["quantile"]["net"]["sharpe"],
+            "days": block["rank_ic"]["n_days"],
+        }
         for label, per_h in evaluation["models"].items()
         for fold, block in per_h.get(f"h{h}", {}).get("folds", {}).items()
-    ]  # fmt: skip
+    ]
     if graph_quality.height:
         tables["Graph vs the latent clusters (synthetic market), mean over dates"] = [
-            {"dates": graph_quality.height,
-             **{c: graph_quality[c].mean() for c in graph_quality.columns if c != "Date"}}
-        ]  # fmt: skip
+            {
+                "dates": graph_quality.height,
+                **{c: graph_quality[c].mean() for c in graph_quality.columns if c != "Date"},
+            }
+        ]
     return tables

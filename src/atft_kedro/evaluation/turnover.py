@@ -66,9 +66,12 @@ class BookConfig:
     def from_params(cls, params: Mapping[str, Any] | None) -> BookConfig:
         """Parse and check the block (one-line ParameterError on a bad value)."""
         raw = from_block(cls, params, "reporting.book")
-        cfg = cls(tuple(float(h) for h in raw.half_lives),
-                  tuple(int(k) for k in raw.rebalance_every), raw.choose_by,
-                  int(raw.min_names_per_side))  # fmt: skip
+        cfg = cls(
+            tuple(float(h) for h in raw.half_lives),
+            tuple(int(k) for k in raw.rebalance_every),
+            raw.choose_by,
+            int(raw.min_names_per_side),
+        )
         if not cfg.half_lives or min(cfg.half_lives) < 0:
             raise ParameterError(f"reporting.book.half_lives: {list(cfg.half_lives)}, want >= 0")
         if not cfg.rebalance_every or min(cfg.rebalance_every) < 1:
@@ -144,8 +147,14 @@ def daily_weights(
 ) -> np.ndarray:
     """The quantile book at h = 1 of the (smoothed) prediction, rebalanced daily → w [T, N]."""
     scored = smoothed(preds, pred_col(1), half_life)
-    weights = portfolio_weights(scored, pred_col(1), target_col(1), scheme="quantile",
-                                quantile=cfg.quantile, min_stocks=cfg.min_stocks)  # fmt: skip
+    weights = portfolio_weights(
+        scored,
+        pred_col(1),
+        target_col(1),
+        scheme="quantile",
+        quantile=cfg.quantile,
+        min_stocks=cfg.min_stocks,
+    )
     return dense_grid(weights, "weight", dates, codes, 0.0)
 
 
@@ -162,10 +171,14 @@ def validation_grid(
         for k in book.rebalance_every:
             daily = book_daily(hold_every(w_daily, k), r, dates, cfg.cost_bps)
             stats = return_stats(daily["net"].to_numpy(), TRADING_DAYS)
-            rows.append(asdict(Setting(half_life, k)) | {
-                "net_sharpe": stats["sharpe"], "net_return": stats["annual_return"],
-                "avg_turnover": float(daily["turnover"].mean()),  # type: ignore[arg-type]
-            })  # fmt: skip
+            rows.append(
+                asdict(Setting(half_life, k))
+                | {
+                    "net_sharpe": stats["sharpe"],
+                    "net_return": stats["annual_return"],
+                    "avg_turnover": float(daily["turnover"].mean()),  # type: ignore[arg-type]
+                }
+            )
     return rows
 
 
@@ -219,8 +232,10 @@ def controlled_book(
         per_fold[str(fold)] = {"chosen": asdict(chosen[fold]), "validation": rows}
     daily = book_on_test_days(test, chosen, cfg)
     turnover = float(daily["turnover"].mean()) if daily.height else math.nan  # type: ignore[arg-type]
-    stats = {kind: return_stats(daily[kind].to_numpy(), TRADING_DAYS) | {"avg_turnover": turnover}
-             for kind in ("gross", "net")}  # fmt: skip
+    stats = {
+        kind: return_stats(daily[kind].to_numpy(), TRADING_DAYS) | {"avg_turnover": turnover}
+        for kind in ("gross", "net")
+    }
     block = max(cfg.mean_block, 1.0)
     ci = sharpe_ci(daily["net"].to_numpy(), TRADING_DAYS, block, cfg.n_boot, rng=rng)
     return {"folds": per_fold, **stats, "net_sharpe_ci95": ci}

@@ -64,8 +64,9 @@ def view_predictions(
     how: Literal["inner", "left"] = "inner" if view == "investable" else "left"
     out = preds.drop([target_col(h) for h in hs if target_col(h) in preds.columns])
     out = out.join(chosen, on=["Date", "Code"], how=how, maintain_order="left")
-    return out.with_columns(pl.col(target_col(h)).cast(pl.Float64).fill_null(float("nan"))
-                            for h in hs)  # fmt: skip
+    return out.with_columns(
+        pl.col(target_col(h)).cast(pl.Float64).fill_null(float("nan")) for h in hs
+    )
 
 
 def views_of(

@@ -176,10 +176,13 @@ def on_sessions(stocks: pl.DataFrame, dates: pl.Series) -> pl.DataFrame:
     return dense.with_columns(
         dates.gather(dense.get_column("_day")).alias("Date"),
         *[pl.when(filler).then(0.0).otherwise(pl.col(c)).alias(c) for c in ("volume", "turnover")],
-        *[pl.when(filler).then(pl.col(c).forward_fill().over("Code")).otherwise(pl.col(c))
-          for c in LISTING if c in dense.columns],
+        *[
+            pl.when(filler).then(pl.col(c).forward_fill().over("Code")).otherwise(pl.col(c))
+            for c in LISTING
+            if c in dense.columns
+        ],
         pl.col(REAL).fill_null(False),
-    ).select(real.columns)  # fmt: skip
+    ).select(real.columns)
 
 
 def _chunk_edges(code_ends: np.ndarray, chunk_rows: int) -> list[tuple[int, int]]:
@@ -373,13 +376,25 @@ def build_features(
 
     # Universe-wide series first (market index, sector returns); then each code chunk alone.
     market_r, sector_sums = _sector_and_market_returns(lambda a, b: rows(a, b).lazy(), edges)
-    tables = _date_tables(calendar, market_r, sector_sums, topix=topix, trades_spec=trades_spec,
-                          statements=statements, market_close=market_close)  # fmt: skip
+    tables = _date_tables(
+        calendar,
+        market_r,
+        sector_sums,
+        topix=topix,
+        trades_spec=trades_spec,
+        statements=statements,
+        market_close=market_close,
+    )
     stages = _per_code_stages(horizons, investable_exprs(universe, tick_rule, floors))
     topix_valid = pl.col("is_topix_valid").fill_null(0)
     floor_inputs = [PRICE, TURNOVER] if floors == "relative" else []
-    outputs = [*[_float32(c) for c in names], topix_valid, "universe", *floor_inputs,
-               *[_float32(c) for c in targets]]  # fmt: skip
+    outputs = [
+        *[_float32(c) for c in names],
+        topix_valid,
+        "universe",
+        *floor_inputs,
+        *[_float32(c) for c in targets],
+    ]
     day_major = _DayMajorColumns(order)
     for a, b in edges:
         stocks = rows(a, b)

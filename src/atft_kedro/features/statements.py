@@ -84,9 +84,15 @@ def statement_frame(
 ) -> pl.DataFrame:
     """(Code, Date = effective date, stmt_* features) with one row per code and effective date."""
     num = [
-        "NetSales", "OperatingProfit", "Profit", "TotalAssets", "Equity",
-        "ForecastNetSales", "ForecastOperatingProfit", "ForecastProfit",
-    ]  # fmt: skip
+        "NetSales",
+        "OperatingProfit",
+        "Profit",
+        "TotalAssets",
+        "Equity",
+        "ForecastNetSales",
+        "ForecastOperatingProfit",
+        "ForecastProfit",
+    ]
     s = statements.with_columns(
         pl.col("DisclosedDate").cast(pl.Date),
         pl.col("DisclosedTime").cast(pl.Utf8),

@@ -118,8 +118,12 @@ def resolve_rules(cfg: UniverseConfig, raw_close: pl.Series) -> tuple[str, str]:
     on_grid = share >= ON_GRID_SHARE
     tick = cfg.tick if cfg.tick != "auto" else ("tse" if on_grid else "observed")
     floors = cfg.floors if cfg.floors != "auto" else ("absolute" if on_grid else "relative")
-    log.info("universe: %.1f%% of closes on the TSE tick grid -> tick rule %r, %s floors",
-             100 * share, tick, floors)  # fmt: skip
+    log.info(
+        "universe: %.1f%% of closes on the TSE tick grid -> tick rule %r, %s floors",
+        100 * share,
+        tick,
+        floors,
+    )
     return tick, floors
 
 
@@ -142,8 +146,14 @@ def observed_tick(window: int) -> pl.Expr:
     continuous prices it is tiny. Computed on the cleaned bar (``prepare_bars``): a split scales
     prices and grid alike, so the ratio to the close is unchanged."""
     o, h, lo, c = (pl.col(x) for x in ("o", "h", "l", "c"))
-    steps = [(c - lag(c, 1)).abs(), (o - c).abs(), (h - o).abs(), (o - lo).abs(),
-             (h - c).abs(), (c - lo).abs()]  # fmt: skip
+    steps = [
+        (c - lag(c, 1)).abs(),
+        (o - c).abs(),
+        (h - o).abs(),
+        (o - lo).abs(),
+        (h - c).abs(),
+        (c - lo).abs(),
+    ]
     smallest = pl.min_horizontal(pl.when(d > 1e-12 * c).then(d) for d in steps)
     return smallest.rolling_min(window, min_samples=1).over(CODE)
 

@@ -137,9 +137,14 @@ class _GraphBuilder:
             workspace=self.workspace,
         )
         found = knn_edges(
-            corr, eligible, k=config.k, threshold=config.threshold,
-            candidates=config.candidates, min_shared=config.min_shared, overwrite=True,
-        )  # fmt: skip
+            corr,
+            eligible,
+            k=config.k,
+            threshold=config.threshold,
+            candidates=config.candidates,
+            min_shared=config.min_shared,
+            overwrite=True,
+        )
         codes = codes.astype(np.int32)
         return _DayGraph(codes[eligible[0].numpy()], codes[found.src], codes[found.dst], found.corr)
 
@@ -197,9 +202,14 @@ def build_graphs(
         logger.warning(
             "graph: %d of %d dates have fewer than min_codes=%d codes with >= min_obs=%d returns "
             "in the last %d days (first %s, last %s); their graphs are empty",
-            len(empty_days), len(days), config.min_codes, config.min_obs, config.lookback,
-            returns.dates[empty_days[0]], returns.dates[empty_days[-1]],
-        )  # fmt: skip
+            len(empty_days),
+            len(days),
+            config.min_codes,
+            config.min_obs,
+            config.lookback,
+            returns.dates[empty_days[0]],
+            returns.dates[empty_days[-1]],
+        )
     attributes = panel.select("Date", "Code", "market", "sector33", "sector17")
     nodes = _concat(node_parts, _NODE_SCHEMA).join(
         attributes, on=["Date", "Code"], how="left", maintain_order="left"

@@ -41,10 +41,20 @@ def _components(edges: pl.DataFrame, nodes: pl.DataFrame) -> pl.DataFrame:
 
 
 STATS_COLUMNS = (
-    "Date", "built_on", "nodes", "edges", "mean_degree", "median_degree", "isolated_nodes",
-    "components", "same_sector33_share", "same_sector33_random", "same_sector33_ratio",
-    "same_market_share", "sector33_modularity",
-)  # fmt: skip
+    "Date",
+    "built_on",
+    "nodes",
+    "edges",
+    "mean_degree",
+    "median_degree",
+    "isolated_nodes",
+    "components",
+    "same_sector33_share",
+    "same_sector33_random",
+    "same_sector33_ratio",
+    "same_market_share",
+    "sector33_modularity",
+)
 
 
 def graph_stats(edges: pl.DataFrame, nodes: pl.DataFrame) -> pl.DataFrame:

@@ -93,8 +93,10 @@ def trial_config(setup: TrialSetup, training: dict[str, Any]) -> TrainingConfig:
     cfg = TrainingConfig.from_params(training, label=setup.label, horizons=setup.horizons)
     phases = cfg.phases
     if setup.max_epochs is not None:
-        phases = {p: dataclasses.replace(spec, epochs=min(spec.epochs, setup.max_epochs))
-                  for p, spec in phases.items()}  # fmt: skip
+        phases = {
+            p: dataclasses.replace(spec, epochs=min(spec.epochs, setup.max_epochs))
+            for p, spec in phases.items()
+        }
     fold = int(setup.fold_split["fold"])
     return dataclasses.replace(cfg, progress_bar=False, folds=(fold,), phases=phases)
 
@@ -108,8 +110,16 @@ def evaluate_configuration(
     """Train phases 0 … `setup.phase` with `training` and the k-neighbour graph; score the last."""
     cfg = trial_config(setup, training)
     job = TrainingRun(cfg, tuple(range(setup.phase + 1)), setup.seed, setup.seq_len)
-    data = fold_data(setup.features_path, setup.edges_file(k), setup.fold_split, setup.calendar,
-                     setup.scaler, cfg, seq_len=setup.seq_len, seed=setup.seed)  # fmt: skip
+    data = fold_data(
+        setup.features_path,
+        setup.edges_file(k),
+        setup.fold_split,
+        setup.calendar,
+        setup.scaler,
+        cfg,
+        seq_len=setup.seq_len,
+        seed=setup.seed,
+    )
     fold = int(setup.fold_split["fold"])
     with tempfile.TemporaryDirectory(dir=setup.work_dir, prefix="trial_") as folder:
         store = CheckpointStore(Path(folder))

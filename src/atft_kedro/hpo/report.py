@@ -44,8 +44,13 @@ def trial_history(trials: pl.DataFrame) -> Figure:
         ax.step(number, np.maximum.accumulate(value), where="post", label="best so far")
     pruned = trials.filter(pl.col("state") == "PRUNED")
     if pruned.height:
-        ax.plot(pruned["number"].to_numpy(), np.zeros(pruned.height), "x", color="grey",
-                label="pruned (plotted at 0)")  # fmt: skip
+        ax.plot(
+            pruned["number"].to_numpy(),
+            np.zeros(pruned.height),
+            "x",
+            color="grey",
+            label="pruned (plotted at 0)",
+        )
     ax.set(title=title, xlabel="trial", ylabel="val mean RankIC")
     ax.legend(fontsize=8)
     return fig
@@ -115,8 +120,13 @@ def render_hpo_report(
         }
         for label, key in (("best trial", "best"), ("default", "default"))
     ]
-    rows.append({"configuration": "gap (best − default)", "mean val RankIC":
-                 comparison.get("gap_mean"), "CI95": comparison.get("gap_ci95")})  # fmt: skip
+    rows.append(
+        {
+            "configuration": "gap (best − default)",
+            "mean val RankIC": comparison.get("gap_mean"),
+            "CI95": comparison.get("gap_ci95"),
+        }
+    )
     table = trials.drop("datetime_start", strict=False).sort(
         "value", descending=True, nulls_last=True
     )

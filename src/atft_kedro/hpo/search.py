@@ -57,7 +57,7 @@ class HPOConfig:
             "n_startup_trials": 3,
             "n_warmup_steps": 1,
             "interval_steps": 1,
-        }  # fmt: skip
+        }
     )
     search_space: dict[str, Any] = field(default_factory=dict)  # conf/base is its only source
 
@@ -69,8 +69,14 @@ class HPOConfig:
 def open_search_study(cfg: HPOConfig, seed: int) -> optuna.Study:
     """The shared study of ``cfg`` with this worker's seeded sampler."""
     url = storage_url(cfg.storage, DEFAULT_STORAGE)
-    return open_study(cfg.study_name, open_storage(url), seed=seed, worker=int(cfg.worker),
-                      n_startup_trials=int(cfg.n_startup_trials), pruner=cfg.pruner)  # fmt: skip
+    return open_study(
+        cfg.study_name,
+        open_storage(url),
+        seed=seed,
+        worker=int(cfg.worker),
+        n_startup_trials=int(cfg.n_startup_trials),
+        pruner=cfg.pruner,
+    )
 
 
 @dataclass(frozen=True)
@@ -88,9 +94,13 @@ class SearchData:
 
 
 def trial_setup(
-    data: SearchData, training: dict[str, Any], cfg: HPOConfig, graph_k: int, seed: int,
+    data: SearchData,
+    training: dict[str, Any],
+    cfg: HPOConfig,
+    graph_k: int,
+    seed: int,
     work_dir: Path,
-) -> TrialSetup:  # fmt: skip
+) -> TrialSetup:
     """The fold, scaler and phase a trial trains and is scored on (``training``, the block the
     search starts from, is parsed here first: a bad key fails before any trial)."""
     base = TrainingConfig.from_params(training, label=data.label, horizons=data.horizons)
@@ -98,17 +108,32 @@ def trial_setup(
     scaler = fit_fold_scaler(data.features_path, fold_split, data.calendar, base.scaler, seed)
     (phase,) = parse_phase(cfg.phase)
     return TrialSetup(
-        features_path=data.features_path, edges=data.graph_edges, fold_split=fold_split,
-        calendar=data.calendar, scaler=scaler, training=training, label=data.label, phase=phase,
-        horizons=list(data.horizons), seq_len=data.seq_len, seed=seed, work_dir=work_dir,
-        max_epochs=cfg.max_epochs, built_k=int(graph_k),
-    )  # fmt: skip
+        features_path=data.features_path,
+        edges=data.graph_edges,
+        fold_split=fold_split,
+        calendar=data.calendar,
+        scaler=scaler,
+        training=training,
+        label=data.label,
+        phase=phase,
+        horizons=list(data.horizons),
+        seq_len=data.seq_len,
+        seed=seed,
+        work_dir=work_dir,
+        max_epochs=cfg.max_epochs,
+        built_k=int(graph_k),
+    )
 
 
 def run_trials(
-    study: optuna.Study, make_setup: Callable[[], TrialSetup], dims: list[Dimension],
-    cfg: HPOConfig, defaults: dict[str, Any] | None, *, callbacks: Sequence[Callable] = (),
-) -> dict[str, Any]:  # fmt: skip
+    study: optuna.Study,
+    make_setup: Callable[[], TrialSetup],
+    dims: list[Dimension],
+    cfg: HPOConfig,
+    defaults: dict[str, Any] | None,
+    *,
+    callbacks: Sequence[Callable] = (),
+) -> dict[str, Any]:
     """Add ``cfg.n_trials`` trials to ``study``; returns how to reopen it. ``callbacks`` are
     Optuna's (called with the study and each finished trial, e.g. to track it).
 
@@ -116,8 +141,9 @@ def run_trials(
     study has none yet, so the best trial can be compared with the default on the same days. Only
     worker 0 does: workers started together would otherwise race on an empty study.
     """
-    has_default = any(t.user_attrs.get("configuration") == "default"
-                      for t in study.get_trials(deepcopy=False))  # fmt: skip
+    has_default = any(
+        t.user_attrs.get("configuration") == "default" for t in study.get_trials(deepcopy=False)
+    )
     if defaults is not None and cfg.worker == 0 and not has_default:
         study.enqueue_trial(
             {d.name: d.encode(defaults[d.name]) for d in dims},
@@ -125,8 +151,13 @@ def run_trials(
         )
     setup = make_setup()
     _check_graph_k(dims, setup.built_k)
-    study.optimize(make_objective(setup, dims), n_trials=int(cfg.n_trials),
-                   timeout=cfg.timeout_s, gc_after_trial=True, callbacks=list(callbacks))  # fmt: skip
+    study.optimize(
+        make_objective(setup, dims),
+        n_trials=int(cfg.n_trials),
+        timeout=cfg.timeout_s,
+        gc_after_trial=True,
+        callbacks=list(callbacks),
+    )
     return {"study_name": study.study_name, "n_trials_total": len(study.trials)}
 
 
@@ -143,9 +174,12 @@ def _check_graph_k(dims: list[Dimension], built_k: int | None) -> None:
 
 
 def summarise(
-    study: optuna.Study, dims: list[Dimension], training: dict[str, Any],
-    default_setup: Callable[[], TrialSetup], seed: int,
-) -> tuple[pl.DataFrame, dict[str, Any], dict[str, Any]]:  # fmt: skip
+    study: optuna.Study,
+    dims: list[Dimension],
+    training: dict[str, Any],
+    default_setup: Callable[[], TrialSetup],
+    seed: int,
+) -> tuple[pl.DataFrame, dict[str, Any], dict[str, Any]]:
     """(trials table, best parameters as a conf fragment, best vs default day by day).
 
     The default configuration's daily RankIC comes from its trial; when that trial did not
@@ -177,13 +211,18 @@ def summarise(
         "best_params": best_values,
         "default_trial": None if default_trial is None else default_trial.number,
         "graph_k_searched": any(d.path == GRAPH_K for d in dims),
-        "daily": {name: {"Date": [str(d) for d in daily["Date"]],
-                         "rank_ic": daily["rank_ic"].to_list()}
-                  for name, daily in (("best", best_daily), ("default", default_daily))},
-    }  # fmt: skip
+        "daily": {
+            name: {"Date": [str(d) for d in daily["Date"]], "rank_ic": daily["rank_ic"].to_list()}
+            for name, daily in (("best", best_daily), ("default", default_daily))
+        },
+    }
     log.info(
         "hpo: %d trials (%d complete); best #%d val RankIC %.4f; gap vs default %s CI95 %s",
-        len(study.trials), len(complete), best.number, best.value, comparison["gap_mean"],
+        len(study.trials),
+        len(complete),
+        best.number,
+        best.value,
+        comparison["gap_mean"],
         comparison["gap_ci95"],
-    )  # fmt: skip
+    )
     return trials_table(study), best_fragment(training, dims, best_values), comparison

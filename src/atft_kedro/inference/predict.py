@@ -92,9 +92,12 @@ def predict_days(
 
 
 def _day_outputs(
-    model: nn.Module, dataset: DayDataset, horizons: Sequence[int], quantiles: Sequence[float],
+    model: nn.Module,
+    dataset: DayDataset,
+    horizons: Sequence[int],
+    quantiles: Sequence[float],
     device: torch.device,
-) -> dict[str, np.ndarray]:  # fmt: skip
+) -> dict[str, np.ndarray]:
     """{column: values over every stock-day} of the model's outputs: Date, Code, pred_{h}d,
     q{q}_{h}d (in quantile order within a horizon) and target_{h}d."""
     columns: dict[str, list[np.ndarray]] = {"Date": [], "Code": []}
@@ -173,10 +176,18 @@ def day_dataset(
     """Chronological day batches of ``dates`` with the model input columns ``inputs`` (every
     stock with a row; targets of ``label``, NaN where unknown)."""
     return make_day_dataset(
-        "in_memory", features_path=features_path, dates=dates, columns=list(inputs),
-        horizons=horizons, seq_len=seq_len, scaler=scaler, graph_edges_path=edges,
-        shuffle=False, require_target=False, target=label,
-    )  # fmt: skip
+        "in_memory",
+        features_path=features_path,
+        dates=dates,
+        columns=list(inputs),
+        horizons=horizons,
+        seq_len=seq_len,
+        scaler=scaler,
+        graph_edges_path=edges,
+        shuffle=False,
+        require_target=False,
+        target=label,
+    )
 
 
 def trained_phases(store: CheckpointStore, folds: list[int]) -> dict[int, list[int]]:
@@ -206,9 +217,15 @@ class _FoldData:
         if (fit, block) not in self.built:
             dates = dates_between(self.calendar, self.spans[block])
             self.built[fit, block] = day_dataset(
-                self.features, fit.columns(self.columns), self.graph_edges, dates, self.scaler,
-                horizons=self.horizons, seq_len=self.seq_len, label=fit.label,
-            )  # fmt: skip
+                self.features,
+                fit.columns(self.columns),
+                self.graph_edges,
+                dates,
+                self.scaler,
+                horizons=self.horizons,
+                seq_len=self.seq_len,
+                label=fit.label,
+            )
         return self.built[fit, block]
 
 
@@ -248,8 +265,16 @@ def predict_folds(
         fold = int(fold_split["fold"])
         if fold not in phases:
             continue
-        data = _FoldData(Path(features), columns, graph_edges, calendar, fold_split,
-                         OnlineRobustScaler.from_dict(scalers[f"fold{fold}"]), horizons, seq_len)  # fmt: skip
+        data = _FoldData(
+            Path(features),
+            columns,
+            graph_edges,
+            calendar,
+            fold_split,
+            OnlineRobustScaler.from_dict(scalers[f"fold{fold}"]),
+            horizons,
+            seq_len,
+        )
         for phase in phases[fold]:
             model, fit = load_phase_model(store, fold, phase), fitted(store, fold, phase)
             wanted = validation_phases is None or phase in validation_phases.get(fold, ())
@@ -271,8 +296,16 @@ def _predict_block(
     """Predictions of the (fold, phase) model on the fold's ``block`` days ("test" or "val")."""
     dataset = data.get(fit, block)
     log.info("fold %d phase %d: predicting %d %s days", fold, phase, len(dataset), block)
-    return predict_days(model, dataset, data.horizons, model.cfg.quantiles,
-                        model_name=MODEL_NAME, fold=fold, phase=phase, label=fit.label)  # fmt: skip
+    return predict_days(
+        model,
+        dataset,
+        data.horizons,
+        model.cfg.quantiles,
+        model_name=MODEL_NAME,
+        fold=fold,
+        phase=phase,
+        label=fit.label,
+    )
 
 
 @torch.no_grad()

@@ -51,8 +51,15 @@ class DaySource:
             )
 
     def table(self) -> FeatureTable:
-        return FeatureTable(self.features_path, self.columns, self.horizons, self.scaler,
-                            self.vocabularies, target=self.target, universe=self.universe)  # fmt: skip
+        return FeatureTable(
+            self.features_path,
+            self.columns,
+            self.horizons,
+            self.scaler,
+            self.vocabularies,
+            target=self.target,
+            universe=self.universe,
+        )
 
 
 class DayBatches:

@@ -145,8 +145,14 @@ class FeatureTable:
         )
         parquet = pq.ParquetFile(self.path)
         names = parquet.schema_arrow.names
-        needed = ["Date", "Code", *STATIC_COLUMNS, *self.columns, *self.target_columns,
-                  *self.universe_column]  # fmt: skip
+        needed = [
+            "Date",
+            "Code",
+            *STATIC_COLUMNS,
+            *self.columns,
+            *self.target_columns,
+            *self.universe_column,
+        ]
         missing = [c for c in needed if c not in names]
         if missing:
             raise KeyError(f"features ({self.path}): missing column(s) {missing}")
@@ -188,10 +194,16 @@ class FeatureTable:
         """Decode one row group into its days (column projection, no thread pool)."""
         table = parquet.read_row_group(
             group,
-            columns=["Date", "Code", *STATIC_COLUMNS, *self.columns, *self.target_columns,
-                     *self.universe_column],
+            columns=[
+                "Date",
+                "Code",
+                *STATIC_COLUMNS,
+                *self.columns,
+                *self.target_columns,
+                *self.universe_column,
+            ],
             use_threads=False,
-        )  # fmt: skip
+        )
         days = table.column("Date").cast(pa.date32()).cast(pa.int32()).to_numpy().astype(np.int64)
         codes, keys = arrow_code_keys(table.column("Code"))
         x = self._model_inputs(table)

@@ -63,8 +63,13 @@ def purged_walk_forward(
             are needed) or the arguments are inconsistent.
     """
     calendar = sorted({date.fromisoformat(d) if isinstance(d, str) else d for d in dates})
-    lengths = {"n_splits": n_splits, "seq_len": seq_len, "max_horizon": max_horizon,
-               "val_days": val_days, "test_days": test_days}  # fmt: skip
+    lengths = {
+        "n_splits": n_splits,
+        "seq_len": seq_len,
+        "max_horizon": max_horizon,
+        "val_days": val_days,
+        "test_days": test_days,
+    }
     _check_arguments(mode, train_days, lengths, embargo_days)
     train_span = train_days or 0  # set (checked above) wherever mode is "rolling"
     purge = seq_len + max_horizon - 1

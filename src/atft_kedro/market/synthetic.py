@@ -60,8 +60,12 @@ TABLES = (
     "latent_clusters",
 )
 _PER_CODE = ("daily_quotes", "statements", "oracle_alpha", "alpha_components")
-_SORT = {"daily_quotes": ("Date", "Code"), "oracle_alpha": ("Date", "Code"),
-         "alpha_components": ("Date", "Code"), "statements": ("DisclosedDate", "Code")}  # fmt: skip
+_SORT = {
+    "daily_quotes": ("Date", "Code"),
+    "oracle_alpha": ("Date", "Code"),
+    "alpha_components": ("Date", "Code"),
+    "statements": ("DisclosedDate", "Code"),
+}
 
 
 class SyntheticMarket:

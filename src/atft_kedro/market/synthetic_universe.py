@@ -25,17 +25,70 @@ NEVER = np.iinfo(np.int32).max  # a change/delisting day that never comes
 
 # Approximate number of TSE-listed companies per 33-sector (2024), used as sampling weights.
 SECTOR33_WEIGHTS = np.array(
-    [12, 6, 160, 125, 50, 25, 210, 75, 10, 20, 55, 45, 35, 90, 230, 240, 90, 55, 110, 25,
-     65, 15, 5, 40, 600, 310, 350, 80, 40, 15, 35, 150, 560],
+    [
+        12,
+        6,
+        160,
+        125,
+        50,
+        25,
+        210,
+        75,
+        10,
+        20,
+        55,
+        45,
+        35,
+        90,
+        230,
+        240,
+        90,
+        55,
+        110,
+        25,
+        65,
+        15,
+        5,
+        40,
+        600,
+        310,
+        350,
+        80,
+        40,
+        15,
+        35,
+        150,
+        560,
+    ],
     dtype=float,
-)  # fmt: skip
+)
 
 # Letters the TSE uses in alphanumeric codes (it avoids B, E, I, O, Q, V, Z).
 _CODE_LETTERS = np.array(list("ACDFGHJKLMNPRSTUWXY"))
 _NAME_HEADS = np.array(
-    ["Nippon", "Tokyo", "Osaka", "Sanwa", "Daiichi", "Fuji", "Asahi", "Toyo", "Chuo", "Kyowa",
-     "Shin", "Nichi", "Meiji", "Taisei", "Hokuriku", "Kansai", "Yamato", "Sakura", "Tohoku", "Kyushu"]
-)  # fmt: skip
+    [
+        "Nippon",
+        "Tokyo",
+        "Osaka",
+        "Sanwa",
+        "Daiichi",
+        "Fuji",
+        "Asahi",
+        "Toyo",
+        "Chuo",
+        "Kyowa",
+        "Shin",
+        "Nichi",
+        "Meiji",
+        "Taisei",
+        "Hokuriku",
+        "Kansai",
+        "Yamato",
+        "Sakura",
+        "Tohoku",
+        "Kyushu",
+    ]
+)
 _NAME_TAILS = np.array(["Co., Ltd.", "Holdings, Inc.", "Corporation", "Group Co., Ltd."])
 
 

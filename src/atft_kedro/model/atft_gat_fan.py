@@ -45,8 +45,9 @@ class ATFTGATFAN(nn.Module):
         self.vsn = VariableSelection(cfg.vsn_input_width, h, cfg.dropout)
         self.encoder = TemporalEncoder(h, cfg.lstm_layers, cfg.attn_heads, cfg.dropout)
         self.gat = GraphAttentionFusion(h, cfg.gat, cfg.dropout, cfg.n_features)
-        self.heads = QuantileHeads(h, cfg.horizons, cfg.quantiles, cfg.dropout,
-                                   cfg.n_features if cfg.linear_skip else 0)  # fmt: skip
+        self.heads = QuantileHeads(
+            h, cfg.horizons, cfg.quantiles, cfg.dropout, cfg.n_features if cfg.linear_skip else 0
+        )
 
     def set_modules(
         self, use_fan: bool | None = None, use_san: bool | None = None, use_gat: bool | None = None

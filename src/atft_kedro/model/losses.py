@@ -240,10 +240,15 @@ class ATFTLoss(nn.Module):
         terms: dict[str, tuple[float, torch.Tensor]] = {}
         if cfg.pinball_weight or cfg.rank_weight or cfg.mse_weight:
             fit = {
-                h: per_day(cross_sectional_target, cross_sectional_target_by_day,
-                           batch["y"][h], mask[h], cfg.target)
+                h: per_day(
+                    cross_sectional_target,
+                    cross_sectional_target_by_day,
+                    batch["y"][h],
+                    mask[h],
+                    cfg.target,
+                )
                 for h in horizons
-            }  # fmt: skip
+            }
         if cfg.pinball_weight:
             taus = self._taus(next(iter(quantiles.values())))
             pinball = over_horizons(
@@ -252,15 +257,23 @@ class ATFTLoss(nn.Module):
             terms["pinball"] = (cfg.pinball_weight, pinball)
         if cfg.rank_weight:
             rank = over_horizons(
-                lambda h: per_day(listnet_loss, listnet_by_day, output["point"][h], fit[h],
-                                  mask[h], cfg.rank_temperature, cfg.eps)
-            )  # fmt: skip
+                lambda h: per_day(
+                    listnet_loss,
+                    listnet_by_day,
+                    output["point"][h],
+                    fit[h],
+                    mask[h],
+                    cfg.rank_temperature,
+                    cfg.eps,
+                )
+            )
             terms["rank"] = (cfg.rank_weight, rank)
         if cfg.mse_weight:
             mse = over_horizons(
-                lambda h: per_day(squared_error, squared_error_by_day, output["point"][h], fit[h],
-                                  mask[h])
-            )  # fmt: skip
+                lambda h: per_day(
+                    squared_error, squared_error_by_day, output["point"][h], fit[h], mask[h]
+                )
+            )
             terms["mse"] = (cfg.mse_weight, mse)
         if cfg.sharpe_weight:
             h = cfg.sharpe_horizon if cfg.sharpe_horizon is not None else min(horizons)
@@ -268,10 +281,14 @@ class ATFTLoss(nn.Module):
                 raise ValueError(
                     f"LossConfig.sharpe_horizon={h} is not among the output horizons {horizons}"
                 )
-            r = per_day(long_short_return, long_short_by_day, output["point"][h], batch["y"][h],
-                        mask[h])  # fmt: skip
-            sharpe = self._sharpe(r, update_state) if seg is None else self._sharpe_by_day(
-                r, update_state).mean()  # fmt: skip
+            r = per_day(
+                long_short_return, long_short_by_day, output["point"][h], batch["y"][h], mask[h]
+            )
+            sharpe = (
+                self._sharpe(r, update_state)
+                if seg is None
+                else self._sharpe_by_day(r, update_state).mean()
+            )
             terms["sharpe"] = (cfg.sharpe_weight, sharpe)
         if cfg.aux_weight:
             terms["aux"] = (cfg.aux_weight, output["aux_loss"])

@@ -42,14 +42,29 @@ from atft_kedro.compare import tracking_uri
 log = logging.getLogger(__name__)
 
 #: catalog entries logged as artifacts when the run produced them (artifact folder: the name)
-ARTIFACTS = ("report", "evaluation", "predictions", "baseline_predictions",
-             "validation_predictions", "baseline_validation_predictions", "interpretation",
-             "figures@png", "training_metrics", "signals", "hpo_report", "hpo_trials",
-             "hpo_comparison", "hpo_best_params")  # fmt: skip
+ARTIFACTS = (
+    "report",
+    "evaluation",
+    "predictions",
+    "baseline_predictions",
+    "validation_predictions",
+    "baseline_validation_predictions",
+    "interpretation",
+    "figures@png",
+    "training_metrics",
+    "signals",
+    "hpo_report",
+    "hpo_trials",
+    "hpo_comparison",
+    "hpo_best_params",
+)
 #: catalog entries whose outputs are logged when produced under another transcoded name
 PRODUCED_AS = {"figures@png": "figures@matplotlib"}
-CEILINGS = {"oracle": "share_of_oracle", "oracle_next": "share_of_next_session_oracle",
-            "structural": "share_of_observable_ceiling"}  # fmt: skip
+CEILINGS = {
+    "oracle": "share_of_oracle",
+    "oracle_next": "share_of_next_session_oracle",
+    "structural": "share_of_observable_ceiling",
+}
 
 
 def _finite(value: Any) -> TypeGuard[float]:
@@ -66,18 +81,25 @@ def evaluation_metrics(evaluation: dict[str, Any]) -> dict[str, float]:
             pooled = block.get("pooled") or {}
             lo, hi = pooled.get("rank_ic_mean_ci95") or (None, None)
             net = ((pooled.get("backtest") or {}).get("quantile") or {}).get("net") or {}
-            values = {"rank_ic": (pooled.get("rank_ic") or {}).get("mean"), "rank_ic_lo": lo,
-                      "rank_ic_hi": hi, "net_sharpe": net.get("sharpe"),
-                      "jpx_metric": (pooled.get("jpx_metric") or {}).get("score")}  # fmt: skip
+            values = {
+                "rank_ic": (pooled.get("rank_ic") or {}).get("mean"),
+                "rank_ic_lo": lo,
+                "rank_ic_hi": hi,
+                "net_sharpe": net.get("sharpe"),
+                "jpx_metric": (pooled.get("jpx_metric") or {}).get("score"),
+            }
             if horizon == "h1" and label in books:
                 values["net_sharpe_controlled"] = books[label]["net"]["sharpe"]
             for name in [label, "final"] if label == final else [label]:
-                metrics |= {f"{name}/{horizon}/{k}": float(v) for k, v in values.items()
-                            if _finite(v)}  # fmt: skip
+                metrics |= {
+                    f"{name}/{horizon}/{k}": float(v) for k, v in values.items() if _finite(v)
+                }
     for ceiling, share in CEILINGS.items():
         for horizon in evaluation.get("models", {}).get(final, {}):
-            ours, top = metrics.get(f"final/{horizon}/rank_ic"), metrics.get(
-                f"{ceiling}/{horizon}/rank_ic")  # fmt: skip
+            ours, top = (
+                metrics.get(f"final/{horizon}/rank_ic"),
+                metrics.get(f"{ceiling}/{horizon}/rank_ic"),
+            )
             if ours is not None and top:
                 metrics[f"final/{horizon}/{share}"] = ours / top
     return metrics
@@ -100,9 +122,12 @@ def data_tags(market: dict[str, Any], seed: int, daily_quotes: Any) -> dict[str,
     if source == "synthetic":
         return tags | {"data.preset": str(market.get("preset")), "data.seed": str(seed)}
     dates = daily_quotes.get_column("Date")
-    return tags | {"data.first_date": str(dates.min()), "data.last_date": str(dates.max()),
-                   "data.daily_quotes_rows": str(daily_quotes.height),
-                   "data.codes": str(daily_quotes.get_column("Code").n_unique())}  # fmt: skip
+    return tags | {
+        "data.first_date": str(dates.min()),
+        "data.last_date": str(dates.max()),
+        "data.daily_quotes_rows": str(daily_quotes.height),
+        "data.codes": str(daily_quotes.get_column("Code").n_unique()),
+    }
 
 
 def run_name(pipeline: str | None, params: dict[str, Any]) -> str:
@@ -137,9 +162,14 @@ def log_trial(study: Any, trial: Any) -> None:
         return
     with mlflow.start_run(run_name=f"trial {trial.number}", nested=True):
         mlflow.log_params(trial.params)
-        mlflow.set_tags({"optuna.study": study.study_name, "optuna.trial": str(trial.number),
-                         "optuna.state": trial.state.name,
-                         "configuration": str(trial.user_attrs.get("configuration", "searched"))})  # fmt: skip
+        mlflow.set_tags(
+            {
+                "optuna.study": study.study_name,
+                "optuna.trial": str(trial.number),
+                "optuna.state": trial.state.name,
+                "configuration": str(trial.user_attrs.get("configuration", "searched")),
+            }
+        )
         if trial.value is not None and _finite(trial.value):
             mlflow.log_metric("objective", float(trial.value))
         for step, value in sorted(trial.intermediate_values.items()):
@@ -200,8 +230,11 @@ class TrackingHooks:
         if mlflow.active_run() is None:
             return
         if "raw_daily_quotes" in outputs:
-            mlflow.set_tags(data_tags(inputs["params:market"], inputs["params:seed"],
-                                      outputs["raw_daily_quotes"]))  # fmt: skip
+            mlflow.set_tags(
+                data_tags(
+                    inputs["params:market"], inputs["params:seed"], outputs["raw_daily_quotes"]
+                )
+            )
         if "training_metrics" in outputs:
             for key, value, step in curve_metrics(outputs["training_metrics"]):
                 mlflow.log_metric(key, value, step=step)

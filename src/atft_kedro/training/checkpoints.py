@@ -113,21 +113,27 @@ def restore(run: PhaseRun, stopper: EarlyStopping, state: dict[str, Any]) -> tup
 
 
 def save_epoch(
-    run: PhaseRun, save: Callable[[str, dict[str, Any]], Any], state: dict[str, Any],
-    judged: nn.Module, improved: bool,
-) -> None:  # fmt: skip
+    run: PhaseRun,
+    save: Callable[[str, dict[str, Any]], Any],
+    state: dict[str, Any],
+    judged: nn.Module,
+    improved: bool,
+) -> None:
     """Save ``best`` (the judged weights) when it improved and ``last`` (everything to resume)."""
     if improved:
         save("best", {**state, "model_state": judged.state_dict()})
-    save("last", {
-        **state,
-        "model_state": run.model.state_dict(),
-        "optimizer_state": run.optimizer.state_dict(),
-        "scheduler_state": run.scheduler.state_dict(),
-        "averaged_state": run.averaged.state_dict() if run.averaged is not None else None,
-        "loss_state": run.loss_fn.state_dict(),
-        "rng_state": rng_state(),
-    })  # fmt: skip
+    save(
+        "last",
+        {
+            **state,
+            "model_state": run.model.state_dict(),
+            "optimizer_state": run.optimizer.state_dict(),
+            "scheduler_state": run.scheduler.state_dict(),
+            "averaged_state": run.averaged.state_dict() if run.averaged is not None else None,
+            "loss_state": run.loss_fn.state_dict(),
+            "rng_state": rng_state(),
+        },
+    )
 
 
 def epoch_state(run: PhaseRun, epoch: int, stopper: EarlyStopping, history: list) -> dict[str, Any]:

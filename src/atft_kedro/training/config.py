@@ -98,8 +98,10 @@ class TrainingConfig:
         if self.inputs is not None:
             check_families(self.inputs)
         if self.early_stop_horizon not in self.model.horizons:
-            raise ParameterError(f"training.early_stop_horizon={self.early_stop_horizon} is not "
-                                 f"a model horizon {list(self.model.horizons)}")  # fmt: skip
+            raise ParameterError(
+                f"training.early_stop_horizon={self.early_stop_horizon} is not "
+                f"a model horizon {list(self.model.horizons)}"
+            )
 
     @classmethod
     def from_params(
@@ -136,8 +138,9 @@ class TrainingConfig:
         """The settings of ``phases``, in order; a phase without a block is a KeyError."""
         missing = [p for p in phases if p not in self.phases]
         if missing:
-            raise KeyError(f"training.phases has no block for phase {missing[0]} "
-                           f"(have {sorted(self.phases)})")  # fmt: skip
+            raise KeyError(
+                f"training.phases has no block for phase {missing[0]} (have {sorted(self.phases)})"
+            )
         return [self.phases[p] for p in phases]
 
 

@@ -61,19 +61,33 @@ class TrainingRun:
 
     @classmethod
     def from_params(
-        cls, training: Mapping[str, Any], *, label: str, phase: int | str, seed: int,
-        horizons: Sequence[int], seq_len: int, resume_checkpoint: str | None = None,
-    ) -> TrainingRun:  # fmt: skip
+        cls,
+        training: Mapping[str, Any],
+        *,
+        label: str,
+        phase: int | str,
+        seed: int,
+        horizons: Sequence[int],
+        seq_len: int,
+        resume_checkpoint: str | None = None,
+    ) -> TrainingRun:
         """The job the parameters describe (the node boundary: the only parsing of them)."""
         config = TrainingConfig.from_params(training, label=label, horizons=horizons)
         return cls(config, tuple(parse_phase(phase)), int(seed), int(seq_len), resume_checkpoint)
 
     def record(self, rank: Rank) -> dict[str, Any]:
         """What every checkpoint of the job records as its parameters (``params.run``)."""
-        return plain({"training": asdict(self.config), "phases": list(self.phases),
-                      "seed": self.seed, "horizons": list(self.config.model.horizons),
-                      "seq_len": self.seq_len, "resume_checkpoint": self.resume_checkpoint,
-                      "world_size": rank.world_size})  # fmt: skip
+        return plain(
+            {
+                "training": asdict(self.config),
+                "phases": list(self.phases),
+                "seed": self.seed,
+                "horizons": list(self.config.model.horizons),
+                "seq_len": self.seq_len,
+                "resume_checkpoint": self.resume_checkpoint,
+                "world_size": rank.world_size,
+            }
+        )
 
 
 def train_folds(
@@ -98,13 +112,24 @@ def train_folds(
         if key not in scalers:
             raise KeyError(f"scalers: no statistics for {key}; run fit_scalers_node first")
         data = fold_data(
-            features_path, graph_edges_path, fold_split, calendar,
-            OnlineRobustScaler.from_dict(scalers[key]), job.config, seq_len=job.seq_len,
+            features_path,
+            graph_edges_path,
+            fold_split,
+            calendar,
+            OnlineRobustScaler.from_dict(scalers[key]),
+            job.config,
+            seq_len=job.seq_len,
             seed=job.seed,
-        )  # fmt: skip
-        log.info("rank %d/%d, %s: phases %s on %d training / %d validation days",
-                 rank.rank, rank.world_size, key, list(job.phases),
-                 len(data.train), len(data.val))  # fmt: skip
+        )
+        log.info(
+            "rank %d/%d, %s: phases %s on %d training / %d validation days",
+            rank.rank,
+            rank.world_size,
+            key,
+            list(job.phases),
+            len(data.train),
+            len(data.val),
+        )
         records |= train_fold(data, job, store, rank=rank)
     return records
 
@@ -137,10 +162,15 @@ def train_fold(
 
 
 def _train_fold_phase(
-    data: FoldData, job: TrainingRun, spec: PhaseConfig, store: CheckpointStore,
-    steps: StepPlan, start: Start, first: bool,
+    data: FoldData,
+    job: TrainingRun,
+    spec: PhaseConfig,
+    store: CheckpointStore,
+    steps: StepPlan,
+    start: Start,
+    first: bool,
     on_epoch_end: Callable[[dict[str, Any]], None] | None,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """One phase of one fold, from its seeded start to its metrics record."""
     cfg, fold = job.config, data.fold
     seeded = phase_seed(job.seed, fold, spec.phase)
@@ -150,15 +180,31 @@ def _train_fold_phase(
     learns = apply_phase(model, spec)
     loss_fn = ATFTLoss(spec.loss, model.cfg.quantiles)
     result = train_phase(
-        model, loss_fn, spec, cfg, data.train, data.val, steps=steps,
+        model,
+        loss_fn,
+        spec,
+        cfg,
+        data.train,
+        data.val,
+        steps=steps,
         save=partial(store.save, fold, spec.phase),
-        fold=fold, params={**job.record(steps.rank), "started_from": started_from},
-        resume_state=resume_state, on_epoch_end=on_epoch_end,
+        fold=fold,
+        params={**job.record(steps.rank), "started_from": started_from},
+        resume_state=resume_state,
+        on_epoch_end=on_epoch_end,
         seed=seeded if steps.indexed else None,
-    )  # fmt: skip
+    )
     barrier()  # the next phase starts from this phase's `best`, written by rank 0
-    return phase_record(fold, spec, model, learns=learns, cfg=cfg, store=store,
-                        started_from=started_from, result=result)  # fmt: skip
+    return phase_record(
+        fold,
+        spec,
+        model,
+        learns=learns,
+        cfg=cfg,
+        store=store,
+        started_from=started_from,
+        result=result,
+    )
 
 
 def phase_seed(seed: int, fold: int, phase: int) -> int:

@@ -96,9 +96,15 @@ class PhaseRun:
 
 
 def _setup(
-    model: ATFTGATFAN, loss_fn: nn.Module, spec: PhaseConfig, cfg: TrainingConfig,
-    train_data: DayDataset, *, steps: StepPlan, seed: int,
-) -> PhaseRun:  # fmt: skip
+    model: ATFTGATFAN,
+    loss_fn: nn.Module,
+    spec: PhaseConfig,
+    cfg: TrainingConfig,
+    train_data: DayDataset,
+    *,
+    steps: StepPlan,
+    seed: int,
+) -> PhaseRun:
     """Device, optimiser, schedule, weight average and (under DDP) the wrapped model."""
     device = resolve_device(cfg.device)
     model.to(device)
@@ -114,8 +120,9 @@ def _setup(
             model, device_ids=[device.index] if device.index is not None else None
         )
     average = weight_average(model, spec.averaging, steps)
-    return PhaseRun(model, trained, loss_fn, optimizer, scheduler, average,
-                    device, spec, cfg, steps, seed)  # fmt: skip
+    return PhaseRun(
+        model, trained, loss_fn, optimizer, scheduler, average, device, spec, cfg, steps, seed
+    )
 
 
 def _forward_backward(run: PhaseRun, step: Step, epoch: int) -> tuple[Any, dict, int, int]:
@@ -180,16 +187,22 @@ def train_epoch(run: PhaseRun, data: DayDataset, epoch: int, fold: int) -> dict[
     run.model.train()
     run.loss_fn.train()
     cfg = run.cfg
-    steps, n_steps = run.steps.epoch_steps(data, cfg.max_train_days_per_epoch, run.seed, epoch,
-                                           cfg.loader.num_workers)  # fmt: skip
+    steps, n_steps = run.steps.epoch_steps(
+        data, cfg.max_train_days_per_epoch, run.seed, epoch, cfg.loader.num_workers
+    )
     repairs_before = nonfinite_repairs(run.model)
     started = time.perf_counter()
     sums: dict[str, float] = {}
     days = samples = skipped = tried = 0
     first_skip = None
     show = cfg.progress_bar and run.steps.rank.is_main and sys.stderr.isatty()
-    bar = tqdm(steps, total=n_steps, disable=not show, leave=False,
-               desc=f"fold {fold} phase {run.spec.phase} epoch {epoch + 1}/{run.spec.epochs}")  # fmt: skip
+    bar = tqdm(
+        steps,
+        total=n_steps,
+        disable=not show,
+        leave=False,
+        desc=f"fold {fold} phase {run.spec.phase} epoch {epoch + 1}/{run.spec.epochs}",
+    )
     for step in bar:
         if run.steps.rank.world_size == 1 and all(len(b["codes"]) == 0 for _, b in step):
             continue  # (under DDP every rank must take part in every step)
@@ -263,8 +276,9 @@ def train_phase(
         metrics, judged = _epoch(run, train_data, val_data, epoch, stopper)
         history.append(metrics)
         if steps.rank.is_main:
-            save_epoch(run, save, epoch_state(run, epoch, stopper, history), judged,
-                       metrics["improved"])  # fmt: skip
+            save_epoch(
+                run, save, epoch_state(run, epoch, stopper, history), judged, metrics["improved"]
+            )
             _log_epoch(run, metrics)
         if on_epoch_end is not None:
             on_epoch_end(metrics)
@@ -273,9 +287,12 @@ def train_phase(
 
 
 def _epoch(
-    run: PhaseRun, train_data: DayDataset, val_data: DayDataset, epoch: int,
+    run: PhaseRun,
+    train_data: DayDataset,
+    val_data: DayDataset,
+    epoch: int,
     stopper: EarlyStopping,
-) -> tuple[dict[str, Any], nn.Module]:  # fmt: skip
+) -> tuple[dict[str, Any], nn.Module]:
     """Train and validate one epoch: its metrics record and the judged weights."""
     started = time.perf_counter()
     trained = train_epoch(run, train_data, epoch, run.fold)
@@ -303,8 +320,14 @@ def _validate(run: PhaseRun, val_data: DayDataset) -> tuple[nn.Module, dict[str,
     use_average = averaged is not None and int(averaged.n_averaged) > 0
     judged = averaged.module if averaged is not None and use_average else run.model
     batches = day_loader(val_data, run.cfg.loader.num_workers)
-    val = evaluate(judged, run.loss_fn, batches, list(run.model.cfg.horizons), run.device,
-                   run.cfg.min_stocks_per_day)  # fmt: skip
+    val = evaluate(
+        judged,
+        run.loss_fn,
+        batches,
+        list(run.model.cfg.horizons),
+        run.device,
+        run.cfg.min_stocks_per_day,
+    )
     return judged, {**val, "val_mean_rank_ic": val[f"val_rank_ic_{run.cfg.early_stop_horizon}d"]}
 
 
@@ -312,11 +335,19 @@ def _log_epoch(run: PhaseRun, m: dict[str, Any]) -> None:
     log.info(
         "fold %d phase %d epoch %d/%d: train loss %s, val loss %s, val RankIC@%dd %s%s, "
         "%.1f s, %.0f samples/s, %d non-finite skipped",
-        run.fold, run.spec.phase, m["epoch"], run.spec.epochs, _fmt(m.get("train_total")),
-        _fmt(m["val_loss"]), run.cfg.early_stop_horizon, _fmt(m["val_mean_rank_ic"]),
-        " (best)" if m["improved"] else "", m["seconds"], m["samples_per_s"] or 0.0,
+        run.fold,
+        run.spec.phase,
+        m["epoch"],
+        run.spec.epochs,
+        _fmt(m.get("train_total")),
+        _fmt(m["val_loss"]),
+        run.cfg.early_stop_horizon,
+        _fmt(m["val_mean_rank_ic"]),
+        " (best)" if m["improved"] else "",
+        m["seconds"],
+        m["samples_per_s"] or 0.0,
         m["nonfinite_skips"],
-    )  # fmt: skip
+    )
 
 
 def _fmt(value: float | None) -> str:

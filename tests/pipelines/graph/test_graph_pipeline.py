@@ -60,8 +60,11 @@ def _features(panel: pl.DataFrame) -> pl.DataFrame:
 
 def _run(pipeline, params, tmp_path=None):
     panel = _panel()
-    entries = {"panel": MemoryDataset(panel), "params:graph": MemoryDataset(params),
-               "peer_features": KeptDataset()}  # fmt: skip
+    entries = {
+        "panel": MemoryDataset(panel),
+        "params:graph": MemoryDataset(params),
+        "peer_features": KeptDataset(),
+    }
     if tmp_path is not None:
         features = DayMajorParquetDataset(str(tmp_path / "features.parquet"))
         features.save(_features(panel))
@@ -86,8 +89,13 @@ def test_graph_pipeline_runs_with_the_project_parameters():
     graphs = _run(pipeline.only_nodes("build_graphs_node"), params)
     edges, nodes = graphs["graph_edges"], graphs["graph_nodes"]
     assert edges.columns[:6] == [
-        "Date", "src_code", "dst_code", "corr", "same_market", "same_sector33",
-    ]  # fmt: skip
+        "Date",
+        "src_code",
+        "dst_code",
+        "corr",
+        "same_market",
+        "same_sector33",
+    ]
     assert nodes.columns[:3] == ["Date", "Code", "node_idx"]
     assert nodes["Date"].min() == dt.date(2024, 1, 1) + dt.timedelta(days=params["min_obs"])
     assert edges.height > 0
@@ -131,8 +139,13 @@ def test_peer_features_and_model_input_follow_the_registry(tmp_path):
 def test_catalog_declares_the_graph_tables_as_parquet(tmp_path):
     with open(PARAMETERS.with_name("catalog_graph.yml")) as f:
         config = yaml.safe_load(f)
-    assert set(config) == {"graph_edges", "graph_nodes", "graph_stats", "peer_features",
-                           "model_input"}  # fmt: skip
+    assert set(config) == {
+        "graph_edges",
+        "graph_nodes",
+        "graph_stats",
+        "peer_features",
+        "model_input",
+    }
     assert config["model_input"]["type"].endswith("DayMajorParquetDataset")
     for entry in config.values():
         assert entry["filepath"].startswith("data/05_model_input/")

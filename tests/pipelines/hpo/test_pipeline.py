@@ -42,14 +42,23 @@ def hpo_params(storage: Path, worker: int) -> dict:
         "n_startup_trials": 2,
         "pruner": {"kind": "median", "n_startup_trials": 2, "n_warmup_steps": 0},
         "search_space": {
-            "lr_scale": {"path": "phases.*.lr", "type": "float", "low": 0.5, "high": 2.0,
-                         "log": True, "mode": "scale"},
+            "lr_scale": {
+                "path": "phases.*.lr",
+                "type": "float",
+                "low": 0.5,
+                "high": 2.0,
+                "log": True,
+                "mode": "scale",
+            },
             "hidden": {"path": "model.hidden", "type": "categorical", "choices": [4, 8]},
-            "fan_windows": {"path": "model.fan.windows", "type": "categorical",
-                            "choices": [[2, 4], [2]]},
+            "fan_windows": {
+                "path": "model.fan.windows",
+                "type": "categorical",
+                "choices": [[2, 4], [2]],
+            },
             "graph_k": {"path": "graph.k", "type": "int", "low": 2, "high": 6, "step": 2},
         },
-    }  # fmt: skip
+    }
 
 
 def node_inputs(market: dict, storage: Path, worker: int) -> dict:
@@ -97,10 +106,18 @@ def tiny_market(tmp_path: Path) -> dict:
 def test_two_workers_share_one_study_and_summarise(tiny_market, tmp_path):
     storage = tmp_path / "study.db"
     args = [
-        json.dumps({**tiny_market, "training": tiny_training_params(), "hpo": hpo_params(storage, w),
-                    "graph": {"k": 6}, "horizons": HORIZONS, "seq_len": SEQ_LEN})
+        json.dumps(
+            {
+                **tiny_market,
+                "training": tiny_training_params(),
+                "hpo": hpo_params(storage, w),
+                "graph": {"k": 6},
+                "horizons": HORIZONS,
+                "seq_len": SEQ_LEN,
+            }
+        )
         for w in (0, 1)
-    ]  # fmt: skip
+    ]
     workers = [
         subprocess.Popen([sys.executable, "-c", WORKER, a], stderr=subprocess.PIPE, text=True)
         for a in args

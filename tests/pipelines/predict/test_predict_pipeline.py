@@ -24,8 +24,22 @@ def test_one_row_per_code_of_the_latest_date_ranked_1_to_n():
     latest = table["Date"].max()
     codes = table.filter(pl.col("Date") == latest)["Code"].sort().to_list()
     out = signals()
-    assert out.columns == ["Date", "Code", "score", "q0.1", "q0.25", "q0.5", "q0.75", "q0.9",
-                           "rank", "investable", "horizon", "fold", "phase", "label"]  # fmt: skip
+    assert out.columns == [
+        "Date",
+        "Code",
+        "score",
+        "q0.1",
+        "q0.25",
+        "q0.5",
+        "q0.75",
+        "q0.9",
+        "rank",
+        "investable",
+        "horizon",
+        "fold",
+        "phase",
+        "label",
+    ]
     assert sorted(out["Code"].to_list()) == codes
     assert (out["Date"] == latest).all()
     assert out["rank"].to_list() == list(range(1, len(codes) + 1))

@@ -51,9 +51,17 @@ def reported(tmp_path_factory) -> Path:
 def test_predictions_follow_the_contract_for_every_fold_and_phase(reported):
     run = tiny_run()
     preds = pl.read_parquet(reported / "07_model_output" / "predictions.parquet")
-    expected = ["Date", "Code", "model", "fold", "phase", *[f"pred_{h}d" for h in HORIZONS],
-                *[f"q{q:g}_{h}d" for h in HORIZONS for q in QUANTILES],
-                *[f"target_{h}d" for h in HORIZONS], "label"]  # fmt: skip
+    expected = [
+        "Date",
+        "Code",
+        "model",
+        "fold",
+        "phase",
+        *[f"pred_{h}d" for h in HORIZONS],
+        *[f"q{q:g}_{h}d" for h in HORIZONS for q in QUANTILES],
+        *[f"target_{h}d" for h in HORIZONS],
+        "label",
+    ]
     assert preds.columns == expected
     assert (preds["label"] == LABEL).all(), "the label each phase was fitted to (its checkpoint)"
     labels = run.features.read(["Date", "Code", "target_next_1d"])
@@ -94,10 +102,16 @@ def test_validation_predictions_cover_each_folds_final_phase_and_every_baseline(
 def test_test_day_predictions_do_not_depend_on_the_validation_ones(reported, tmp_path):
     run = tiny_run()
     test, val, _ = predict_folds(
-        run.features.path, edges_file(run.graph_edges, tmp_path), run.splits, run.scalers,
-        CheckpointStore(run.checkpoints), horizons=HORIZONS, seq_len=10, seed=0,
+        run.features.path,
+        edges_file(run.graph_edges, tmp_path),
+        run.splits,
+        run.scalers,
+        CheckpointStore(run.checkpoints),
+        horizons=HORIZONS,
+        seq_len=10,
+        seed=0,
         validation_phases={},
-    )  # fmt: skip
+    )
     assert val.height == 0
     assert test.equals(pl.read_parquet(reported / "07_model_output" / "predictions.parquet"))
 
@@ -107,20 +121,36 @@ def test_evaluation_has_the_controlled_book_chosen_on_validation_days(reported):
     book = evaluation["book"]
     assert book["horizon"] == 1 and book["config"]["half_lives"] == [0.0, 2.0, 5.0]
     # the phases' validation days are predicted only where a fold chose them: no full book
-    assert list(book["models"]) == ["atft/final", "ridge", "peer_ridge", "inputs_ridge", "hgb",
-                                    "momentum", "reversal", "structural", "oracle",
-                                    "oracle_next"]  # fmt: skip
+    assert list(book["models"]) == [
+        "atft/final",
+        "ridge",
+        "peer_ridge",
+        "inputs_ridge",
+        "hgb",
+        "momentum",
+        "reversal",
+        "structural",
+        "oracle",
+        "oracle_next",
+    ]
     for block in book["models"].values():
         assert set(block["folds"]) == {"0", "1"}
         for fold in block["folds"].values():
             assert len(fold["validation"]) == 6
             chosen = fold["chosen"]
             best = max(r["net_sharpe"] for r in fold["validation"] if r["net_sharpe"] is not None)
-            assert any(r["net_sharpe"] == best and r["half_life"] == chosen["half_life"]
-                       and r["rebalance_every"] == chosen["rebalance_every"]
-                       for r in fold["validation"])  # fmt: skip
-        assert block["net"]["n_days"] == evaluation["models"]["ridge"]["h1"]["pooled"]["backtest"][
-            "quantile"]["net"]["n_days"]  # fmt: skip
+            assert any(
+                r["net_sharpe"] == best
+                and r["half_life"] == chosen["half_life"]
+                and r["rebalance_every"] == chosen["rebalance_every"]
+                for r in fold["validation"]
+            )
+        assert (
+            block["net"]["n_days"]
+            == evaluation["models"]["ridge"]["h1"]["pooled"]["backtest"]["quantile"]["net"][
+                "n_days"
+            ]
+        )
     assert evaluation["universe_check"]["fired"] is False
     jpx = evaluation["models"]["atft/final"]["h1"]["pooled"]["jpx_metric"]
     assert jpx["n_days"] > 0 and len(jpx["score_ci95"]) == 2
@@ -138,9 +168,21 @@ def test_evaluation_has_the_controlled_book_chosen_on_validation_days(reported):
 def test_evaluation_has_every_model_and_the_final_model_chosen_on_validation_days(reported):
     evaluation = json.loads((reported / "08_reporting" / "evaluation.json").read_text())
     labels = list(evaluation["models"])
-    assert labels == ["atft/phase0", "atft/phase1", "atft/phase2", "atft/final", "ridge",
-                      "peer_ridge", "inputs_ridge", "hgb", "momentum", "reversal", "structural",
-                      "oracle", "oracle_next"]  # fmt: skip
+    assert labels == [
+        "atft/phase0",
+        "atft/phase1",
+        "atft/phase2",
+        "atft/final",
+        "ridge",
+        "peer_ridge",
+        "inputs_ridge",
+        "hgb",
+        "momentum",
+        "reversal",
+        "structural",
+        "oracle",
+        "oracle_next",
+    ]
     assert evaluation["label"] == LABEL
     assert evaluation["final_model"] == "atft/final"
     choice = evaluation["final_choice"]["folds"]
@@ -212,9 +254,13 @@ def test_predictions_at_t_ignore_data_after_t(tmp_path):
     rng = np.random.default_rng(1)
     later = table["Date"] > t
     noisy = table.with_columns(
-        pl.when(later).then(pl.lit(rng.normal(size=table.height)) * 3).otherwise(pl.col(c))
-        .cast(pl.Float32).alias(c) for c in names
-    )  # fmt: skip
+        pl.when(later)
+        .then(pl.lit(rng.normal(size=table.height)) * 3)
+        .otherwise(pl.col(c))
+        .cast(pl.Float32)
+        .alias(c)
+        for c in names
+    )
     perturbed = DayMajorParquetDataset(str(tmp_path / "model_input.parquet"))
     perturbed.save(noisy)
     edges = run.graph_edges.with_columns(

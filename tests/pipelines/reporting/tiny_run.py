@@ -49,13 +49,30 @@ REPORTING = {
     "baselines": ["ridge", "peer_ridge", "inputs_ridge", "hgb", "momentum", "reversal"],
     "max_train_rows": 3000,
     "threads": 1,
-    "book": {"half_lives": [0, 2, 5], "rebalance_every": [1, 2], "choose_by": "net_sharpe",
-             "min_names_per_side": 4},  # the tiny market's 40 codes: 20 stocks at quantile 0.2
-}  # fmt: skip
-GRAPH = {"lookback": 30, "min_obs": 20, "k": 5, "candidates": 8, "threshold": 0.2,
-         "beta_window": 60, "progress": False}  # fmt: skip
-MODEL = {"hidden": 8, "attn_heads": 2, "dropout": 0.1, "fan": {"windows": [2, 5], "mlp_hidden": 4},
-         "san": {"n_slices": 2}, "gat": {"heads": 2, "n_layers": 1}}  # fmt: skip
+    "book": {
+        "half_lives": [0, 2, 5],
+        "rebalance_every": [1, 2],
+        "choose_by": "net_sharpe",
+        "min_names_per_side": 4,
+    },  # the tiny market's 40 codes: 20 stocks at quantile 0.2
+}
+GRAPH = {
+    "lookback": 30,
+    "min_obs": 20,
+    "k": 5,
+    "candidates": 8,
+    "threshold": 0.2,
+    "beta_window": 60,
+    "progress": False,
+}
+MODEL = {
+    "hidden": 8,
+    "attn_heads": 2,
+    "dropout": 0.1,
+    "fan": {"windows": [2, 5], "mlp_hidden": 4},
+    "san": {"n_slices": 2},
+    "gat": {"heads": 2, "n_layers": 1},
+}
 
 
 @dataclass(frozen=True)
@@ -80,12 +97,24 @@ def save_checkpoints(store: CheckpointStore, n_features: int, folds: list[int]) 
     for fold in folds:
         for phase, (fan, san, gat) in PHASES.items():
             torch.manual_seed(100 * fold + phase)
-            cfg = ModelConfig.from_dict({**MODEL, "n_features": n_features, "horizons": HORIZONS,
-                                         "use_fan": fan, "use_san": san, "use_gat": gat})  # fmt: skip
+            cfg = ModelConfig.from_dict(
+                {
+                    **MODEL,
+                    "n_features": n_features,
+                    "horizons": HORIZONS,
+                    "use_fan": fan,
+                    "use_san": san,
+                    "use_gat": gat,
+                }
+            )
             model = ATFTGATFAN(cfg)
-            state = {"model_state": model.state_dict(), "fold": fold, "phase": phase,
-                     "model_config": plain(dataclasses.asdict(model.cfg)),
-                     "params": {"run": {"training": {"loader": {"target": LABEL}}}}}  # fmt: skip
+            state = {
+                "model_state": model.state_dict(),
+                "fold": fold,
+                "phase": phase,
+                "model_config": plain(dataclasses.asdict(model.cfg)),
+                "params": {"run": {"training": {"loader": {"target": LABEL}}}},
+            }
             store.save(fold, phase, "best", state)
 
 
@@ -94,28 +123,48 @@ CHOSEN = {0: 2, 1: 1}
 
 
 def training_record(fold: int, phase: int) -> dict:
-    epochs = [{"epoch": e, "train_total": 1.0 / e, "val_loss": 1.1 / e,
-               "val_rank_ic_1d": 0.01 * e} for e in (1, 2)]  # fmt: skip
+    epochs = [
+        {"epoch": e, "train_total": 1.0 / e, "val_loss": 1.1 / e, "val_rank_ic_1d": 0.01 * e}
+        for e in (1, 2)
+    ]
     best = 0.03 if phase == CHOSEN[fold] else 0.01 * phase / 4
-    return {"fold": fold, "phase": phase, "early_stop_horizon": 1, "epochs": epochs,
-            "best_val_rank_ic": best}  # fmt: skip
+    return {
+        "fold": fold,
+        "phase": phase,
+        "early_stop_horizon": 1,
+        "epochs": epochs,
+        "best_val_rank_ic": best,
+    }
 
 
 def build(root: Path) -> TinyRun:
     market = generate_market("tiny", seed=0)
     panel = build_panel(market["daily_quotes"], market["listed_info"])
-    table = build_features(panel, market["topix"], market["trades_spec"], market["statements"],
-                           horizons=tuple(HORIZONS))  # fmt: skip
+    table = build_features(
+        panel,
+        market["topix"],
+        market["trades_spec"],
+        market["statements"],
+        horizons=tuple(HORIZONS),
+    )
     graphs = build_graphs(panel, GraphConfig.from_params(GRAPH))
     config = GraphConfig.from_params(GRAPH)
-    peers = graph_peer_table(peer_returns(panel, config.residualize, config.beta_window),
-                             graphs.edges)  # fmt: skip
+    peers = graph_peer_table(
+        peer_returns(panel, config.residualize, config.beta_window), graphs.edges
+    )
     dataset = DayMajorParquetDataset(str(root / "model_input.parquet"))
     dataset.save(model_input_table(table, peers))
     features = dataset.load()
     dates = table["Date"].unique().sort().to_list()
-    splits = purged_walk_forward(dates, n_splits=2, seq_len=SEQ_LEN, max_horizon=max(HORIZONS),
-                                 embargo_days=2, val_days=20, test_days=20)  # fmt: skip
+    splits = purged_walk_forward(
+        dates,
+        n_splits=2,
+        seq_len=SEQ_LEN,
+        max_horizon=max(HORIZONS),
+        embargo_days=2,
+        val_days=20,
+        test_days=20,
+    )
     calendar = trading_calendar(features.path)
     scalers = {
         f"fold{f['fold']}": fit_fold_scaler(
@@ -141,7 +190,7 @@ def build(root: Path) -> TinyRun:
         checkpoints=root / "checkpoints",
         training_metrics={
             f"fold{f}_phase{p}": training_record(f, p) for f in folds for p in PHASES
-        },  # fmt: skip
+        },
     )
 
 

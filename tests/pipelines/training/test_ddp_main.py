@@ -36,10 +36,20 @@ def test_torchrun_two_ranks_train_phase_zero_into_the_pipeline_store(tmp_path):
     assert prepared.returncode == 0, prepared.stderr[-3000:]
 
     command = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-        "-m", "atft_kedro.pipelines.training.ddp_main", "--env", "tiny", "--phase", "0",
-        "--params", f"{MARKET},training.threads=1",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "atft_kedro.pipelines.training.ddp_main",
+        "--env",
+        "tiny",
+        "--phase",
+        "0",
+        "--params",
+        f"{MARKET},training.threads=1",
+    ]
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
         command, cwd=project.path, env=env, capture_output=True, text=True, timeout=300

@@ -65,8 +65,17 @@ def test_phase_0_then_phase_1_then_a_missing_phase(tmp_path):
     assert record["started_from"].endswith("fold0/phase0/best.pt")
     assert {"fan", "san"} <= set(record["trainable"]) and "gat" not in record["trainable"]
     epoch = record["epochs"][0]
-    for key in ("train_total", "val_loss", "val_ic_1d", "val_rank_ic_5d", "samples_per_s",
-                "peak_rss_mib", "nonfinite_skips", "nonfinite_repairs", "seconds"):  # fmt: skip
+    for key in (
+        "train_total",
+        "val_loss",
+        "val_ic_1d",
+        "val_rank_ic_5d",
+        "samples_per_s",
+        "peak_rss_mib",
+        "nonfinite_skips",
+        "nonfinite_repairs",
+        "seconds",
+    ):
         assert key in epoch, key
     scalers = json.loads((tmp_path / "scalers.json").read_text())
     assert scalers["fold0"]["columns"] == ["f_signal", "f_noise", "f_sparse"]

@@ -24,10 +24,23 @@ from atft_kedro.pipelines.tracking import log_trial
 from atft_kedro.training.fold_data import trading_calendar
 
 
-def _data(features: DayMajorParquet, graph_edges: pl.DataFrame | None, splits: dict[str, Any],
-          horizons: list[int], seq_len: int, label: str) -> SearchData:  # fmt: skip
-    return SearchData(Path(features.path), graph_edges, splits, trading_calendar(features.path),
-                      list(horizons), int(seq_len), label)  # fmt: skip
+def _data(
+    features: DayMajorParquet,
+    graph_edges: pl.DataFrame | None,
+    splits: dict[str, Any],
+    horizons: list[int],
+    seq_len: int,
+    label: str,
+) -> SearchData:
+    return SearchData(
+        Path(features.path),
+        graph_edges,
+        splits,
+        trading_calendar(features.path),
+        list(horizons),
+        int(seq_len),
+        label,
+    )
 
 
 def optimise_node(
@@ -51,9 +64,13 @@ def optimise_node(
     data = _data(model_input, graph_edges, splits, horizons, seq_len, label)
     with tempfile.TemporaryDirectory(prefix="atft_hpo_") as folder:
         return run_trials(
-            study, lambda: trial_setup(data, training, cfg, int(graph["k"]), seed, Path(folder)),
-            dims, cfg, default_values(training, graph, dims), callbacks=[log_trial],
-        )  # fmt: skip
+            study,
+            lambda: trial_setup(data, training, cfg, int(graph["k"]), seed, Path(folder)),
+            dims,
+            cfg,
+            default_values(training, graph, dims),
+            callbacks=[log_trial],
+        )
 
 
 def summarise_study_node(
@@ -76,9 +93,12 @@ def summarise_study_node(
     data = _data(model_input, graph_edges, splits, horizons, seq_len, label)
     with tempfile.TemporaryDirectory(prefix="atft_hpo_") as folder:
         return summarise(
-            open_search_study(cfg, seed), parse_space(cfg.search_space), training,
-            lambda: trial_setup(data, training, cfg, int(graph["k"]), seed, Path(folder)), seed,
-        )  # fmt: skip
+            open_search_study(cfg, seed),
+            parse_space(cfg.search_space),
+            training,
+            lambda: trial_setup(data, training, cfg, int(graph["k"]), seed, Path(folder)),
+            seed,
+        )
 
 
 def hpo_report_node(
@@ -90,9 +110,11 @@ def hpo_report_node(
 
     def frame(block: dict[str, Any]) -> pl.DataFrame:
         return pl.DataFrame(
-            {"Date": pl.Series(block["Date"], dtype=pl.Utf8).str.to_date(),
-             "rank_ic": pl.Series(block["rank_ic"], dtype=pl.Float64)}
-        )  # fmt: skip
+            {
+                "Date": pl.Series(block["Date"], dtype=pl.Utf8).str.to_date(),
+                "rank_ic": pl.Series(block["rank_ic"], dtype=pl.Float64),
+            }
+        )
 
     facts = {
         "study": hpo_comparison["study_name"],
@@ -106,7 +128,11 @@ def hpo_report_node(
         "default trial": hpo_comparison["default_trial"],
     }
     return render_hpo_report(
-        hpo_trials, importance, note, hpo_comparison,
+        hpo_trials,
+        importance,
+        note,
+        hpo_comparison,
         best_daily=frame(hpo_comparison["daily"]["best"]),
-        default_daily=frame(hpo_comparison["daily"]["default"]), study_facts=facts,
-    )  # fmt: skip
+        default_daily=frame(hpo_comparison["daily"]["default"]),
+        study_facts=facts,
+    )

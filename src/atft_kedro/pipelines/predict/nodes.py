@@ -99,10 +99,25 @@ def predict_signals_node(
     with tempfile.TemporaryDirectory(prefix="atft_predict_") as folder:
         edges = edges_file(latest_graph(graph_edges, day), Path(folder))
         fit = fitted(checkpoints, fold, phase)
-        data = day_dataset(features.path, fit.columns(features.columns), edges, [day], scaler,
-                           horizons=list(model.cfg.horizons), seq_len=seq_len)  # fmt: skip
-        preds = predict_days(model, data, model.cfg.horizons, model.cfg.quantiles,
-                             model_name=MODEL_NAME, fold=fold, phase=phase, label=fit.label)  # fmt: skip
+        data = day_dataset(
+            features.path,
+            fit.columns(features.columns),
+            edges,
+            [day],
+            scaler,
+            horizons=list(model.cfg.horizons),
+            seq_len=seq_len,
+        )
+        preds = predict_days(
+            model,
+            data,
+            model.cfg.horizons,
+            model.cfg.quantiles,
+            model_name=MODEL_NAME,
+            fold=fold,
+            phase=phase,
+            label=fit.label,
+        )
     log.info("predict: %d stocks on %s from fold %d phase %d", preds.height, day, fold, phase)
     quantiles = [pl.col(f"q{q:g}_{horizon}d").alias(f"q{q:g}") for q in model.cfg.quantiles]
     universe = features.scan().filter(pl.col("Date") == day).select("Code", "universe").collect()

@@ -61,10 +61,16 @@ def predict_folds_node(
     chosen = chosen_phases(validation_choice(training_metrics, folds))
     with tempfile.TemporaryDirectory(prefix="atft_report_") as folder:
         predictions, validation, interpretation = predict_folds(
-            model_input.path, edges_file(graph_edges, Path(folder)), splits, scalers, checkpoints,
-            horizons=horizons, seq_len=int(seq_len), seed=int(seed),
+            model_input.path,
+            edges_file(graph_edges, Path(folder)),
+            splits,
+            scalers,
+            checkpoints,
+            horizons=horizons,
+            seq_len=int(seq_len),
+            seed=int(seed),
             validation_phases={fold: [phase] for fold, phase in chosen.items()},
-        )  # fmt: skip
+        )
     return predictions, validation, json_safe(interpretation)
 
 
@@ -110,14 +116,23 @@ def baseline_predictions_node(
     horizons = [int(h) for h in reporting["horizons"]]
     names, masks = input_columns(model_input.columns)
     targets = [pl.col(target_name(h, check_label(label))).alias(f"target_{h}d") for h in horizons]
-    table = model_input.read(["Date", "Code", *names, *masks,
-                              *[target_name(h, label) for h in horizons]]).with_columns(targets)  # fmt: skip
+    table = model_input.read(
+        ["Date", "Code", *names, *masks, *[target_name(h, label) for h in horizons]]
+    ).with_columns(targets)
     tables = baseline_predictions(
-        table, splits, reporting["baselines"], [*names, *masks], horizons, seed=int(seed),
-        oracle_alpha=oracle_alpha, cluster_peers=cluster_peer_features, label=label,
-        model_inputs=model_inputs, max_train_rows=int(reporting["max_train_rows"]),
+        table,
+        splits,
+        reporting["baselines"],
+        [*names, *masks],
+        horizons,
+        seed=int(seed),
+        oracle_alpha=oracle_alpha,
+        cluster_peers=cluster_peer_features,
+        label=label,
+        model_inputs=model_inputs,
+        max_train_rows=int(reporting["max_train_rows"]),
         n_threads=int(reporting.get("threads") or 1),
-    )  # fmt: skip
+    )
     return tables["test"], tables["val"]
 
 
@@ -143,21 +158,33 @@ def evaluate_node(
     by_model = predictions_by_model(
         predictions, baseline_predictions, reporting["baselines"], choice=choice
     )
-    validation = predictions_by_model(validation_predictions, baseline_validation_predictions,
-                                      reporting["baselines"], choice=choice)  # fmt: skip
+    validation = predictions_by_model(
+        validation_predictions,
+        baseline_validation_predictions,
+        reporting["baselines"],
+        choice=choice,
+    )
     labels = model_input.read(["Date", "Code", "ret_1d", *label_columns(horizons)])
     band = tuple(reporting.get("published_band") or PUBLISHED_BAND)
     document = evaluation_document(
-        by_model, labels, panel.select("Date", "Code", "close"), horizons,
-        EvaluationConfig.from_params(reporting, seed), band, check_label(label),
-        validation=validation, book=BookConfig.from_params(reporting.get("book")),
-    )  # fmt: skip
+        by_model,
+        labels,
+        panel.select("Date", "Code", "close"),
+        horizons,
+        EvaluationConfig.from_params(reporting, seed),
+        band,
+        check_label(label),
+        validation=validation,
+        book=BookConfig.from_params(reporting.get("book")),
+    )
     document |= {"final_model": final_label(predictions), "final_choice": choice}
     if alpha_components is not None and alpha_components.height:
         oracle = "oracle" if label == "close" else "oracle_next"
-        document["attribution"] = json_safe(effect_rank_ic(
-            by_model, alpha_components, label, int(reporting.get("min_stocks", 10)), oracle
-        ))  # fmt: skip
+        document["attribution"] = json_safe(
+            effect_rank_ic(
+                by_model, alpha_components, label, int(reporting.get("min_stocks", 10)), oracle
+            )
+        )
     return document
 
 
@@ -174,10 +201,18 @@ def figures_node(
     seed: int,
 ) -> dict[str, Figure]:
     """The report figures, {file name: Figure} (names and captions in ``evaluation.figures``)."""
-    by_model = predictions_by_model(predictions, baseline_predictions, reporting["baselines"],
-                                    choice=evaluation.get("final_choice"))  # fmt: skip
-    run = {"interpretation": interpretation, "graph_stats": graph_stats,
-           "graph_quality": graph_quality, "training_metrics": training_metrics}  # fmt: skip
+    by_model = predictions_by_model(
+        predictions,
+        baseline_predictions,
+        reporting["baselines"],
+        choice=evaluation.get("final_choice"),
+    )
+    run = {
+        "interpretation": interpretation,
+        "graph_stats": graph_stats,
+        "graph_quality": graph_quality,
+        "training_metrics": training_metrics,
+    }
     cfg = EvaluationConfig.from_params(reporting, seed)
     return report_figures(by_model, evaluation, run, cfg, int(reporting["horizons"][0]))
 
@@ -223,5 +258,5 @@ def report_node(
         warnings=[
             realism_message(evaluation.get("realism") or {}),
             universe_message(evaluation.get("universe_check") or {}),
-        ],  # fmt: skip
+        ],
     )

@@ -46,7 +46,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ),
                 outputs=["predictions", "validation_predictions", "interpretation"],
                 name="predict_folds_node",
-            ),  # fmt: skip
+            ),
             Node(
                 baseline_predictions_node,
                 inputs=keywords(
@@ -95,7 +95,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ),
                 outputs="figures@matplotlib",
                 name="figures_node",
-            ),  # fmt: skip
+            ),
             Node(
                 report_node,
                 inputs=[

@@ -83,11 +83,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
         context = session.load_context()  # type: ignore[attr-defined]  # kedro: __enter__ is not typed Self
         catalog, params = context.catalog, context.params
         job = TrainingRun.from_params(
-            plain(params["training"]), label=params["label"],
+            plain(params["training"]),
+            label=params["label"],
             phase=args.phase if args.phase is not None else params.get("phase", "all"),
-            seed=params["seed"], horizons=params["horizons"], seq_len=params["seq_len"],
+            seed=params["seed"],
+            horizons=params["horizons"],
+            seq_len=params["seq_len"],
             resume_checkpoint=params.get("resume_checkpoint"),
-        )  # fmt: skip
+        )
         implementation = job.config.loader.implementation
         if implementation != "in_memory":
             raise ValueError(
@@ -110,8 +113,15 @@ def _train(catalog: Any, job: TrainingRun, rank: Rank) -> dict[str, dict[str, An
     barrier()
     with tempfile.TemporaryDirectory(prefix="atft_ddp_graph_") as folder:
         edges = edges_file(catalog.load("graph_edges"), Path(folder))
-        records = train_folds(features.path, edges, splits, catalog.load("scalers"),
-                              catalog.load("checkpoints"), job, rank=rank)  # fmt: skip
+        records = train_folds(
+            features.path,
+            edges,
+            splits,
+            catalog.load("scalers"),
+            catalog.load("checkpoints"),
+            job,
+            rank=rank,
+        )
     if rank.is_main:
         catalog.save("training_metrics", records)
     return records

@@ -52,9 +52,15 @@ def train_phases_node(
 
     Returns one metrics record per (fold, phase), saved as `fold{f}_phase{p}.json`.
     """
-    job = TrainingRun.from_params(plain(training), label=label, phase=phase, seed=seed,
-                                 horizons=horizons, seq_len=seq_len,
-                                 resume_checkpoint=resume_checkpoint)  # fmt: skip
+    job = TrainingRun.from_params(
+        plain(training),
+        label=label,
+        phase=phase,
+        seed=seed,
+        horizons=horizons,
+        seq_len=seq_len,
+        resume_checkpoint=resume_checkpoint,
+    )
     with tempfile.TemporaryDirectory(prefix="atft_graph_") as folder:
         edges = edges_file(graph_edges, Path(folder))
         return train_folds(model_input.path, edges, splits, scalers, checkpoints, job)
