@@ -29,6 +29,29 @@ def test_a_market_that_does_not_move_gives_no_beta(rng):
     assert np.all(beta[60:100] != 1.0)
 
 
+def equal_up_to_rounding(days: int, level: float = 0.01) -> np.ndarray:
+    """``level`` every day, one ulp above it every other day: one value up to rounding."""
+    x = np.full(days, level)
+    x[::2] = np.nextafter(level, 1.0)
+    return x
+
+
+def test_values_equal_up_to_rounding_have_no_spread(rng):
+    """Not only a series of exactly one value: one that moves by an ulp is flat, its trailing
+    std exactly 0, and it has no correlation (a spread of exactly 0 is not the test)."""
+    x = np.r_[rng.normal(0, 0.02, 100), equal_up_to_rounding(60)][:, None]
+    flat = trailing_flat(x, 20)
+    assert np.all(flat[119:]) and not flat[100:119].any()
+    assert np.all(trailing_std(x, 20)[119:] == 0.0)
+    returns = rng.normal(0, 0.01, (120, 4))
+    returns[:, 0] = equal_up_to_rounding(120)
+    corr, eligible = rolling_correlation(
+        torch.as_tensor(returns), torch.tensor([119]), lookback=120, min_obs=20
+    )
+    assert eligible[0].tolist() == [False, True, True, True]
+    assert not corr[0, 0].any() and not corr[0, :, 0].any()
+
+
 def test_no_correlation_with_a_code_flat_on_the_common_days():
     """Code 0 moves, then stays at one return on the 30 days code 1 trades: over their common
     days its variance is float32 rounding of the squares it is cancelled from, not a spread."""
