@@ -1,4 +1,5 @@
-"""Mixed precision: on CUDA a training step runs the model and the loss under bf16 autocast.
+"""Mixed precision: on CUDA a training step runs the model under bf16 autocast and the loss in
+float32, outside it.
 
 No GPU here, so the branch is checked in two parts: on a CUDA device ``PhaseRun.autocast`` is bf16
 autocast (and nothing on CPU), and a training step under CPU bf16 autocast — the same kernels'
@@ -80,9 +81,35 @@ def step(market, trainable, bf16):
     return run, before, out
 
 
-# Modules whose bf16 gradient must point where float32's does. SAN and VSN are left out: at this
-# tiny model's initialisation their bf16 gradients do not follow float32's (cosine about -0.96
-# and 0.02), mostly because the loss runs inside the autocast region (reported in issue 23).
+def test_autocast_covers_the_forward_pass_and_the_loss_runs_in_float32(tiny_market):
+    """A training step runs the model under autocast (bf16 outputs) and the loss (its ranks,
+    sorts, pinball sums and Sharpe moments) outside it, on the outputs cast to float32: bf16
+    keeps 8 significant bits."""
+    run, data = training_run(tiny_market, ("all",), bf16=True)
+    forward, loss = [], []
+
+    def dtypes(output):
+        tensors = [*output["point"].values(), *output["quantiles"].values(), output["aux_loss"]]
+        return {t.dtype for t in tensors}
+
+    run.model.register_forward_hook(
+        lambda module, args, output: forward.append(
+            (torch.is_autocast_enabled("cpu"), output["point"][1].dtype)
+        )
+    )
+    run.loss_fn.register_forward_pre_hook(
+        lambda module, args: loss.append((torch.is_autocast_enabled("cpu"), dtypes(args[0])))
+    )
+    out = _train_step(run, [(d, data.train[d]) for d in range(DAYS)], epoch=0)
+    assert out is not None
+    assert forward == [(True, torch.bfloat16)]
+    assert loss == [(False, {torch.float32})]
+
+
+# Modules whose bf16 gradient must follow float32's closely (cosine > 0.95). SAN, VSN and the
+# static context only point the same way (cosine > 0): at this tiny model's initialisation their
+# bf16 gradients are about 0.92, 0.48 and 0.96 of float32's in cosine (-0.96, 0.02 and 0.78 when
+# the loss ran inside the autocast region too; issue 23).
 TRACKED = ("fan", "encoder", "gat", "heads")
 
 
@@ -116,9 +143,9 @@ def test_a_bf16_step_is_finite_and_its_gradients_reach_the_learning_parameters(
         dict(run.model.named_parameters()),
         dict(exact_run.model.named_parameters()),
     )
-    for module in sorted({n.split(".")[0] for n in learning} & set(TRACKED)):
+    for module in sorted({n.split(".")[0] for n in learning}):
         names = sorted(n for n in learning if n.split(".")[0] == module)
         low = torch.cat([low_params[n].grad.flatten() for n in names])
         want = torch.cat([exact_params[n].grad.flatten() for n in names])
         cosine = float(torch.nn.functional.cosine_similarity(low, want, dim=0))
-        assert cosine > 0.95, (module, cosine)
+        assert cosine > (0.95 if module in TRACKED else 0.0), (module, cosine)

@@ -90,6 +90,7 @@ class PhaseRun:
     params: dict[str, Any] = dataclasses.field(default_factory=dict)  # recorded in checkpoints
 
     def autocast(self) -> Any:
+        """bf16 autocast for the forward pass on CUDA; nothing on the CPU."""
         if self.device.type == "cuda":
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
@@ -144,8 +145,9 @@ def _forward_backward(run: PhaseRun, step: Step, epoch: int) -> tuple[Any, dict,
             continue
         # the loader's DayBatch (a TypedDict) is a plain dict[str, Any] to the training code
         batch = cast(dict[str, Any], collate_days(cast(list[DayBatch], batches)))
-        with run.autocast():
-            loss, parts = run.loss_fn(run.trained(batch), batch)
+        with run.autocast():  # the forward pass only: the loss runs in float32
+            output = run.trained(batch)
+        loss, parts = run.loss_fn(float32(output), batch)
         ok = torch.isfinite(loss)
         finite = ok if finite is None else finite & ok
         (loss / len(groups)).backward()  # a non-finite loss is dropped below, with its step
@@ -154,6 +156,16 @@ def _forward_backward(run: PhaseRun, step: Step, epoch: int) -> tuple[Any, dict,
         for name, value in parts.items():  # on the device, in float64: no sync per term
             sums[name] = sums.get(name, 0.0) + value.double() * len(batches)
     return finite, sums, samples, days
+
+
+def float32(output: Any) -> Any:
+    """A model output with its floating-point tensors in float32 (nested dicts kept): what the
+    loss reads after a bf16 forward pass."""
+    if isinstance(output, torch.Tensor):
+        return output.float() if output.is_floating_point() else output
+    if isinstance(output, dict):
+        return {key: float32(value) for key, value in output.items()}
+    return output
 
 
 def _train_step(run: PhaseRun, step: Step, epoch: int) -> dict | None:
