@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from atft_kedro.evaluation.metrics import ranked_cross_sections
 from atft_kedro.evaluation.predictions import require_columns
 
 TRADING_DAYS = 252
@@ -64,22 +65,11 @@ def portfolio_weights(
     min_stocks: int = 10,
 ) -> pl.DataFrame:
     """Target weights per day → DataFrame[Date, Code, weight] (only non-zero weights)."""
-    require_columns(preds, ("Date", "Code", pred_col, target_col))
     if scheme not in ("quantile", "jpx"):
         raise ValueError(f"long_short_returns: scheme must be 'quantile' or 'jpx', got {scheme!r}")
-    ranked = (
-        preds.select(
-            "Date",
-            "Code",
-            p=pl.col(pred_col).cast(pl.Float64),
-            y=pl.col(target_col).cast(pl.Float64),
-        )
-        .filter(pl.col("p").is_finite() & pl.col("y").is_finite())
-        .sort("Date", "p", "Code", descending=[False, True, False])
-        .with_columns(n=pl.len().over("Date"), r=pl.int_range(1, pl.len() + 1).over("Date"))
-        .filter(pl.col("n") >= max(min_stocks, 2))
-        .with_columns(r_short=pl.col("n") + 1 - pl.col("r"))  # 1 = lowest prediction
-    )
+    ranked = ranked_cross_sections(
+        preds, pred_col, target_col, max(min_stocks, 2), descending=True
+    ).with_columns(r_short=pl.col("n") + 1 - pl.col("r"))  # 1 = lowest prediction
     if scheme == "quantile":
         k = pl.max_horizontal((pl.col("n") * quantile).floor(), 1).clip(
             upper_bound=pl.col("n") // 2

@@ -27,11 +27,34 @@ class DailyIC(NamedTuple):
     n_skipped: int  # days present in the input but without a defined correlation
 
 
-def _valid_pairs(preds: pl.DataFrame, pred_col: str, target_col: str) -> pl.DataFrame:
-    require_columns(preds, ("Date", pred_col, target_col))
+def _valid_pairs(
+    preds: pl.DataFrame, pred_col: str, target_col: str, keys: tuple[str, ...] = ("Date",)
+) -> pl.DataFrame:
+    """The scorable rows: ``keys``, ``p`` and ``y`` (Float64), both finite."""
+    require_columns(preds, (*keys, pred_col, target_col))
     return preds.select(
-        "Date", p=pl.col(pred_col).cast(pl.Float64), y=pl.col(target_col).cast(pl.Float64)
+        *keys, p=pl.col(pred_col).cast(pl.Float64), y=pl.col(target_col).cast(pl.Float64)
     ).filter(pl.col("p").is_finite() & pl.col("y").is_finite())
+
+
+def ranked_cross_sections(
+    preds: pl.DataFrame,
+    pred_col: str,
+    target_col: str,
+    min_stocks: int,
+    *,
+    descending: bool = False,
+) -> pl.DataFrame:
+    """Each day's evaluable cross-section ranked by prediction: Date, Code, ``p``, ``y`` (the
+    rows with a finite prediction and target), ``n`` (the day's stocks) and ``r`` (1 … n, the
+    ordinal rank: lowest prediction first, highest with ``descending``; ties by Code), in that
+    order. Days with fewer than ``min_stocks`` stocks are left out."""
+    return (
+        _valid_pairs(preds, pred_col, target_col, ("Date", "Code"))
+        .sort("Date", "p", "Code", descending=[False, descending, False])
+        .with_columns(n=pl.len().over("Date"), r=pl.int_range(1, pl.len() + 1).over("Date"))
+        .filter(pl.col("n") >= min_stocks)
+    )
 
 
 def daily_ic(preds: pl.DataFrame, pred_col: str, target_col: str, min_stocks: int = 10) -> DailyIC:
@@ -95,21 +118,9 @@ def decile_returns(
     Returns DataFrame[decile (0..n_bins−1), mean_return, n_days]. Days with fewer than ``n_bins``
     valid stocks are left out.
     """
-    require_columns(preds, ("Date", "Code", pred_col, target_col))
-    valid = (
-        preds.select(
-            "Date",
-            "Code",
-            p=pl.col(pred_col).cast(pl.Float64),
-            y=pl.col(target_col).cast(pl.Float64),
-        )
-        .filter(pl.col("p").is_finite() & pl.col("y").is_finite())
-        .sort("Date", "p", "Code")
-        .with_columns(n=pl.len().over("Date"), r=pl.int_range(pl.len()).over("Date"))
-        .filter(pl.col("n") >= n_bins)
-    )
+    valid = ranked_cross_sections(preds, pred_col, target_col, n_bins)
     return (
-        valid.with_columns(decile=(pl.col("r") * n_bins // pl.col("n")).cast(pl.Int32))
+        valid.with_columns(decile=((pl.col("r") - 1) * n_bins // pl.col("n")).cast(pl.Int32))
         .group_by("Date", "decile", maintain_order=True)  # fixed order: bit-reproducible
         .agg(day_mean=pl.col("y").mean())
         .group_by("decile", maintain_order=True)
