@@ -56,11 +56,13 @@ OUTPUTS = {
 CEILING_SHARE = 0.8  # final / observable ceiling, mean over seeds
 ORACLE_SHARE = 0.5  # the stretch: final / next-session oracle, mean over seeds
 MUST_BEAT_EVERY_SEED = ("ridge", "peer_ridge", "hgb", "momentum")
-BASELINES = ("peer_ridge", "ridge", "hgb", "momentum", "reversal")
+#: the baselines; `inputs_ridge` (ridge on the network's own input families) is shown, not a target
+BASELINES = ("peer_ridge", "ridge", "inputs_ridge", "hgb", "momentum", "reversal")
 CEILINGS = ("structural", "oracle_next", "oracle")
 LABELS = {
     "structural": "structural (true clusters)",
     "peer_ridge": "peer ridge",
+    "inputs_ridge": "ridge on the network's inputs",
     "oracle_next": "oracle_next (planted)",
     "atft/final": "final model",
 }
@@ -220,12 +222,12 @@ def targets(results: dict[int, SeedResult]) -> None:
         for k in ("final", *BASELINES)
     }
     lo, hi = mean_of_sharpes_ci([r.net[r.final] for r in results.values()])
-    beaten = all(sharpe["final"] > sharpe[b] for b in BASELINES)
+    beaten = all(sharpe["final"] > sharpe[b] for b in BASELINES if b != "inputs_ridge")
     print(
         f"4. net Sharpe after {COST_BPS:g} bps, mean over seeds: final {fmt(sharpe['final'], 2)} "
         f"{interval(lo, hi, 2)}; "
         + ", ".join(f"{LABELS.get(b, b)} {fmt(sharpe[b], 2)}" for b in BASELINES)
-        + f": CI95 above 0 {'MET' if lo > 0 else 'MISSED'}, above every baseline "
+        + f": CI95 above 0 {'MET' if lo > 0 else 'MISSED'}, above every baseline but inputs_ridge "
         f"{'MET' if beaten else 'MISSED'}"
     )
     book(results)
@@ -293,7 +295,16 @@ def markdown(results: dict[int, SeedResult]) -> None:
     seeds = list(results)
     print("\n| model | " + " | ".join(f"seed {s}" for s in seeds) + " | mean |")
     print("|---|" + "---|" * (len(seeds) + 1))
-    rows = ["final", "peer_ridge", "ridge", "hgb", "momentum", "structural", "oracle_next"]
+    rows = [
+        "final",
+        "peer_ridge",
+        "ridge",
+        "inputs_ridge",
+        "hgb",
+        "momentum",
+        "structural",
+        "oracle_next",
+    ]
     for label in rows:
         cells, means = [], []
         for r in results.values():
