@@ -12,18 +12,35 @@ Three things multiply into the days of one step, and ``StepPlan`` is the one val
 ``StepPlan.days`` = ranks × accumulate × days per pass. Whatever is counted in trading days reads
 it: the warm-up (``schedule.warmup_days``, turned into steps), the weight average's decay
 (``ema_decay ** days``) and the grouping of an epoch's days into steps (``epoch_steps``).
+
+The forward and backward passes of one step's groups are here too (``forward_backward``): what
+the training loop's ``_train_step`` clips and applies.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
+
+import torch
 
 from atft_kedro.loader.datasets import DayDataset, day_loader
+from atft_kedro.loader.day_batch import DayBatch, collate_days
 from atft_kedro.loader.day_table import to_date
 from atft_kedro.loader.in_memory import InMemoryDayDataset
-from atft_kedro.training.distributed import ONE_PROCESS, Rank, epoch_day_subset, step_days
+from atft_kedro.training.augmentation import augment_batch
+from atft_kedro.training.distributed import (
+    ONE_PROCESS,
+    Rank,
+    day_generator,
+    epoch_day_subset,
+    step_days,
+)
+from atft_kedro.training.validation import to_device
+
+if TYPE_CHECKING:
+    from atft_kedro.training.trainer import PhaseRun
 
 #: the days of one step: (day index, or None in the dataset's own order; day batch)
 Step = list[tuple[int | None, dict[str, Any]]]
@@ -138,3 +155,45 @@ def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
             chunk = []
     if chunk:
         yield chunk
+
+
+def forward_backward(run: PhaseRun, step: Step, epoch: int) -> tuple[Any, dict, int, int]:
+    """Forward and backward of each group of the step's days (one pass per group, its loss over
+    the number of groups); (finite flag or None, loss parts summed over days, samples, days)."""
+    groups = run.steps.split(step)
+    finite, samples, days = None, 0, 0
+    sums: dict[str, torch.Tensor] = {}
+    for group in groups:
+        batches = []
+        for day, batch in group:
+            if len(batch["codes"]) == 0:
+                continue
+            generator = day_generator(run.seed, epoch, day, run.device) if day is not None else None
+            batches.append(
+                augment_batch(to_device(batch, run.device), run.spec.augmentation, generator)
+            )
+        if not batches:
+            continue
+        # the loader's DayBatch (a TypedDict) is a plain dict[str, Any] to the training code
+        batch = cast(dict[str, Any], collate_days(cast(list[DayBatch], batches)))
+        with run.autocast():  # the forward pass only: the loss runs in float32
+            output = run.trained(batch)
+        loss, parts = run.loss_fn(float32(output), batch)
+        ok = torch.isfinite(loss)
+        finite = ok if finite is None else finite & ok
+        (loss / len(groups)).backward()  # a non-finite loss is dropped below, with its step
+        samples += len(batch["codes"])
+        days += len(batches)
+        for name, value in parts.items():  # on the device, in float64: no sync per term
+            sums[name] = sums.get(name, 0.0) + value.double() * len(batches)
+    return finite, sums, samples, days
+
+
+def float32(output: Any) -> Any:
+    """A model output with its floating-point tensors in float32 (nested dicts kept): what the
+    loss reads after a bf16 forward pass."""
+    if isinstance(output, torch.Tensor):
+        return output.float() if output.is_floating_point() else output
+    if isinstance(output, dict):
+        return {key: float32(value) for key, value in output.items()}
+    return output

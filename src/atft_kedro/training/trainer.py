@@ -3,8 +3,9 @@
 One loop for one process and for N ranks: a step trains the days its ``StepPlan`` gives it (one
 day; a rank's group of a DDP job; or, on one process, the groups an N-rank job would average),
 back-propagates their mean loss and applies one optimiser step. The optimiser, the schedule, the
-weight average and early stopping are in ``training.optimisation``; what a checkpoint holds, and
-restoring it, in ``training.checkpoints``. Per phase:
+weight average and early stopping are in ``training.optimisation``; a step's forward and backward
+passes in ``training.steps``; what a checkpoint holds, and restoring it, in
+``training.checkpoints``. Per phase:
 
 1. **restore**: from a ``last`` checkpoint of this phase, everything (weights, optimiser,
    scheduler, averaged weights, loss state, RNG states, early stopping, history), so an interrupted
@@ -29,7 +30,7 @@ import math
 import resource
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -40,16 +41,14 @@ from torch.optim.swa_utils import AveragedModel
 from tqdm.auto import tqdm
 
 from atft_kedro.loader.datasets import DayDataset, day_loader
-from atft_kedro.loader.day_batch import DayBatch, collate_days
 from atft_kedro.loader.in_memory import InMemoryDayDataset
-from atft_kedro.training.augmentation import augment_batch
 from atft_kedro.training.checkpoints import epoch_state, plain, restore, save_epoch
 from atft_kedro.training.config import TrainingConfig
-from atft_kedro.training.distributed import all_finite, day_generator, resolve_device
+from atft_kedro.training.distributed import all_finite, resolve_device
 from atft_kedro.training.optimisation import EarlyStopping, adamw, lr_schedule, weight_average
 from atft_kedro.training.phases import PhaseConfig
-from atft_kedro.training.steps import Step, StepPlan
-from atft_kedro.training.validation import evaluate, to_device
+from atft_kedro.training.steps import Step, StepPlan, forward_backward
+from atft_kedro.training.validation import evaluate
 
 if TYPE_CHECKING:
     from atft_kedro.model.atft_gat_fan import ATFTGATFAN
@@ -126,54 +125,12 @@ def _setup(
     )
 
 
-def _forward_backward(run: PhaseRun, step: Step, epoch: int) -> tuple[Any, dict, int, int]:
-    """Forward and backward of each group of the step's days (one pass per group, its loss over
-    the number of groups); (finite flag or None, loss parts summed over days, samples, days)."""
-    groups = run.steps.split(step)
-    finite, samples, days = None, 0, 0
-    sums: dict[str, torch.Tensor] = {}
-    for group in groups:
-        batches = []
-        for day, batch in group:
-            if len(batch["codes"]) == 0:
-                continue
-            generator = day_generator(run.seed, epoch, day, run.device) if day is not None else None
-            batches.append(
-                augment_batch(to_device(batch, run.device), run.spec.augmentation, generator)
-            )
-        if not batches:
-            continue
-        # the loader's DayBatch (a TypedDict) is a plain dict[str, Any] to the training code
-        batch = cast(dict[str, Any], collate_days(cast(list[DayBatch], batches)))
-        with run.autocast():  # the forward pass only: the loss runs in float32
-            output = run.trained(batch)
-        loss, parts = run.loss_fn(float32(output), batch)
-        ok = torch.isfinite(loss)
-        finite = ok if finite is None else finite & ok
-        (loss / len(groups)).backward()  # a non-finite loss is dropped below, with its step
-        samples += len(batch["codes"])
-        days += len(batches)
-        for name, value in parts.items():  # on the device, in float64: no sync per term
-            sums[name] = sums.get(name, 0.0) + value.double() * len(batches)
-    return finite, sums, samples, days
-
-
-def float32(output: Any) -> Any:
-    """A model output with its floating-point tensors in float32 (nested dicts kept): what the
-    loss reads after a bf16 forward pass."""
-    if isinstance(output, torch.Tensor):
-        return output.float() if output.is_floating_point() else output
-    if isinstance(output, dict):
-        return {key: float32(value) for key, value in output.items()}
-    return output
-
-
 def _train_step(run: PhaseRun, step: Step, epoch: int) -> dict | None:
     """Forward, backward and update on one step's days; the loss parts summed over its days, or
     None when the step was skipped (a non-finite loss or gradient on any rank)."""
     loss_before = {k: v.clone() for k, v in run.loss_fn.state_dict().items()}
     run.optimizer.zero_grad(set_to_none=True)
-    finite, sums, samples, days = _forward_backward(run, step, epoch)
+    finite, sums, samples, days = forward_backward(run, step, epoch)
     if samples:
         params = [p for g in run.optimizer.param_groups for p in g["params"]]
         norm = torch.nn.utils.clip_grad_norm_(params, run.cfg.grad_clip)
@@ -207,14 +164,7 @@ def train_epoch(run: PhaseRun, data: DayDataset, epoch: int, fold: int) -> dict[
     sums: dict[str, float] = {}
     days = samples = skipped = tried = 0
     first_skip = None
-    show = cfg.progress_bar and run.steps.rank.is_main and sys.stderr.isatty()
-    bar = tqdm(
-        steps,
-        total=n_steps,
-        disable=not show,
-        leave=False,
-        desc=f"fold {fold} phase {run.spec.phase} epoch {epoch + 1}/{run.spec.epochs}",
-    )
+    bar = _progress_bar(run, steps, n_steps, epoch, fold)
     for step in bar:
         if run.steps.rank.world_size == 1 and all(len(b["codes"]) == 0 for _, b in step):
             continue  # (under DDP every rank must take part in every step)
@@ -246,6 +196,18 @@ def train_epoch(run: PhaseRun, data: DayDataset, epoch: int, fold: int) -> dict[
         "nonfinite_skips": skipped,
         "nonfinite_repairs": nonfinite_repairs(run.model) - repairs_before,
     }
+
+
+def _progress_bar(run: PhaseRun, steps: Iterable[Step], n_steps: int, epoch: int, fold: int) -> Any:
+    """The epoch's steps under a tqdm bar, shown on rank 0 when stderr is a terminal."""
+    show = run.cfg.progress_bar and run.steps.rank.is_main and sys.stderr.isatty()
+    return tqdm(
+        steps,
+        total=n_steps,
+        disable=not show,
+        leave=False,
+        desc=f"fold {fold} phase {run.spec.phase} epoch {epoch + 1}/{run.spec.epochs}",
+    )
 
 
 def train_phase(
