@@ -354,28 +354,18 @@ def build_features(
     """
     if cs_method not in CS_METHODS:
         raise ValueError(f"cs_method must be one of {CS_METHODS}, got {cs_method!r}")
-    names = registry.feature_names("features")
     targets = registry.target_names(horizons)
     panel = validate_panel(panel)  # day-major from here on
     calendar = session_calendar(panel, sessions)
-    dates = calendar.get_column("Date")
-    codes = panel["Code"].unique().sort()
-    order, code_ends, day = _code_major_order(panel, codes, calendar)
-    factor = pl.col("adj_factor") if "adj_factor" in panel.columns else pl.lit(1.0)
-    source = panel.select(*PANEL_COLUMNS, adj_factor=factor.cast(pl.Float64), _day=day)
+    chunks = _code_chunks(panel, calendar, chunk_rows)
     universe = universe or UniverseConfig()
     tick_rule, floors = resolve_rules(
-        universe, source.select(raw_close_expr(by="Code"))["_raw_close"]
+        universe, chunks.source.select(raw_close_expr(by="Code"))["_raw_close"]
     )
-
-    def rows(a: int, b: int) -> pl.DataFrame:
-        """Panel rows a..b of the (Code, Date) order (whole codes) on the session grid."""
-        return on_sessions(source.gather(order[a:b]), dates)
-
-    edges = _chunk_edges(code_ends, chunk_rows)
-
     # Universe-wide series first (market index, sector returns); then each code chunk alone.
-    market_r, sector_sums = _sector_and_market_returns(lambda a, b: rows(a, b).lazy(), edges)
+    market_r, sector_sums = _sector_and_market_returns(
+        lambda a, b: chunks.rows(a, b).lazy(), chunks.edges
+    )
     tables = _date_tables(
         calendar,
         market_r,
@@ -386,24 +376,61 @@ def build_features(
         market_close=market_close,
     )
     stages = _per_code_stages(horizons, investable_exprs(universe, tick_rule, floors))
+    per_code = _per_code_table(chunks, tables, stages, _outputs(targets, floors))
+    out = pl.concat([panel.select(KEYS), per_code], how="horizontal")
+    if floors == "relative":  # the day's cross-section: after every code is in
+        out = relative_floors(out, universe)
+    return _with_masks(cs_normalise(out, registry.cs_normalised_names(), cs_method, clip), targets)
+
+
+class _CodeChunks(NamedTuple):
+    """The panel in (Code, Date) order, cut into chunks of whole codes."""
+
+    source: pl.DataFrame  # PANEL_COLUMNS, adj_factor (Float64) and _day, in day-major order
+    order: pl.Series  # the rows of ``source`` in (Code, Date) order
+    dates: pl.Series  # the session calendar (``_day`` indexes it)
+    edges: list[tuple[int, int]]  # the chunks: row ranges of ``order``
+
+    def rows(self, a: int, b: int) -> pl.DataFrame:
+        """Panel rows a..b of the (Code, Date) order (whole codes) on the session grid."""
+        return on_sessions(self.source.gather(self.order[a:b]), self.dates)
+
+
+def _code_chunks(panel: pl.DataFrame, calendar: pl.DataFrame, chunk_rows: int) -> _CodeChunks:
+    """The validated (day-major) ``panel`` with its session index, its (Code, Date) order and that
+    order cut into chunks of about ``chunk_rows`` rows."""
+    codes = panel["Code"].unique().sort()
+    order, code_ends, day = _code_major_order(panel, codes, calendar)
+    factor = pl.col("adj_factor") if "adj_factor" in panel.columns else pl.lit(1.0)
+    source = panel.select(*PANEL_COLUMNS, adj_factor=factor.cast(pl.Float64), _day=day)
+    dates = calendar.get_column("Date")
+    return _CodeChunks(source, order, dates, _chunk_edges(code_ends, chunk_rows))
+
+
+def _outputs(targets: list[str], floors: str) -> list[pl.Expr | str]:
+    """What the per-code stage keeps: features (Float32), is_topix_valid, universe, the inputs of
+    relative floors (when ``floors == "relative"``) and targets (Float32)."""
     topix_valid = pl.col("is_topix_valid").fill_null(0)
     floor_inputs = [PRICE, TURNOVER] if floors == "relative" else []
-    outputs = [
-        *[_float32(c) for c in names],
+    return [
+        *[_float32(c) for c in registry.feature_names("features")],
         topix_valid,
         "universe",
         *floor_inputs,
         *[_float32(c) for c in targets],
     ]
-    day_major = _DayMajorColumns(order)
-    for a, b in edges:
-        stocks = rows(a, b)
+
+
+def _per_code_table(
+    chunks: _CodeChunks, tables: _DateTables, stages: Stages, outputs: list[pl.Expr | str]
+) -> pl.DataFrame:
+    """The ``outputs`` of every panel row in day-major order, computed chunk by chunk (n rows)."""
+    day_major = _DayMajorColumns(chunks.order)
+    for a, b in chunks.edges:
+        stocks = chunks.rows(a, b)
         frame = pl.concat([stocks, _context(stocks, tables)], how="horizontal").lazy()
         day_major.put(a, _per_code_features(frame, stages).select(outputs).collect())
-    out = pl.concat([panel.select(KEYS), day_major.frame()], how="horizontal")
-    if floors == "relative":  # the day's cross-section: after every code is in
-        out = relative_floors(out, universe)
-    return _with_masks(cs_normalise(out, registry.cs_normalised_names(), cs_method, clip), targets)
+    return day_major.frame()
 
 
 def _per_code_stages(horizons: Sequence[int], investable: list[pl.Expr]) -> Stages:
