@@ -15,6 +15,7 @@ like the rank label of the ridge baseline. The quantiles are then quantiles of t
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, cast
 
 import torch
@@ -167,6 +168,26 @@ def long_short_by_day(
     return seg.sum(weights * torch.where(valid, y, torch.zeros_like(y)))
 
 
+@dataclass(frozen=True)
+class _Horizons:
+    """A batch's horizons and their weights, and whether it is one day or several (``seg``)."""
+
+    horizons: list[int]
+    weights: dict[int, float]
+    weight_sum: float  # Σ_h w_h, or 1 when every weight is 0
+    seg: Segments | None  # the days of a multi-day batch; None for one day
+
+    def per_day(self, one_day: Callable, by_day: Callable, *args: Any) -> torch.Tensor:
+        """``one_day(*args)`` on one day (a scalar), else ``by_day(*args, seg)`` ([D])."""
+        return one_day(*args) if self.seg is None else by_day(*args, self.seg)
+
+    def mean(self, loss: Callable[[int], torch.Tensor]) -> torch.Tensor:
+        """``Σ_h w_h loss(h) / Σ_h w_h``; on a multi-day batch, then the mean over days ([D] → scalar)."""
+        value = cast(torch.Tensor, sum(self.weights[h] * loss(h) for h in self.horizons))
+        value = value / self.weight_sum
+        return value if self.seg is None else value.mean()
+
+
 class ATFTLoss(nn.Module):
     """`loss(output, batch) -> (total, parts)`; parts maps each computed term (and "total") to its
     detached 0-d value (a tensor on the loss's device: reading it is the caller's host sync).
@@ -223,20 +244,26 @@ class ATFTLoss(nn.Module):
         term computed on each day alone, so D days in one step weigh as D one-day steps do.
         """
         cfg = self.cfg
-        quantiles: dict[int, torch.Tensor] = output["quantiles"]
-        horizons = list(quantiles)
+        horizons = list(output["quantiles"])
         weights = self._horizon_weights(horizons)
-        weight_sum = sum(weights.values()) or 1.0
+        over = _Horizons(horizons, weights, sum(weights.values()) or 1.0, Segments.of(batch))
+        terms = self._fit_terms(output, batch, over)
+        if cfg.sharpe_weight:
+            sharpe = self._sharpe_term(output, batch, over, update_state)
+            terms["sharpe"] = (cfg.sharpe_weight, sharpe)
+        if cfg.aux_weight:
+            terms["aux"] = (cfg.aux_weight, output["aux_loss"])
+        return terms
+
+    def _fit_terms(
+        self, output: dict[str, Any], batch: dict[str, Any], over: _Horizons
+    ) -> dict[str, tuple[float, torch.Tensor]]:
+        """The enabled pinball, rank and squared-error terms as (weight, value), each fitting the
+        target of ``LossConfig.target`` (quantiles [N, Q] and points [N] per horizon)."""
+        cfg = self.cfg
+        quantiles: dict[int, torch.Tensor] = output["quantiles"]
         mask = batch["y_mask"]
-        seg = Segments.of(batch)
-
-        def per_day(one_day: Callable, by_day: Callable, *args: Any) -> torch.Tensor:
-            return one_day(*args) if seg is None else by_day(*args, seg)
-
-        def over_horizons(loss: Callable[[int], torch.Tensor]) -> torch.Tensor:
-            value = cast(torch.Tensor, sum(weights[h] * loss(h) for h in horizons)) / weight_sum
-            return value if seg is None else value.mean()  # [D] → mean over days
-
+        per_day = over.per_day
         terms: dict[str, tuple[float, torch.Tensor]] = {}
         if cfg.pinball_weight or cfg.rank_weight or cfg.mse_weight:
             fit = {
@@ -247,16 +274,16 @@ class ATFTLoss(nn.Module):
                     mask[h],
                     cfg.target,
                 )
-                for h in horizons
+                for h in over.horizons
             }
         if cfg.pinball_weight:
             taus = self._taus(next(iter(quantiles.values())))
-            pinball = over_horizons(
+            pinball = over.mean(
                 lambda h: per_day(pinball_loss, pinball_by_day, quantiles[h], fit[h], mask[h], taus)
             )
             terms["pinball"] = (cfg.pinball_weight, pinball)
         if cfg.rank_weight:
-            rank = over_horizons(
+            rank = over.mean(
                 lambda h: per_day(
                     listnet_loss,
                     listnet_by_day,
@@ -269,30 +296,36 @@ class ATFTLoss(nn.Module):
             )
             terms["rank"] = (cfg.rank_weight, rank)
         if cfg.mse_weight:
-            mse = over_horizons(
+            mse = over.mean(
                 lambda h: per_day(
                     squared_error, squared_error_by_day, output["point"][h], fit[h], mask[h]
                 )
             )
             terms["mse"] = (cfg.mse_weight, mse)
-        if cfg.sharpe_weight:
-            h = cfg.sharpe_horizon if cfg.sharpe_horizon is not None else min(horizons)
-            if h not in quantiles:
-                raise ValueError(
-                    f"LossConfig.sharpe_horizon={h} is not among the output horizons {horizons}"
-                )
-            r = per_day(
-                long_short_return, long_short_by_day, output["point"][h], batch["y"][h], mask[h]
-            )
-            sharpe = (
-                self._sharpe(r, update_state)
-                if seg is None
-                else self._sharpe_by_day(r, update_state).mean()
-            )
-            terms["sharpe"] = (cfg.sharpe_weight, sharpe)
-        if cfg.aux_weight:
-            terms["aux"] = (cfg.aux_weight, output["aux_loss"])
         return terms
+
+    def _sharpe_term(
+        self,
+        output: dict[str, Any],
+        batch: dict[str, Any],
+        over: _Horizons,
+        update_state: bool | None,
+    ) -> torch.Tensor:
+        """The Sharpe term at ``LossConfig.sharpe_horizon`` (default the shortest): a scalar (the
+        mean over days of a multi-day batch)."""
+        cfg = self.cfg
+        h = cfg.sharpe_horizon if cfg.sharpe_horizon is not None else min(over.horizons)
+        if h not in output["quantiles"]:
+            raise ValueError(
+                f"LossConfig.sharpe_horizon={h} is not among the output horizons {over.horizons}"
+            )
+        mask = batch["y_mask"]
+        r = over.per_day(
+            long_short_return, long_short_by_day, output["point"][h], batch["y"][h], mask[h]
+        )
+        if over.seg is None:
+            return self._sharpe(r, update_state)
+        return self._sharpe_by_day(r, update_state).mean()
 
     def _taus(self, quantiles: torch.Tensor) -> torch.Tensor:
         """The quantile levels in the output's dtype; their number must match its last axis."""
