@@ -75,30 +75,11 @@ def purged_walk_forward(
     purge = seq_len + max_horizon - 1
     gap = purge + embargo_days
     min_train = train_span if mode == "rolling" else seq_len
-    needed = min_train + 2 * gap + val_days + n_splits * test_days
-    if len(calendar) < needed:
-        raise ValueError(
-            f"splits: {len(calendar)} trading dates ({calendar[0] if calendar else '-'} .. "
-            f"{calendar[-1] if calendar else '-'}) are too few for {n_splits} folds: need "
-            f"{needed} = train {min_train} + 2 x (purge {purge} + embargo {embargo_days}) + "
-            f"val {val_days} + {n_splits} x test {test_days}"
-        )
-    folds = []
-    for k in range(n_splits):
-        test_end = len(calendar) - 1 - (n_splits - 1 - k) * test_days
-        test_start = test_end - test_days + 1
-        val_end = test_start - gap - 1
-        val_start = val_end - val_days + 1
-        train_end = val_start - gap - 1
-        train_start = 0 if mode == "expanding" else train_end - train_span + 1
-        folds.append(
-            {
-                "fold": k,
-                "train": [calendar[train_start].isoformat(), calendar[train_end].isoformat()],
-                "val": [calendar[val_start].isoformat(), calendar[val_end].isoformat()],
-                "test": [calendar[test_start].isoformat(), calendar[test_end].isoformat()],
-            }
-        )
+    _check_calendar(calendar, n_splits, min_train, purge, embargo_days, val_days, test_days)
+    rolling = train_span if mode == "rolling" else None
+    folds = [
+        _fold(calendar, k, n_splits, gap, val_days, test_days, rolling) for k in range(n_splits)
+    ]
     return {
         "n_splits": n_splits,
         "purge_days": purge,
@@ -123,3 +104,49 @@ def _check_arguments(
             raise ValueError(f"splits: {name} must be >= 1, got {value}")
     if embargo_days < 0:
         raise ValueError(f"splits: embargo_days must be >= 0, got {embargo_days}")
+
+
+def _check_calendar(
+    calendar: list[date],
+    n_splits: int,
+    min_train: int,
+    purge: int,
+    embargo_days: int,
+    val_days: int,
+    test_days: int,
+) -> None:
+    """Raise a ValueError, with the count it needs, when ``calendar`` is too short for the folds."""
+    needed = min_train + 2 * (purge + embargo_days) + val_days + n_splits * test_days
+    if len(calendar) < needed:
+        raise ValueError(
+            f"splits: {len(calendar)} trading dates ({calendar[0] if calendar else '-'} .. "
+            f"{calendar[-1] if calendar else '-'}) are too few for {n_splits} folds: need "
+            f"{needed} = train {min_train} + 2 x (purge {purge} + embargo {embargo_days}) + "
+            f"val {val_days} + {n_splits} x test {test_days}"
+        )
+
+
+def _fold(
+    calendar: list[date],
+    k: int,
+    n_splits: int,
+    gap: int,
+    val_days: int,
+    test_days: int,
+    train_span: int | None,
+) -> dict[str, Any]:
+    """Fold ``k`` of ``n_splits``: its train, val and test blocks as inclusive ISO date ranges.
+    The training block starts on the first date (``train_span`` None: expanding) or keeps its last
+    ``train_span`` dates (rolling)."""
+    test_end = len(calendar) - 1 - (n_splits - 1 - k) * test_days
+    test_start = test_end - test_days + 1
+    val_end = test_start - gap - 1
+    val_start = val_end - val_days + 1
+    train_end = val_start - gap - 1
+    train_start = 0 if train_span is None else train_end - train_span + 1
+    return {
+        "fold": k,
+        "train": [calendar[train_start].isoformat(), calendar[train_end].isoformat()],
+        "val": [calendar[val_start].isoformat(), calendar[val_end].isoformat()],
+        "test": [calendar[test_start].isoformat(), calendar[test_end].isoformat()],
+    }
