@@ -290,6 +290,49 @@ def _default_client(key: ApiKey) -> Any:
     return jquantsapi.ClientV2(api_key=key.reveal())
 
 
+def _check_request(
+    start: date | str, end: date | str, tables: tuple[str, ...]
+) -> tuple[date, date]:
+    """(start, end) as dates; a ValueError when end precedes start or a table is unknown."""
+    start, end = date.fromisoformat(str(start)), date.fromisoformat(str(end))
+    if end < start:
+        raise ValueError(f"jquants_api: end {end} is before start {start}")
+    unknown = sorted(set(tables) - set(ENDPOINTS))
+    if unknown:
+        raise ValueError(
+            f"jquants_api: unknown tables {unknown}; expected some of {list(ENDPOINTS)}"
+        )
+    return start, end
+
+
+def _fetch_ranges(
+    client: Any,
+    key: ApiKey,
+    limiter: RateLimiter,
+    endpoint: Endpoint,
+    gaps: list[tuple[date, date]],
+    every: int,
+) -> list[pl.DataFrame]:
+    """One frame per request covering ``gaps`` (``every``-th session for snapshots), each request
+    after the limiter's wait."""
+    new = []
+    for lo, hi in gaps:
+        for kwargs in _requests(endpoint, lo, hi, every):
+            limiter.wait()
+            frame = _call(client, endpoint, kwargs, key)
+            new.append(frame)
+    return new
+
+
+def _extend_coverage(
+    cache_dir: Path, coverage: dict[str, tuple[date, date]], table: str, start: date, end: date
+) -> None:
+    """Widen ``table``'s covered range in ``coverage`` to include [start, end] and write it."""
+    covered = coverage.get(table, (start, end))
+    coverage[table] = (min(start, covered[0]), max(end, covered[1]))
+    _write_coverage(cache_dir, coverage)
+
+
 def fetch_jquants(
     cache_dir: str | Path,
     start: date | str,
@@ -321,14 +364,7 @@ def fetch_jquants(
     Returns:
         {table: canonical validated frame} read back from the whole cache.
     """
-    start, end = date.fromisoformat(str(start)), date.fromisoformat(str(end))
-    if end < start:
-        raise ValueError(f"jquants_api: end {end} is before start {start}")
-    unknown = sorted(set(tables) - set(ENDPOINTS))
-    if unknown:
-        raise ValueError(
-            f"jquants_api: unknown tables {unknown}; expected some of {list(ENDPOINTS)}"
-        )
+    start, end = _check_request(start, end, tables)
     key = resolve_api_key(api_key, credentials)
     client = client if client is not None else _default_client(key)
     limiter = rate_limiter or RateLimiter(min_interval_s)
@@ -339,18 +375,11 @@ def fetch_jquants(
     for table in tables:
         endpoint = ENDPOINTS[table]
         gaps = missing_ranges(start, end, coverage.get(table))
-        new = []
-        for lo, hi in gaps:
-            every = listing_every if table == "listed_info" else 1
-            for kwargs in _requests(endpoint, lo, hi, every):
-                limiter.wait()
-                frame = _call(client, endpoint, kwargs, key)
-                new.append(frame)
+        every = listing_every if table == "listed_info" else 1
+        new = _fetch_ranges(client, key, limiter, endpoint, gaps, every)
         n_new = _append(cache_dir / f"{table}.parquet", endpoint, new)
         if gaps:
-            covered = coverage.get(table, (start, end))
-            coverage[table] = (min(start, covered[0]), max(end, covered[1]))
-            _write_coverage(cache_dir, coverage)
+            _extend_coverage(cache_dir, coverage, table, start, end)
         logger.info(
             "jquants_api: %s: %d new rows from %d range(s) %s",
             table,
