@@ -97,6 +97,81 @@ def _pairwise_rows(
     return p.div_(q_i.mul_(q_j).clamp_(min=1e-30).sqrt_()).masked_fill_(~ok, 0.0)
 
 
+def _standardised_windows(
+    returns: torch.Tensor,
+    ends: torch.Tensor,
+    lookback: int,
+    min_obs: int,
+    method: Method,
+    halflife: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The windows ending at ``ends`` standardised with their weighted (float64) moments.
+
+    returns: float [T, N]; ends: long [B]. Returns ``u`` float32 [B, L, N] (weighted z-scores of
+    eligible codes, 0 where missing or ineligible), ``m`` float32 [B, L, N] (present and
+    eligible), ``w32`` float32 [L] (window weights), ``n_obs`` long [B, N] (days present) and
+    ``eligible`` bool [B, N] (at least ``min_obs`` days and a non-negligible spread).
+    """
+    x = return_windows(returns.to(torch.float64), ends, lookback)  # [B, L, N]
+    present = torch.isfinite(x)
+    x = torch.where(present, x, torch.zeros_like(x))
+    w = window_weights(lookback, method, halflife).view(1, -1, 1)
+    wm = w * present
+
+    n_obs = present.sum(dim=1)  # [B, N]
+    weight = wm.sum(dim=1).clamp_min(1e-300)
+    mean = (wm * x).sum(dim=1) / weight
+    dev = torch.where(present, x - mean.unsqueeze(1), torch.zeros_like(x))
+    var = (wm * dev * dev).sum(dim=1) / weight  # centred: ~1e-32 for a series that did not move
+    scale = x.abs().amax(dim=1) + 1.0  # log returns: their rounding is relative to 1
+    eligible = (n_obs >= min_obs) & ~negligible(var.sqrt(), scale)
+
+    sd = torch.where(eligible, var, torch.ones_like(var)).sqrt()
+    u = (dev / sd.unsqueeze(1)) * eligible.unsqueeze(1)
+    u = u.to(torch.float32)  # [B, L, N]
+    m = (present & eligible.unsqueeze(1)).to(torch.float32)
+    w32 = w.to(torch.float32).flatten()
+    return u, m, w32, n_obs, eligible
+
+
+def _complete_correlation(
+    u: torch.Tensor, w32: torch.Tensor, workspace: torch.Tensor | None
+) -> torch.Tensor:
+    """``Σ w u_i u_j / Σ w`` for every pair, float32 [B, N, N] (in ``workspace`` when given):
+    exact for codes present on every day of the window. u [B, L, N], w32 [L]."""
+    root_w = w32.sqrt().view(1, -1, 1)
+    uw = u * root_w
+    b, n = u.shape[0], u.shape[2]
+    corr = None if workspace is None else workspace[: b * n * n].view(b, n, n)
+    corr = torch.bmm(uw.transpose(1, 2), uw, out=corr)
+    corr /= w32.sum()
+    return corr
+
+
+def _exact_incomplete_rows(
+    corr: torch.Tensor,
+    u: torch.Tensor,
+    m: torch.Tensor,
+    w32: torch.Tensor,
+    eligible: torch.Tensor,
+    n_obs: torch.Tensor,
+    min_obs: int,
+) -> None:
+    """Overwrite, in ``corr`` [B, N, N], the rows and columns of eligible codes with a missing
+    day by their exact pairwise values, padded to the same K on every date (padding repeats other
+    codes, whose exact rows are right too)."""
+    lookback = u.shape[1]
+    incomplete = eligible & (n_obs < lookback)
+    k = int(incomplete.sum(dim=1).max())
+    if k:
+        rows = torch.argsort(incomplete.to(torch.int8), dim=1, descending=True, stable=True)[:, :k]
+        take = rows.unsqueeze(1).expand(-1, lookback, -1)  # [B, L, K]
+        exact = _pairwise_rows(u.gather(2, take), m.gather(2, take), u, m, w32, min_obs)
+        batch = torch.arange(corr.shape[0]).unsqueeze(1)
+        corr[batch, rows] = exact  # [B, K, N] rows ...
+        corr.transpose(1, 2)[batch, rows] = exact  # ... and the same as columns
+
+
 def rolling_correlation(
     returns: torch.Tensor,
     ends: torch.Tensor,
@@ -120,46 +195,11 @@ def rolling_correlation(
         raise ValueError(f"graph: need 2 <= min_obs <= lookback, got {min_obs=}, {lookback=}")
     if not 0.0 <= shrinkage <= 1.0:
         raise ValueError(f"graph: shrinkage must be in [0, 1], got {shrinkage}")
-    x = return_windows(returns.to(torch.float64), ends, lookback)  # [B, L, N]
-    present = torch.isfinite(x)
-    x = torch.where(present, x, torch.zeros_like(x))
-    w = window_weights(lookback, method, halflife).view(1, -1, 1)
-    wm = w * present
-
-    n_obs = present.sum(dim=1)  # [B, N]
-    weight = wm.sum(dim=1).clamp_min(1e-300)
-    mean = (wm * x).sum(dim=1) / weight
-    dev = torch.where(present, x - mean.unsqueeze(1), torch.zeros_like(x))
-    var = (wm * dev * dev).sum(dim=1) / weight  # centred: ~1e-32 for a series that did not move
-    scale = x.abs().amax(dim=1) + 1.0  # log returns: their rounding is relative to 1
-    eligible = (n_obs >= min_obs) & ~negligible(var.sqrt(), scale)
-
-    sd = torch.where(eligible, var, torch.ones_like(var)).sqrt()
-    u = (dev / sd.unsqueeze(1)) * eligible.unsqueeze(1)
-    u = u.to(torch.float32)  # [B, L, N]
-    m = (present & eligible.unsqueeze(1)).to(torch.float32)
-    w32 = w.to(torch.float32).flatten()
-
-    # complete codes: Σ w u_i u_j / Σ w
-    root_w = w32.sqrt().view(1, -1, 1)
-    uw = u * root_w
-    b, n = eligible.shape
-    corr = None if workspace is None else workspace[: b * n * n].view(b, n, n)
-    corr = torch.bmm(uw.transpose(1, 2), uw, out=corr)
-    corr /= w32.sum()
-
-    # codes with a missing day: exact pairwise rows, padded to the same K on every date (padding
-    # repeats other codes, whose exact rows are right too)
-    incomplete = eligible & (n_obs < lookback)
-    k = int(incomplete.sum(dim=1).max())
-    if k:
-        rows = torch.argsort(incomplete.to(torch.int8), dim=1, descending=True, stable=True)[:, :k]
-        take = rows.unsqueeze(1).expand(-1, lookback, -1)  # [B, L, K]
-        exact = _pairwise_rows(u.gather(2, take), m.gather(2, take), u, m, w32, min_obs)
-        batch = torch.arange(len(ends)).unsqueeze(1)
-        corr[batch, rows] = exact  # [B, K, N] rows ...
-        corr.transpose(1, 2)[batch, rows] = exact  # ... and the same as columns
-
+    u, m, w32, n_obs, eligible = _standardised_windows(
+        returns, ends, lookback, min_obs, method, halflife
+    )
+    corr = _complete_correlation(u, w32, workspace)
+    _exact_incomplete_rows(corr, u, m, w32, eligible, n_obs, min_obs)
     corr.clamp_(-1.0, 1.0).mul_(1.0 - shrinkage)
     corr.diagonal(dim1=1, dim2=2).copy_(eligible)
     return corr, eligible
