@@ -186,30 +186,11 @@ def build_graphs(
             if len(nodes) < config.min_codes:
                 empty_days.append(day)
                 continue
-            node_parts.append(
-                pl.DataFrame(
-                    {
-                        "Date": np.full(len(nodes), dates[day]),
-                        "Code": codes.gather(nodes),
-                        "node_idx": np.arange(len(nodes), dtype=np.int32),
-                        "built_on": np.full(len(nodes), dates[built_on]),
-                    }
-                )
-            )
+            node_parts.append(_node_table(dates, codes, nodes, day, built_on))
             edge_parts.append(_edge_table(returns, codes, day, graph))
 
     if empty_days:
-        logger.warning(
-            "graph: %d of %d dates have fewer than min_codes=%d codes with >= min_obs=%d returns "
-            "in the last %d days (first %s, last %s); their graphs are empty",
-            len(empty_days),
-            len(days),
-            config.min_codes,
-            config.min_obs,
-            config.lookback,
-            returns.dates[empty_days[0]],
-            returns.dates[empty_days[-1]],
-        )
+        _warn_empty_days(returns, config, empty_days, len(days))
     attributes = panel.select("Date", "Code", "market", "sector33", "sector17")
     nodes = _concat(node_parts, _NODE_SCHEMA).join(
         attributes, on=["Date", "Code"], how="left", maintain_order="left"
@@ -226,6 +207,38 @@ _EDGE_SCHEMA = {
     "same_market": pl.Int8,
     "same_sector33": pl.Int8,
 }
+
+
+def _node_table(
+    dates: np.ndarray, codes: pl.Series, nodes: np.ndarray, day: int, built_on: int
+) -> pl.DataFrame:
+    """The nodes of ``day``'s graph (built on ``built_on``): Date, Code, node_idx, built_on, one
+    row per node (``nodes``: code indices [K])."""
+    return pl.DataFrame(
+        {
+            "Date": np.full(len(nodes), dates[day]),
+            "Code": codes.gather(nodes),
+            "node_idx": np.arange(len(nodes), dtype=np.int32),
+            "built_on": np.full(len(nodes), dates[built_on]),
+        }
+    )
+
+
+def _warn_empty_days(
+    returns: ReturnPanel, config: GraphConfig, empty_days: list[int], n_days: int
+) -> None:
+    """Log how many of the ``n_days`` dates got an empty graph (too few codes), first and last."""
+    logger.warning(
+        "graph: %d of %d dates have fewer than min_codes=%d codes with >= min_obs=%d returns "
+        "in the last %d days (first %s, last %s); their graphs are empty",
+        len(empty_days),
+        n_days,
+        config.min_codes,
+        config.min_obs,
+        config.lookback,
+        returns.dates[empty_days[0]],
+        returns.dates[empty_days[-1]],
+    )
 
 
 def _edge_table(returns: ReturnPanel, codes: pl.Series, day: int, graph: _DayGraph) -> pl.DataFrame:
