@@ -79,26 +79,31 @@ def with_earnings_news(statements: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def statement_frame(
-    statements: pl.DataFrame, calendar: pl.DataFrame, market_close: str = "15:00"
-) -> pl.DataFrame:
-    """(Code, Date = effective date, stmt_* features) with one row per code and effective date."""
-    num = [
-        "NetSales",
-        "OperatingProfit",
-        "Profit",
-        "TotalAssets",
-        "Equity",
-        "ForecastNetSales",
-        "ForecastOperatingProfit",
-        "ForecastProfit",
-    ]
-    s = statements.with_columns(
+_AMOUNTS = [
+    "NetSales",
+    "OperatingProfit",
+    "Profit",
+    "TotalAssets",
+    "Equity",
+    "ForecastNetSales",
+    "ForecastOperatingProfit",
+    "ForecastProfit",
+]
+
+
+def _typed(statements: pl.DataFrame) -> pl.DataFrame:
+    """The statements with typed keys and Float64 amounts, sorted by (Code, period type, date)."""
+    return statements.with_columns(
         pl.col("DisclosedDate").cast(pl.Date),
         pl.col("DisclosedTime").cast(pl.Utf8),
         pl.col("Code").cast(pl.Utf8),
-        pl.col(num).cast(pl.Float64),
+        pl.col(_AMOUNTS).cast(pl.Float64),
     ).sort("Code", "TypeOfCurrentPeriod", "DisclosedDate")
+
+
+def _with_year_ago(s: pl.DataFrame) -> pl.DataFrame:
+    """Each statement with the last one of the same code and period type disclosed at least
+    ``_YOY_MIN`` earlier: its date (``_prev_date``), sales, operating profit and profit."""
     prev = s.select(
         "Code",
         "TypeOfCurrentPeriod",
@@ -107,7 +112,7 @@ def statement_frame(
         pl.col("OperatingProfit").alias("_prev_op"),
         pl.col("Profit").alias("_prev_profit"),
     )
-    s = s.with_columns(_lookup=pl.col("DisclosedDate") - _YOY_MIN).join_asof(
+    return s.with_columns(_lookup=pl.col("DisclosedDate") - _YOY_MIN).join_asof(
         prev,
         left_on="_lookup",
         right_on="_prev_date",
@@ -115,13 +120,18 @@ def statement_frame(
         strategy="backward",
         check_sortedness=False,
     )
+
+
+def _ratio_features(s: pl.DataFrame) -> pl.DataFrame:
+    """Year-on-year growth (when the year-ago statement is at most ``_YOY_MAX`` old), margins,
+    progress against the forecast and annualised ROE / ROA."""
     recent = pl.col("_prev_date") >= pl.col("DisclosedDate") - _YOY_MAX
     yearly = pl.col("TypeOfCurrentPeriod").replace_strict(_ANNUALISE, default=None)
 
     def growth(now: str, before: str) -> pl.Expr:
         return pl.when(recent).then(pl.col(now) / pl.col(before).abs() - 1.0)
 
-    s = s.with_columns(
+    return s.with_columns(
         stmt_yoy_sales=growth("NetSales", "_prev_sales"),
         stmt_yoy_op=growth("OperatingProfit", "_prev_op"),
         stmt_yoy_profit=growth("Profit", "_prev_profit"),
@@ -132,6 +142,13 @@ def statement_frame(
         stmt_roe=pl.col("Profit") / pl.col("Equity") * yearly,
         stmt_roa=pl.col("Profit") / pl.col("TotalAssets") * yearly,
     )
+
+
+def statement_frame(
+    statements: pl.DataFrame, calendar: pl.DataFrame, market_close: str = "15:00"
+) -> pl.DataFrame:
+    """(Code, Date = effective date, stmt_* features) with one row per code and effective date."""
+    s = _ratio_features(_with_year_ago(_typed(statements)))
     s = with_earnings_news(s)
     s = effective_dates(s, calendar, market_close).filter(pl.col("Date").is_not_null())
     return (
