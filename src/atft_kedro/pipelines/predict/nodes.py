@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 import torch
@@ -25,6 +27,9 @@ from atft_kedro.loader.day_graph import edges_file
 from atft_kedro.loader.scaler import OnlineRobustScaler
 from atft_kedro.training.checkpoints import CheckpointStore
 from atft_kedro.training.fold_data import trading_calendar
+
+if TYPE_CHECKING:
+    from atft_kedro.model.atft_gat_fan import ATFTGATFAN
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +101,26 @@ def predict_signals_node(
         )
     day = trading_calendar(features.path)[-1]
     scaler = OnlineRobustScaler.from_dict(scalers[f"fold{fold}"])
+    preds = _predict_day(
+        checkpoints, fold, phase, model, features, graph_edges, day, scaler, seq_len
+    )
+    log.info("predict: %d stocks on %s from fold %d phase %d", preds.height, day, fold, phase)
+    return _signals(preds, features, day, horizon, model.cfg.quantiles)
+
+
+def _predict_day(
+    checkpoints: CheckpointStore,
+    fold: int,
+    phase: int,
+    model: ATFTGATFAN,
+    features: DayMajorParquet,
+    graph_edges: pl.DataFrame,
+    day: dt.date,
+    scaler: OnlineRobustScaler,
+    seq_len: int,
+) -> pl.DataFrame:
+    """The predictions of ``model`` (fold, phase) for every stock of ``day``, on the last graph
+    built by then (``predict_days``'s table: one row per stock)."""
     with tempfile.TemporaryDirectory(prefix="atft_predict_") as folder:
         edges = edges_file(latest_graph(graph_edges, day), Path(folder))
         fit = fitted(checkpoints, fold, phase)
@@ -108,7 +133,7 @@ def predict_signals_node(
             horizons=list(model.cfg.horizons),
             seq_len=seq_len,
         )
-        preds = predict_days(
+        return predict_days(
             model,
             data,
             model.cfg.horizons,
@@ -118,15 +143,24 @@ def predict_signals_node(
             phase=phase,
             label=fit.label,
         )
-    log.info("predict: %d stocks on %s from fold %d phase %d", preds.height, day, fold, phase)
-    quantiles = [pl.col(f"q{q:g}_{horizon}d").alias(f"q{q:g}") for q in model.cfg.quantiles]
+
+
+def _signals(
+    preds: pl.DataFrame,
+    features: DayMajorParquet,
+    day: dt.date,
+    horizon: int,
+    quantiles: Sequence[float],
+) -> pl.DataFrame:
+    """The signals table of ``day`` from its predictions at ``horizon`` (sorted by rank)."""
+    columns = [pl.col(f"q{q:g}_{horizon}d").alias(f"q{q:g}") for q in quantiles]
     universe = features.scan().filter(pl.col("Date") == day).select("Code", "universe").collect()
     preds = preds.join(universe, on="Code", how="left")
     return preds.select(
         "Date",
         "Code",
         pl.col(f"pred_{horizon}d").alias("score"),
-        *quantiles,
+        *columns,
         pl.col(f"pred_{horizon}d").rank("ordinal", descending=True).cast(pl.Int32).alias("rank"),
         pl.col("universe").fill_null(0).cast(pl.Int8).alias("investable"),
         pl.lit(horizon, pl.Int32).alias("horizon"),
