@@ -229,6 +229,17 @@ class _FoldData:
         return self.built[fit, block]
 
 
+def _trained_phases(store: CheckpointStore, folds: list[int]) -> dict[int, list[int]]:
+    """{fold: its phases with a `best` checkpoint} (``trained_phases``); an error when none has."""
+    phases = trained_phases(store, folds)
+    if not phases:
+        raise MissingCheckpointError(
+            f"reporting: no `best` checkpoint under {store.path} for folds {folds}: "
+            "run `kedro run --pipeline training` first"
+        )
+    return phases
+
+
 def predict_folds(
     features: str | Path,
     graph_edges: str | Path | None,
@@ -251,12 +262,7 @@ def predict_folds(
     (``loader.day_graph.edges_file``).
     """
     folds = [int(f["fold"]) for f in splits["folds"] if f"fold{f['fold']}" in scalers]
-    phases = trained_phases(store, folds)
-    if not phases:
-        raise MissingCheckpointError(
-            f"reporting: no `best` checkpoint under {store.path} for folds {folds}: "
-            "run `kedro run --pipeline training` first"
-        )
+    phases = _trained_phases(store, folds)
     final = max(p for ps in phases.values() for p in ps)
     calendar, columns = trading_calendar(features), pq.read_schema(features).names
     collector, final_model = None, None
@@ -265,15 +271,9 @@ def predict_folds(
         fold = int(fold_split["fold"])
         if fold not in phases:
             continue
+        scaler = OnlineRobustScaler.from_dict(scalers[f"fold{fold}"])
         data = _FoldData(
-            Path(features),
-            columns,
-            graph_edges,
-            calendar,
-            fold_split,
-            OnlineRobustScaler.from_dict(scalers[f"fold{fold}"]),
-            horizons,
-            seq_len,
+            Path(features), columns, graph_edges, calendar, fold_split, scaler, horizons, seq_len
         )
         for phase in phases[fold]:
             model, fit = load_phase_model(store, fold, phase), fitted(store, fold, phase)
