@@ -173,6 +173,23 @@ def _check_graph_k(dims: list[Dimension], built_k: int | None) -> None:
             )
 
 
+def _default_daily(
+    complete: list[optuna.trial.FrozenTrial],
+    training: dict[str, Any],
+    default_setup: Callable[[], TrialSetup],
+) -> tuple[optuna.trial.FrozenTrial | None, pl.DataFrame]:
+    """The default configuration's completed trial (None when it has none) and its daily RankIC:
+    the trial's, else from training the default configuration once on ``default_setup()``."""
+    default_trial = next(
+        (t for t in complete if t.user_attrs.get("configuration") == "default"), None
+    )
+    if default_trial is not None:
+        return default_trial, daily_from_trial(default_trial)
+    log.info("hpo: the default configuration has no completed trial; training it once")
+    default_daily = evaluate_configuration(default_setup(), apply_values(training, [], {})).daily
+    return default_trial, default_daily
+
+
 def summarise(
     study: optuna.Study,
     dims: list[Dimension],
@@ -193,16 +210,7 @@ def summarise(
         )
     best = study.best_trial
     best_values = {d.name: d.decode(best.params[d.name]) for d in dims}
-    default_trial = next(
-        (t for t in complete if t.user_attrs.get("configuration") == "default"), None
-    )
-    if default_trial is not None:
-        default_daily = daily_from_trial(default_trial)
-    else:
-        log.info("hpo: the default configuration has no completed trial; training it once")
-        default_daily = evaluate_configuration(
-            default_setup(), apply_values(training, [], {})
-        ).daily
+    default_trial, default_daily = _default_daily(complete, training, default_setup)
     best_daily = daily_from_trial(best)
     comparison = compare_daily(best_daily, default_daily, np.random.default_rng(seed)) | {
         "study_name": study.study_name,
