@@ -70,33 +70,55 @@ def report_figures(
     phases = [label for label in by_model if label not in BASELINES]
     baselines = [label for label in by_model if label not in phases]
     daily = daily_series(by_model, [h], cfg)
-    graph_stats, graph_quality = run["graph_stats"], run["graph_quality"]
-
-    def per_model(labels: list[str], columns: dict[str, str]) -> dict[str, pl.DataFrame]:
-        return {
-            label: daily.filter(pl.col("model") == label).select(
-                "Date", *(pl.col(src).alias(dst) for dst, src in columns.items())
-            )
-            for label in labels
-        }
-
     ls = {"gross": "quantile_gross", "net": "quantile_net"}
-    models = evaluation["models"]
-    deciles = {
-        label: models[label][f"h{h}"]["pooled"]["deciles"]
-        for label in [final, *baselines]
-        if f"h{h}" in models.get(label, {})
-    }
-    stats = graph_stats.select("Date", *[c for c in GRAPH_STAT_COLUMNS if c in graph_stats.columns])
     figures = {
         "cumulative_long_short.png": plots.cumulative_returns(
-            per_model([final, *baselines], ls), f"Long-short cumulative return (h={h})"
+            _per_model(daily, [final, *baselines], ls), f"Long-short cumulative return (h={h})"
         ),
         "rolling_rank_ic.png": plots.rolling_rank_ic(
-            per_model([*phases, *baselines], {"rank_ic": "rank_ic"}), 20
+            _per_model(daily, [*phases, *baselines], {"rank_ic": "rank_ic"}), 20
         ),
-        "decile_returns.png": plots.decile_bars(deciles, f"Mean target_{h}d by prediction decile"),
+        "decile_returns.png": plots.decile_bars(
+            _deciles(evaluation, h, [final, *baselines]), f"Mean target_{h}d by prediction decile"
+        ),
         **interpretation_figures(run["interpretation"]),
+        **graph_figures(run["graph_stats"], run["graph_quality"]),
+        "training_curves.png": plots.training_curves(training_history(run["training_metrics"])),
+        "tradable_views.png": plots.view_rank_ic(
+            view_values(evaluation, h, [final, *baselines]), f"RankIC by view, h = {h}"
+        ),
+        "universe_size.png": plots.universe_size(_universe(evaluation)),
+    }
+    return {name: figures[name] for name in FIGURES}
+
+
+def _per_model(
+    daily: pl.DataFrame, labels: list[str], columns: dict[str, str]
+) -> dict[str, pl.DataFrame]:
+    """{label: Date and ``columns`` (renamed {new: daily column})} of each model's daily series."""
+    return {
+        label: daily.filter(pl.col("model") == label).select(
+            "Date", *(pl.col(src).alias(dst) for dst, src in columns.items())
+        )
+        for label in labels
+    }
+
+
+def _deciles(evaluation: Mapping[str, Any], h: int, labels: list[str]) -> dict[str, Any]:
+    """{label: pooled decile record at horizon ``h``} of the models evaluated at ``h``."""
+    models = evaluation["models"]
+    return {
+        label: models[label][f"h{h}"]["pooled"]["deciles"]
+        for label in labels
+        if f"h{h}" in models.get(label, {})
+    }
+
+
+def graph_figures(graph_stats: pl.DataFrame, graph_quality: pl.DataFrame) -> dict[str, Figure]:
+    """The graph's daily statistics and its agreement with the latent clusters (an empty figure
+    on real data, which has none)."""
+    stats = graph_stats.select("Date", *[c for c in GRAPH_STAT_COLUMNS if c in graph_stats.columns])
+    return {
         "graph_statistics.png": plots.graph_statistics(stats),
         "graph_clusters.png": (
             plots.graph_statistics(graph_quality, "Graph vs the latent clusters")
@@ -105,17 +127,14 @@ def report_figures(
                 "Graph vs the latent clusters", "no latent clusters (real data)"
             )
         ),
-        "training_curves.png": plots.training_curves(training_history(run["training_metrics"])),
-        "tradable_views.png": plots.view_rank_ic(
-            view_values(evaluation, h, [final, *baselines]), f"RankIC by view, h = {h}"
-        ),
-        "universe_size.png": plots.universe_size(
-            pl.DataFrame(
-                evaluation.get("universe") or {"Date": [], "stocks": [], "investable": []}
-            ).with_columns(pl.col("Date").cast(pl.Utf8).str.to_date())
-        ),
     }
-    return {name: figures[name] for name in FIGURES}
+
+
+def _universe(evaluation: Mapping[str, Any]) -> pl.DataFrame:
+    """Date (pl.Date), stocks, investable: the universe's daily size (empty when not recorded)."""
+    return pl.DataFrame(
+        evaluation.get("universe") or {"Date": [], "stocks": [], "investable": []}
+    ).with_columns(pl.col("Date").cast(pl.Utf8).str.to_date())
 
 
 def training_history(training_metrics: Mapping[str, Any]) -> dict[str, pl.DataFrame]:
