@@ -25,23 +25,8 @@ _CLUSTERS_SCHEMA = {"Code": pl.Utf8, "cluster": pl.Int32}
 _SOURCES = ("synthetic", "jquants_files", "jquants_api")
 
 
-def ingest_market_node(market: dict[str, Any], seed: int) -> tuple[pl.DataFrame, ...]:
-    """Canonical, validated raw tables from the configured source.
-
-    Args:
-        market: ``params:market`` (``source``: synthetic | jquants_files | jquants_api, plus the
-            source's own block).
-        seed: the global seed (drives the synthetic market).
-
-    Returns:
-        daily_quotes, listed_info, topix, trades_spec, statements, oracle_alpha, alpha_components,
-        latent_clusters. An absent optional table is returned empty (zero rows, canonical
-        columns); the three evaluation-only tables ``oracle_alpha``, ``alpha_components`` and
-        ``latent_clusters`` are empty for real data.
-    """
-    unknown = sorted(set(market) - {"source", "preset", *_SOURCES})
-    if unknown:
-        raise ParameterError(f"market: unknown key(s) {unknown}; known: source, preset, {_SOURCES}")
+def _source_tables(market: dict[str, Any], seed: int) -> dict[str, pl.DataFrame]:
+    """{table: frame} from ``market.source``: the synthetic market, J-Quants files or the API."""
     source = market["source"]
     if source == "synthetic":
         synthetic = market.get("synthetic", {})
@@ -61,7 +46,27 @@ def ingest_market_node(market: dict[str, Any], seed: int) -> tuple[pl.DataFrame,
         raise ParameterError(
             f"market.source: unknown source {source!r}; choose from {list(_SOURCES)}"
         )
+    return tables
 
+
+def ingest_market_node(market: dict[str, Any], seed: int) -> tuple[pl.DataFrame, ...]:
+    """Canonical, validated raw tables from the configured source.
+
+    Args:
+        market: ``params:market`` (``source``: synthetic | jquants_files | jquants_api, plus the
+            source's own block).
+        seed: the global seed (drives the synthetic market).
+
+    Returns:
+        daily_quotes, listed_info, topix, trades_spec, statements, oracle_alpha, alpha_components,
+        latent_clusters. An absent optional table is returned empty (zero rows, canonical
+        columns); the three evaluation-only tables ``oracle_alpha``, ``alpha_components`` and
+        ``latent_clusters`` are empty for real data.
+    """
+    unknown = sorted(set(market) - {"source", "preset", *_SOURCES})
+    if unknown:
+        raise ParameterError(f"market: unknown key(s) {unknown}; known: source, preset, {_SOURCES}")
+    tables = _source_tables(market, seed)
     for name in OPTIONAL_TABLES:
         if tables.get(name) is None:
             logger.warning("%s: table absent; its feature family will be NaN with mask 0", name)
