@@ -146,17 +146,7 @@ def assert_batch_contract(
     assert n == 0 or bool(mask[:, -1].all()), "mask: every batch stock must have a row on day t"
     assert not bool(x[~mask].any()), "x: non-zero values on days where mask is False"
     assert set(batch["y"]) == set(batch["y_mask"]), "y / y_mask: different horizons"
-    for h, y in batch["y"].items():
-        y_mask = batch["y_mask"][h]
-        assert y.dtype == torch.float32 and tuple(y.shape) == (n,), (
-            f"y[{h}]: want float32 [{n}], got {y.dtype} {tuple(y.shape)}"
-        )
-        assert y_mask.dtype == torch.bool and tuple(y_mask.shape) == (n,), (
-            f"y_mask[{h}]: want bool [{n}]"
-        )
-        assert torch.equal(y_mask, torch.isfinite(y)), (
-            f"y_mask[{h}]: must be exactly isfinite(y[{h}])"
-        )
+    _assert_targets(batch, n)
     for name in ("market", "sector33"):
         s = batch["static"][name]
         assert s.dtype == torch.int64 and tuple(s.shape) == (n,), (
@@ -169,6 +159,28 @@ def assert_batch_contract(
     assert isinstance(batch["date"], dt.date), (
         f"date: want datetime.date, got {type(batch['date'])}"
     )
+    _assert_graph(batch, n)
+
+
+def _assert_targets(batch: Mapping, n: int) -> None:
+    """The day-batch contract of ``y`` and ``y_mask``: per horizon, float32 [N] targets and a bool
+    [N] mask that is exactly their finiteness."""
+    for h, y in batch["y"].items():
+        y_mask = batch["y_mask"][h]
+        assert y.dtype == torch.float32 and tuple(y.shape) == (n,), (
+            f"y[{h}]: want float32 [{n}], got {y.dtype} {tuple(y.shape)}"
+        )
+        assert y_mask.dtype == torch.bool and tuple(y_mask.shape) == (n,), (
+            f"y_mask[{h}]: want bool [{n}]"
+        )
+        assert torch.equal(y_mask, torch.isfinite(y)), (
+            f"y_mask[{h}]: must be exactly isfinite(y[{h}])"
+        )
+
+
+def _assert_graph(batch: Mapping, n: int) -> None:
+    """The day-batch contract of the graph: int64 [2, E] edges between the N stocks, no
+    self-loops, float32 [E, 3] edge attributes."""
     edge_index, edge_attr = batch["edge_index"], batch["edge_attr"]
     assert edge_index.dtype == torch.int64 and edge_index.dim() == 2 and edge_index.shape[0] == 2, (
         f"edge_index: want int64 [2, E], got {edge_index.dtype} {tuple(edge_index.shape)}"
