@@ -517,6 +517,22 @@ def render_report(
     )
 
 
+def fold_rows(evaluation: Mapping, h: int) -> list[dict[str, object]]:
+    """One row per (model, fold) at horizon ``h``: mean RankIC, its CI95, net Sharpe, days."""
+    return [
+        {
+            "model": label,
+            "fold": fold,
+            "RankIC": block["rank_ic"]["mean"],
+            "CI95": block["rank_ic_mean_ci95"],
+            "net Sharpe": block["backtest"]["quantile"]["net"]["sharpe"],
+            "days": block["rank_ic"]["n_days"],
+        }
+        for label, per_h in evaluation["models"].items()
+        for fold, block in per_h.get(f"h{h}", {}).get("folds", {}).items()
+    ]
+
+
 def report_tables(
     evaluation: Mapping, horizons: Sequence[int], graph_quality: pl.DataFrame
 ) -> dict[str, list[dict[str, object]]]:
@@ -552,18 +568,7 @@ def report_tables(
         tables["Final model: the phase chosen on each fold's validation days"] = final_choice_rows(
             evaluation["final_choice"]
         )
-    tables[f"RankIC per fold, h = {h} [CI95]"] = [
-        {
-            "model": label,
-            "fold": fold,
-            "RankIC": block["rank_ic"]["mean"],
-            "CI95": block["rank_ic_mean_ci95"],
-            "net Sharpe": block["backtest"]["quantile"]["net"]["sharpe"],
-            "days": block["rank_ic"]["n_days"],
-        }
-        for label, per_h in evaluation["models"].items()
-        for fold, block in per_h.get(f"h{h}", {}).get("folds", {}).items()
-    ]
+    tables[f"RankIC per fold, h = {h} [CI95]"] = fold_rows(evaluation, h)
     if graph_quality.height:
         tables["Graph vs the latent clusters (synthetic market), mean over dates"] = [
             {
