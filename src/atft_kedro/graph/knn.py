@@ -66,17 +66,7 @@ def knn_edges(
         return DirectedEdges(empty, empty, empty, np.empty(0, dtype=np.float32))
 
     negative = torch.signbit(corr)
-    score = corr.abs_() if overwrite else corr.abs()
-    # an ineligible or identical neighbour scores -1, below any threshold
-    if not eligible.all():
-        score.mul_(eligible.unsqueeze(1)).sub_((~eligible).unsqueeze(1).to(score.dtype))
-    score.diagonal(dim1=1, dim2=2).fill_(-1.0)
-    if candidates is not None and candidates > k:
-        top, neighbour, shared = _shared_neighbour_top(score, min(k, n - 1), min(candidates, n - 1))
-    else:
-        top, neighbour = torch.topk(score, min(k, n - 1), dim=2)  # [B, N, k]
-        shared = None
-    del score
+    top, neighbour, shared = _top_neighbours(corr, eligible, k, candidates, overwrite)
 
     keep = (top >= threshold) & eligible.unsqueeze(2)
     if shared is not None and min_shared > 0:
@@ -88,6 +78,34 @@ def knn_edges(
     # undirected pairs, deduplicated and sorted; a pair proposed by both ends keeps one ρ
     pair, inverse = torch.unique((graph * n + low) * n + high, return_inverse=True)
     rho = torch.zeros(pair.numel(), dtype=rho.dtype).scatter_(0, inverse, rho)
+    return _both_directions(pair, rho, n)
+
+
+def _top_neighbours(
+    corr: torch.Tensor,
+    eligible: torch.Tensor,
+    k: int,
+    candidates: int | None,
+    overwrite: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Each node's k best neighbours by |ρ| (or by the shared-neighbour score over its
+    ``candidates`` largest |ρ|): top |ρ| [B, N, k], neighbour index [B, N, k] and shared score
+    [B, N, k] (None without candidates). ``corr`` [B, N, N] is overwritten when ``overwrite``."""
+    n = corr.shape[1]
+    score = corr.abs_() if overwrite else corr.abs()
+    # an ineligible or identical neighbour scores -1, below any threshold
+    if not eligible.all():
+        score.mul_(eligible.unsqueeze(1)).sub_((~eligible).unsqueeze(1).to(score.dtype))
+    score.diagonal(dim1=1, dim2=2).fill_(-1.0)
+    if candidates is not None and candidates > k:
+        return _shared_neighbour_top(score, min(k, n - 1), min(candidates, n - 1))
+    top, neighbour = torch.topk(score, min(k, n - 1), dim=2)  # [B, N, k]
+    return top, neighbour, None
+
+
+def _both_directions(pair: torch.Tensor, rho: torch.Tensor, n: int) -> DirectedEdges:
+    """The undirected pairs ``pair`` [P] ((graph · N + low) · N + high) with their ρ [P] as
+    directed edges both ways, sorted by (graph, src, dst)."""
     graph, low, high = pair // (n * n), (pair // n) % n, pair % n
 
     both = torch.stack([torch.cat([graph, graph]), torch.cat([low, high]), torch.cat([high, low])])
