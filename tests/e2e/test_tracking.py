@@ -37,7 +37,7 @@ def test_a_run_records_parameters_curves_metrics_tags_and_artifacts(two_runs):
     first = runs[0]
     params = first.data.params
     assert params["seed"] == "42" and params["market.preset"] == "tiny"
-    assert first.info.run_name == "__default__ | synthetic tiny | seed 42 | phase all"
+    assert first.info.run_name == "__default__ | synthetic tiny | seed 42 | phase 0"  # phase=0
     assert params["market.synthetic.overrides.n_codes"] == "24"  # from --params, flattened
     assert params["label"] == "next_close" and first.data.tags["label"] == "next_close"
     assert first.data.tags["data.source"] == "synthetic" and first.data.tags["data.seed"] == "42"

@@ -217,7 +217,8 @@ class TrackingHooks:
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
         self._tagged = False
-        self._name = run_name(run_params.get("pipeline_name"), self._params)
+        names = run_params.get("pipeline_names") or [run_params.get("pipeline_name")]
+        self._name = run_name("+".join(n for n in names if n) or None, self._params)
 
     @hook_impl
     def before_node_run(self) -> None:
