@@ -5,8 +5,9 @@ block as a dictionary: the training node, the torchrun entry point and each HPO 
 every training function below them takes the dataclasses. Its shape mirrors the block key for key:
 
     TrainingConfig
-      folds, device, threads, progress_bar, max_train_days_per_epoch, inputs, days_per_step,
-      grad_clip, early_stop_horizon, min_delta, min_stocks_per_day, max_nonfinite_share
+      folds, device, threads, fold_workers, progress_bar, max_train_days_per_epoch, inputs,
+      days_per_step, grad_clip, early_stop_horizon, min_delta, min_stocks_per_day,
+      max_nonfinite_share
       loader: LoaderConfig          implementation, num_workers, block_days, universe,
                                     target (= the global `label`, injected here)
       scaler: ScalerConfig          clip, reservoir_size
@@ -69,6 +70,7 @@ class TrainingConfig:
     folds: tuple[int, ...] | None = None  # walk-forward folds to train; None = every fold
     device: str = "auto"  # auto | cpu | cuda; mixed precision (bf16) on cuda only
     threads: int | None = None  # torch CPU threads; None = training.seeding.default_threads()
+    fold_workers: int = 2  # folds trained at once, one process each, sharing `threads` (CPU)
     progress_bar: bool = True  # tqdm per epoch (on a terminal only)
     max_train_days_per_epoch: int | None = 150  # random subset of training days per epoch
     inputs: tuple[str, ...] | None = DEFAULT_INPUTS  # feature families read; None = every input
@@ -86,10 +88,11 @@ class TrainingConfig:
     phases: dict[int, PhaseConfig] = field(default_factory=dict)  # phase → its settings
 
     def __post_init__(self) -> None:
-        if int(self.days_per_step) < 1:
-            raise ParameterError(
-                f"training.days_per_step must be an integer ≥ 1, got {self.days_per_step!r}"
-            )
+        for name in ("days_per_step", "fold_workers"):
+            if int(getattr(self, name)) < 1:
+                raise ParameterError(
+                    f"training.{name} must be an integer ≥ 1, got {getattr(self, name)!r}"
+                )
         if self.max_train_days_per_epoch is not None and self.max_train_days_per_epoch < 1:
             raise ParameterError(
                 "training.max_train_days_per_epoch must be ≥ 1 or null, "

@@ -33,8 +33,9 @@ from atft_kedro.loader.scaler import OnlineRobustScaler
 from atft_kedro.model import ATFTGATFAN, ATFTLoss, ModelConfig
 from atft_kedro.training.checkpoints import CheckpointStore, load_checkpoint, plain
 from atft_kedro.training.config import TrainingConfig
-from atft_kedro.training.distributed import ONE_PROCESS, Rank, barrier
+from atft_kedro.training.distributed import ONE_PROCESS, Rank, barrier, resolve_device
 from atft_kedro.training.fold_data import FoldData, fold_data, selected_folds, trading_calendar
+from atft_kedro.training.fold_workers import train_in_processes, worker_count
 from atft_kedro.training.phases import PhaseConfig, apply_phase, parse_phase
 from atft_kedro.training.seeding import seed_everything
 from atft_kedro.training.steps import StepPlan
@@ -106,32 +107,59 @@ def train_folds(
     each rank with its `rank`): checkpoints go to `store`, from rank 0 only.
     """
     calendar = trading_calendar(features_path)
-    records: dict[str, dict[str, Any]] = {}
+    tasks = []
     for fold_split in selected_folds(splits, job.config.folds):
         key = f"fold{fold_split['fold']}"
         if key not in scalers:
             raise KeyError(f"scalers: no statistics for {key}; run fit_scalers_node first")
-        data = fold_data(
-            features_path,
-            graph_edges_path,
-            fold_split,
-            calendar,
-            OnlineRobustScaler.from_dict(scalers[key]),
-            job.config,
-            seq_len=job.seq_len,
-            seed=job.seed,
-        )
-        log.info(
-            "rank %d/%d, %s: phases %s on %d training / %d validation days",
-            rank.rank,
-            rank.world_size,
-            key,
-            list(job.phases),
-            len(data.train),
-            len(data.val),
-        )
-        records |= train_fold(data, job, store, rank=rank)
+        tasks.append(FoldTask(features_path, graph_edges_path, fold_split, calendar, scalers[key]))
+    cfg = job.config
+    workers = worker_count(
+        cfg.fold_workers, cfg.threads, len(tasks), resolve_device(cfg.device).type
+    )
+    if workers > 1 and rank.world_size == 1:
+        return train_in_processes(train_task, tasks, job, store, workers)
+    records: dict[str, dict[str, Any]] = {}
+    for task in tasks:
+        records |= train_task(task, job, store, rank=rank)
     return records
+
+
+@dataclass(frozen=True)
+class FoldTask:
+    """What training one fold reads: the tables, the fold's split and its scaler statistics."""
+
+    features_path: str | Path
+    graph_edges_path: str | Path | None
+    split: dict[str, Any]
+    calendar: Any  # the features table's trading calendar (fold_data.trading_calendar)
+    scaler: dict[str, Any]  # OnlineRobustScaler.to_dict()
+
+
+def train_task(
+    task: FoldTask, job: TrainingRun, store: CheckpointStore, *, rank: Rank = ONE_PROCESS
+) -> dict[str, dict[str, Any]]:
+    """Load one fold's data and train the job's phases on it (in this process or a fold worker)."""
+    data = fold_data(
+        task.features_path,
+        task.graph_edges_path,
+        task.split,
+        task.calendar,
+        OnlineRobustScaler.from_dict(task.scaler),
+        job.config,
+        seq_len=job.seq_len,
+        seed=job.seed,
+    )
+    log.info(
+        "rank %d/%d, fold%d: phases %s on %d training / %d validation days",
+        rank.rank,
+        rank.world_size,
+        data.fold,
+        list(job.phases),
+        len(data.train),
+        len(data.val),
+    )
+    return train_fold(data, job, store, rank=rank)
 
 
 def train_fold(
